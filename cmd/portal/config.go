@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+// Config is the operator's configuration (SPEC §12), read from PORTAL_*
+// environment variables.
+type Config struct {
+	Addr           string
+	BaseURL        *url.URL
+	DataDir        string
+	DatabaseURL    string
+	Registration   bool
+	TrustedProxies []netip.Prefix
+	Sessions       portal.SessionPolicy
+}
+
+// configError names the variable that stopped start-up.
+type configError struct{ name, msg string }
+
+func (e *configError) Error() string { return e.name + ": " + e.msg }
+
+// LoadConfig reads the configuration from getenv. A bad value returns an
+// error naming the variable.
+func LoadConfig(getenv func(string) string) (*Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &Config{Sessions: portal.DefaultSessionPolicy}
+
+	c.Addr = get("PORTAL_ADDR", "127.0.0.1:8080")
+	if _, err := netip.ParseAddrPort(c.Addr); err != nil && !strings.HasPrefix(c.Addr, ":") && !strings.HasPrefix(c.Addr, "localhost:") {
+		return nil, &configError{"PORTAL_ADDR", fmt.Sprintf("%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Addr)}
+	}
+
+	raw := get("PORTAL_BASE_URL", "http://localhost:8080")
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, &configError{"PORTAL_BASE_URL", fmt.Sprintf("%q is not an http:// or https:// URL like https://portal.example.com", raw)}
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	c.BaseURL = u
+
+	c.DataDir = get("PORTAL_DATA_DIR", "./data")
+	c.DatabaseURL = get("PORTAL_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "portal.db"))
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil, &configError{"PORTAL_DATABASE_URL", "must be sqlite:PATH or postgres://…"}
+	}
+
+	switch reg := get("PORTAL_REGISTRATION", "open"); reg {
+	case "open":
+		c.Registration = true
+	case "closed":
+	default:
+		return nil, &configError{"PORTAL_REGISTRATION", fmt.Sprintf("%q must be open or closed", reg)}
+	}
+
+	if v := get("PORTAL_TRUSTED_PROXIES", ""); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return nil, &configError{"PORTAL_TRUSTED_PROXIES", fmt.Sprintf("%q is not a CIDR like 10.0.0.0/8", s)}
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+	}
+
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"PORTAL_SESSION_IDLE_TIMEOUT", &c.Sessions.Idle}, {"PORTAL_SESSION_ABSOLUTE_TIMEOUT", &c.Sessions.Absolute}} {
+		if v := get(d.name, ""); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t < time.Minute {
+				return nil, &configError{d.name, fmt.Sprintf("%q must be a duration of at least 1m, like 1h or 24h", v)}
+			}
+			*d.dst = t
+		}
+	}
+	return c, nil
+}

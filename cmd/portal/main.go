@@ -1,0 +1,248 @@
+// Command portal runs Client Portal: `portal serve` (the default), `portal
+// migrate`, `portal users create`. This is the only place that wires the
+// packages together.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/sqlstore"
+	"github.com/clientportal/portal/web"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.ParseFlags(ctx, os.Args[1:]); err == flag.ErrHelp {
+		os.Exit(0)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "portal:", err)
+		os.Exit(2)
+	}
+	err := m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "portal:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the program: configuration, the opened database and the server.
+type Main struct {
+	Config  *Config
+	Command []string
+
+	// Getenv, Stdin, Stdout and Stderr default to the process's own; tests
+	// replace them.
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Clock and Params let tests freeze time and use cheap hashes.
+	Clock  portal.Clock
+	Params *password.Params
+
+	DB     *sqlstore.DB
+	Server *web.Server
+	HTTP   *http.Server
+	// Addr is the address actually listened on (useful with port 0).
+	Addr string
+
+	logger *slog.Logger
+	done   chan struct{}
+}
+
+// NewMain returns a Main reading the real environment.
+func NewMain() *Main {
+	return &Main{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Clock: portal.SystemClock{}}
+}
+
+const usage = `Usage:
+  portal [serve]                 run the portal (the default)
+  portal migrate                 apply database migrations and exit
+  portal users create --email E --name N [--admin] --password-stdin
+
+Configuration comes from PORTAL_* environment variables; see README.md.`
+
+// ParseFlags reads the command line and the configuration.
+func (m *Main) ParseFlags(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(m.Stdout, usage)
+		return flag.ErrHelp
+	}
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	m.Command = args
+	cfg, err := LoadConfig(m.Getenv)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	return nil
+}
+
+// Run executes the command. For serve it returns when ctx is cancelled and
+// the server has shut down gracefully.
+func (m *Main) Run(ctx context.Context) error {
+	m.logger = slog.New(slog.NewJSONHandler(m.Stderr, nil))
+	switch m.Command[0] {
+	case "serve":
+		return m.serve(ctx)
+	case "migrate":
+		if err := m.open(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(m.Stdout, "migrations applied")
+		return nil
+	case "users":
+		if len(m.Command) > 1 && m.Command[1] == "create" {
+			return m.usersCreate(ctx, m.Command[2:])
+		}
+	}
+	return fmt.Errorf("unknown command %q\n%s", strings.Join(m.Command, " "), usage)
+}
+
+// open opens and migrates the database and builds the web server.
+func (m *Main) open(ctx context.Context) error {
+	db, err := sqlstore.Open(m.Config.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+	}
+	m.DB = db
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	params := password.DefaultParams
+	if m.Params != nil {
+		params = *m.Params
+	}
+	m.Server = web.New(web.Config{
+		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
+		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies,
+	}, db, password.NewHasher(params, 0), m.Clock, m.logger)
+	return nil
+}
+
+func (m *Main) serve(ctx context.Context) error {
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("PORTAL_ADDR: %w", err)
+	}
+	m.Addr = ln.Addr().String()
+	m.HTTP = &http.Server{
+		Handler:           m.Server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+	}
+	m.logger.Info("listening", "addr", m.Addr, "base_url", m.Config.BaseURL.String(), "database", m.DB.Dialect)
+	if link, err := m.Server.SetupLink(ctx); err != nil {
+		return err
+	} else if link != "" {
+		fmt.Fprintf(m.Stdout, "\nNo administrator exists yet. Open this one-time link to create one (valid 24 hours):\n\n  %s\n\n", link)
+	}
+
+	m.done = make(chan struct{})
+	go m.sweepSessions(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- m.HTTP.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	m.logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := m.HTTP.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// sweepSessions deletes expired sessions every few minutes.
+func (m *Main) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		now := m.Clock.Now()
+		p := m.Config.Sessions
+		if _, err := m.DB.DeleteExpiredSessions(ctx, now.Add(-p.Idle).Unix(), now.Add(-p.Absolute).Unix()); err != nil && ctx.Err() == nil {
+			m.logger.Warn("sweep sessions", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close releases the database.
+func (m *Main) Close() error {
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}
+
+func (m *Main) usersCreate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	email := fs.String("email", "", "email address")
+	name := fs.String("name", "", "display name")
+	admin := fs.Bool("admin", false, "create a staff administrator")
+	stdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*stdin {
+		return errors.New("users create: --password-stdin is required (the password is never taken from the command line)")
+	}
+	line, err := bufio.NewReader(m.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return errors.New("users create: no password on standard input")
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	role := portal.RoleOwner
+	if *admin {
+		role = portal.RoleAdmin
+	}
+	u, err := m.Server.CreateUser(ctx, *email, *name, pw, role)
+	if err != nil {
+		return fmt.Errorf("users create: %s", portal.ErrorMessage(err))
+	}
+	fmt.Fprintf(m.Stdout, "created %s %s (%s)\n", u.Role, u.Email, u.ID)
+	return nil
+}

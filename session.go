@@ -1,0 +1,70 @@
+package portal
+
+import (
+	"context"
+	"time"
+)
+
+// Assurance levels of a session.
+const (
+	// LevelPassword: the first factor is done and a second factor (or its
+	// setup) is pending. Such a session reaches nothing but the 2FA step,
+	// the recovery page and logout.
+	LevelPassword = "password"
+	// LevelFull: the user is logged in.
+	LevelFull = "full"
+)
+
+// Session is a server-side login session. Only the SHA-256 of its token is
+// stored; the token itself lives in the user's cookie.
+type Session struct {
+	ID         string // hex SHA-256 of the token
+	UserID     string
+	Level      string
+	CreatedAt  int64
+	LastSeenAt int64
+	// ReauthAt is when the user last proved their password (and second
+	// factor, if they have one): the start of "sudo mode".
+	ReauthAt  int64
+	UserAgent string
+	IP        string
+}
+
+// SessionStore keeps sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	// SessionByID returns the session and its user in one query.
+	SessionByID(ctx context.Context, id string) (*Session, *User, error)
+	TouchSession(ctx context.Context, id string, at int64) error
+	SetSessionReauth(ctx context.Context, id string, at int64) error
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions ends every session of a user except keepID.
+	DeleteUserSessions(ctx context.Context, userID, keepID string) error
+	// DeleteExpiredSessions removes sessions idle since before idleBefore or
+	// created before createdBefore.
+	DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore int64) (int64, error)
+}
+
+// SessionPolicy holds the session timeouts.
+type SessionPolicy struct {
+	Idle     time.Duration
+	Absolute time.Duration
+	// Reauth is how long a proof of password (and second factor) counts as
+	// recent authentication.
+	Reauth time.Duration
+}
+
+// DefaultSessionPolicy is SPEC §3: 1 hour idle, 24 hours absolute, 10 minutes
+// of recent authentication.
+var DefaultSessionPolicy = SessionPolicy{Idle: time.Hour, Absolute: 24 * time.Hour, Reauth: 10 * time.Minute}
+
+// Expired reports whether s is past its idle or absolute timeout at now.
+func (p SessionPolicy) Expired(s *Session, now time.Time) bool {
+	n := now.Unix()
+	return n-s.LastSeenAt >= int64(p.Idle/time.Second) || n-s.CreatedAt >= int64(p.Absolute/time.Second)
+}
+
+// RecentlyAuthenticated reports whether s is in sudo mode at now.
+func (p SessionPolicy) RecentlyAuthenticated(s *Session, now time.Time) bool {
+	return s.ReauthAt > 0 && now.Unix()-s.ReauthAt < int64(p.Reauth/time.Second)
+}

@@ -1,0 +1,169 @@
+// Package sqlstore implements every portal store on database/sql, with one set
+// of queries for SQLite (modernc.org/sqlite, pure Go) and PostgreSQL (pgx).
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/clientportal/portal"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// DB is the portal's database. SQLite gets a single-connection writer pool
+// (SQLite allows one writer; queuing in Go is cheaper than busy retries) and a
+// separate reader pool; PostgreSQL uses one pool for both.
+type DB struct {
+	Dialect string
+	rw      *sql.DB
+	ro      *sql.DB
+}
+
+// Open opens the database named by dsn: "sqlite:PATH" or "postgres://…".
+// It does not migrate; call Migrate.
+func Open(dsn string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		return &DB{Dialect: Postgres, rw: db, ro: db}, nil
+	}
+	return nil, fmt.Errorf("unsupported database URL (want sqlite:PATH or postgres://…)")
+}
+
+func openSQLite(path string) (*DB, error) {
+	if path == "" {
+		return nil, fmt.Errorf("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	// WAL lets readers run beside the writer; synchronous=NORMAL is durable
+	// against process crashes and only risks the last transactions on power
+	// loss, the usual trade for WAL.
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	base := "file:" + path + "?" + q.Encode()
+	rw, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	rw.SetMaxOpenConns(1)
+	ro, err := sql.Open("sqlite", base)
+	if err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	ro.SetMaxOpenConns(8)
+	ro.SetMaxIdleConns(8)
+	return &DB{Dialect: SQLite, rw: rw, ro: ro}, nil
+}
+
+// Migrate applies the embedded migrations that have not run yet.
+func (db *DB) Migrate(ctx context.Context) error {
+	dialect := goose.DialectSQLite3
+	if db.Dialect == Postgres {
+		dialect = goose.DialectPostgres
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(dialect, db.rw, sub)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.rw.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return db.ro.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.rw.Close()
+	if db.ro != db.rw {
+		err = errors.Join(err, db.ro.Close())
+	}
+	return err
+}
+
+// tx runs fn in a write transaction, committing when fn returns nil.
+func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// isUnique reports whether err is a unique-constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// notFound turns sql.ErrNoRows into portal.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return portal.ErrNotFound
+	}
+	return err
+}
+
+// bool2int stores a flag as 0 or 1.
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

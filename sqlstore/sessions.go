@@ -1,0 +1,63 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/clientportal/portal"
+)
+
+var _ portal.SessionStore = (*DB)(nil)
+
+// CreateSession stores s.
+func (db *DB) CreateSession(ctx context.Context, s *portal.Session) error {
+	_, err := db.rw.ExecContext(ctx, `INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP)
+	return err
+}
+
+// SessionByID returns a session with its user, in one round trip.
+func (db *DB) SessionByID(ctx context.Context, id string) (*portal.Session, *portal.User, error) {
+	var s portal.Session
+	var u portal.User
+	err := db.ro.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.level, s.created_at, s.last_seen_at, s.reauth_at, s.user_agent, s.ip, `+userColumns+`
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`, id).Scan(
+		&s.ID, &s.UserID, &s.Level, &s.CreatedAt, &s.LastSeenAt, &s.ReauthAt, &s.UserAgent, &s.IP,
+		&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt)
+	if err != nil {
+		return nil, nil, notFound(err)
+	}
+	return &s, &u, nil
+}
+
+// TouchSession records activity, for the idle timeout.
+func (db *DB) TouchSession(ctx context.Context, id string, at int64) error {
+	_, err := db.rw.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, at, id)
+	return err
+}
+
+// SetSessionReauth starts sudo mode on a session.
+func (db *DB) SetSessionReauth(ctx context.Context, id string, at int64) error {
+	return db.exec1(ctx, `UPDATE sessions SET reauth_at = $1 WHERE id = $2`, at, id)
+}
+
+// DeleteSession ends one session.
+func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	_, err := db.rw.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	return err
+}
+
+// DeleteUserSessions ends all of a user's sessions but keepID.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID, keepID string) error {
+	_, err := db.rw.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
+	return err
+}
+
+// DeleteExpiredSessions removes sessions past their idle or absolute timeout.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore int64) (int64, error) {
+	res, err := db.rw.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2`, idleBefore, createdBefore)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

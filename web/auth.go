@@ -1,0 +1,220 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/password"
+)
+
+// errCredentials is the one answer for an unknown email, a wrong password
+// and a disabled account: same body, same status.
+var errCredentials = portal.Errorf(portal.ECREDENTIALS, "Incorrect email or password.")
+
+// register creates an account with the user as its owner.
+func (s *Server) register(ctx context.Context, email, name, pw string) (*portal.User, error) {
+	if !s.Registration {
+		return nil, portal.Errorf(portal.EFORBIDDEN, "Registration is closed. Ask your provider for an account.")
+	}
+	u, err := s.newUser(ctx, email, name, pw, portal.RoleOwner)
+	if err != nil {
+		return nil, err
+	}
+	acct := &portal.Account{ID: portal.NewID(), Name: u.Name, CreatedAt: u.CreatedAt}
+	u.AccountID = acct.ID
+	if err := s.Store.CreateUser(ctx, u, acct); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// newUser validates the fields of a new user and hashes the password.
+func (s *Server) newUser(ctx context.Context, email, name, pw, role string) (*portal.User, error) {
+	_, display, err := portal.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if name, err = portal.NormalizeName(name); err != nil {
+		return nil, err
+	}
+	if err := password.Validate(pw, display); err != nil {
+		return nil, err
+	}
+	hash, err := s.Hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	return &portal.User{ID: portal.NewID(), Email: display, Name: name, Role: role, PasswordHash: hash, CreatedAt: s.now().Unix()}, nil
+}
+
+// checkPassword is the first factor with every guard of SPEC §2: the IP and
+// account limits are taken before hashing (so parallel guesses are counted
+// exactly), unknown users cost a dummy hash, and all failures look alike.
+func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw string) (*portal.User, error) {
+	key, _, err := portal.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if pw == "" {
+		return nil, &portal.Error{Code: portal.EINVALID, Message: "Enter your password.", Field: "password"}
+	}
+	if len(pw) > 1024 {
+		// Longer than any valid password: fail without hashing megabytes.
+		pw = pw[:1024]
+	}
+	ip := state(r).ip
+	now := s.now()
+	ok, retry, _, err := s.Store.TakeAttempt(ctx, portal.PasswordIPLimit, ip, now)
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, portal.RateLimited(retry, "Too many failed sign-in attempts from your network. Try again later.")
+	}
+	ok, retry, n, err := s.Store.TakeAttempt(ctx, portal.PasswordAccountLimit, key, now)
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		s.Store.ReleaseAttempt(ctx, portal.PasswordIPLimit, ip, now)
+		return nil, portal.RateLimited(retry, "Too many failed sign-in attempts for this account. Try again later.")
+	}
+	// Give the reserved attempts back when the check itself could not run.
+	release := func() {
+		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), portal.PasswordIPLimit, ip, now)
+		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), portal.PasswordAccountLimit, key, now)
+	}
+
+	user, err := s.Store.UserByEmail(ctx, key)
+	if err != nil && !errors.Is(err, portal.ErrNotFound) {
+		release()
+		return nil, err
+	}
+	if user == nil {
+		if err := s.Hasher.VerifyDummy(ctx, pw); err != nil {
+			release()
+			return nil, err
+		}
+		s.metrics.logins.WithLabelValues("failure").Inc()
+		return nil, errCredentials
+	}
+	match, rehash, err := s.Hasher.Verify(ctx, user.PasswordHash, pw)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if !match || user.Disabled {
+		s.metrics.logins.WithLabelValues("failure").Inc()
+		s.event(r, user.ID, portal.EventLoginFailed, "Wrong password")
+		if n == portal.PasswordAccountLimit.Threshold {
+			s.event(r, user.ID, portal.EventLoginLocked, "")
+		}
+		return nil, errCredentials
+	}
+	// Success: the consecutive count starts again and the IP keeps only failures.
+	s.Store.ResetAttempts(ctx, portal.PasswordAccountLimit, key)
+	s.Store.ReleaseAttempt(ctx, portal.PasswordIPLimit, ip, now)
+	if rehash {
+		if h, err := s.Hasher.Hash(ctx, pw); err == nil {
+			if err := s.Store.UpdatePasswordHash(ctx, user.ID, h); err == nil {
+				user.PasswordHash = h
+			}
+		}
+	}
+	return user, nil
+}
+
+// loginResult is what the password step leads to.
+type loginResult struct {
+	Status string       `json:"status"`
+	User   *userJSON    `json:"user,omitempty"`
+	user   *portal.User `json:"-"`
+}
+
+// login runs the password step and starts the session it earns.
+func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Request, email, pw string) (*loginResult, error) {
+	user, err := s.checkPassword(ctx, r, email, pw)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.startSession(ctx, w, r, user, portal.LevelFull, true); err != nil {
+		return nil, err
+	}
+	if err := s.completeLogin(r, user); err != nil {
+		return nil, err
+	}
+	return &loginResult{Status: "authenticated", User: toUserJSON(user), user: user}, nil
+}
+
+// completeLogin records a finished login.
+func (s *Server) completeLogin(r *http.Request, user *portal.User) error {
+	s.metrics.logins.WithLabelValues("success").Inc()
+	s.event(r, user.ID, portal.EventLoginSucceeded, "")
+	return s.Store.SetLastLogin(r.Context(), user.ID, s.now().Unix())
+}
+
+// reauth proves the password again and starts sudo mode.
+func (s *Server) reauth(ctx context.Context, r *http.Request, pw string) error {
+	st := state(r)
+	if _, err := s.checkPassword(ctx, r, st.user.Email, pw); err != nil {
+		if portal.ErrorCode(err) == portal.ECREDENTIALS {
+			return portal.Errorf(portal.ECREDENTIALS, "Incorrect password.")
+		}
+		return err
+	}
+	now := s.now().Unix()
+	if err := s.Store.SetSessionReauth(ctx, st.session.ID, now); err != nil {
+		return err
+	}
+	st.session.ReauthAt = now
+	s.event(r, st.user.ID, portal.EventReauthenticated, "")
+	return nil
+}
+
+// changePassword replaces the password and ends every other session.
+func (s *Server) changePassword(ctx context.Context, r *http.Request, current, next string) error {
+	st := state(r)
+	if current != "" && !s.Sessions.RecentlyAuthenticated(st.session, s.now()) {
+		// A user without a second factor proves recency with the password
+		// in the same form.
+		if err := s.reauth(ctx, r, current); err != nil {
+			return err
+		}
+	}
+	if err := s.requireRecent(r); err != nil {
+		return err
+	}
+	if err := password.Validate(next, st.user.Email); err != nil {
+		return err
+	}
+	hash, err := s.Hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.UpdatePasswordHash(ctx, st.user.ID, hash); err != nil {
+		return err
+	}
+	if err := s.Store.DeleteUserSessions(ctx, st.user.ID, st.session.ID); err != nil {
+		return err
+	}
+	s.event(r, st.user.ID, portal.EventPasswordChanged, "Other sessions were signed out")
+	return nil
+}
+
+// CreateUser creates a user from the command line: staff without an account,
+// anyone else as the owner of a new account.
+func (s *Server) CreateUser(ctx context.Context, email, name, pw, role string) (*portal.User, error) {
+	u, err := s.newUser(ctx, email, name, pw, role)
+	if err != nil {
+		return nil, err
+	}
+	var acct *portal.Account
+	if role != portal.RoleAdmin {
+		acct = &portal.Account{ID: portal.NewID(), Name: u.Name, CreatedAt: u.CreatedAt}
+		u.AccountID = acct.ID
+	}
+	if err := s.Store.CreateUser(ctx, u, acct); err != nil {
+		return nil, err
+	}
+	return u, nil
+}

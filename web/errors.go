@@ -1,0 +1,128 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+// statuses maps error codes to HTTP statuses: the one table.
+var statuses = map[string]int{
+	portal.EINVALID:       http.StatusBadRequest,
+	portal.ECREDENTIALS:   http.StatusUnauthorized,
+	portal.ECODE:          http.StatusUnauthorized,
+	portal.EUNAUTHORIZED:  http.StatusUnauthorized,
+	portal.EFORBIDDEN:     http.StatusForbidden,
+	portal.EREAUTH:        http.StatusForbidden,
+	portal.ESETUPREQUIRED: http.StatusForbidden,
+	portal.ENOTFOUND:      http.StatusNotFound,
+	portal.ECONFLICT:      http.StatusConflict,
+	portal.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	portal.ERATELIMIT:     http.StatusTooManyRequests,
+	portal.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	portal.EINTERNAL:      http.StatusInternalServerError,
+}
+
+// wrap turns an error-returning handler into an http.Handler.
+func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.Error(w, r, err)
+		}
+	})
+}
+
+// Error writes err as JSON for the API and as a page otherwise. Internal
+// errors are logged with the request id and shown as a generic sentence.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := portal.ErrorCode(err)
+	status := statuses[code]
+	st := state(r)
+	if code == portal.EINTERNAL {
+		s.Logger.Error("internal error", "request_id", st.id, "path", r.URL.Path, "err", err)
+	}
+	var e *portal.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if isAPI(r) || strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": portal.ErrorMessage(err)}})
+		return
+	}
+	s.render(w, r, status, "error", &page{Title: http.StatusText(status), Error: portal.ErrorMessage(err), Data: map[string]any{"Status": status, "Code": code}})
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	enc.Encode(v)
+}
+
+// decodeJSON reads one JSON object into v, turning every kind of bad input
+// into a sentence a person understands.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			return portal.Errorf(portal.EINVALID, "The request body must hold a single JSON object.")
+		}
+		return nil
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return portal.Errorf(portal.ETOOLARGE, "The request is too large.")
+	case errors.Is(err, io.EOF):
+		return portal.Errorf(portal.EINVALID, "The request body is empty; send a JSON object.")
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return portal.Errorf(portal.EINVALID, "The request body is not valid JSON.")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return portal.Errorf(portal.EINVALID, "The request body must be a JSON object.")
+		}
+		return portal.Errorf(portal.EINVALID, "The field %q must be a %s.", typ.Field, jsonKind(typ.Type.Kind().String()))
+	}
+	return portal.Errorf(portal.EINVALID, "The request body could not be read.")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "int", "int64", "float64", "uint32":
+		return "number"
+	}
+	return fmt.Sprintf("JSON %s", k)
+}
+
+// formValue reads a form field after checking the body was readable.
+func formValues(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return portal.Errorf(portal.ETOOLARGE, "The request is too large.")
+		}
+		return portal.Errorf(portal.EINVALID, "The form could not be read.")
+	}
+	return nil
+}
+
+// logAttrs is a short helper for request-scoped log lines.
+func logAttrs(r *http.Request) slog.Attr { return slog.String("request_id", state(r).id) }

@@ -1,0 +1,159 @@
+package web
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+// reqState travels with each request: who is calling and what happened.
+type reqState struct {
+	id      string
+	ip      string
+	route   string
+	session *portal.Session
+	user    *portal.User
+	status  int
+	// newToken is set when the session token changed during the request.
+	cleared bool
+}
+
+type stateKey struct{}
+
+// state returns the request's state (always present behind observe).
+func state(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+// statusWriter remembers the status code for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// observe gives each request an id, logs it as one JSON line and counts it.
+// Bodies, cookies and query strings are never logged: they may hold secrets.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		st := &reqState{id: requestID(r), ip: s.clientIP(r)}
+		w.Header().Set("X-Request-Id", st.id)
+		securityHeaders(w.Header())
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		route := st.route
+		if route == "" {
+			route = "other"
+		}
+		d := time.Since(start)
+		s.metrics.observe(route, sw.status, d)
+		attrs := []slog.Attr{
+			slog.String("request_id", st.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("route", route), slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("ip", st.ip),
+		}
+		if st.user != nil {
+			attrs = append(attrs, slog.String("user_id", st.user.ID))
+		}
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+// securityHeaders are sent with every response.
+func securityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+}
+
+// requestID takes a well-formed X-Request-Id from the caller or makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); len(id) >= 8 && len(id) <= 64 && strings.IndexFunc(id, func(c rune) bool {
+		return !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
+	}) < 0 {
+		return id
+	}
+	return hex.EncodeToString(portal.RandomToken(8))
+}
+
+// maxBody bounds request bodies: forms and JSON here are small.
+const maxBody = 64 << 10
+
+// limitBody caps every request body.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			s.Error(w, r, portal.Errorf(portal.ETOOLARGE, "The request is too large."))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the connecting address, or the nearest untrusted address in
+// X-Forwarded-For when the connection comes from a trusted proxy.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if !s.trusted(addr) {
+		return addr.Unmap().String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a) {
+			return a.Unmap().String()
+		}
+		addr = a
+	}
+	return addr.Unmap().String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAPI reports whether r is a JSON API call.
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/password"
+)
+
+// metrics are the portal's Prometheus series.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.HistogramVec
+	logins   *prometheus.CounterVec
+	handler  http.Handler
+}
+
+func newMetrics(hasher *password.Hasher) *metrics {
+	r := prometheus.NewRegistry()
+	m := &metrics{registry: r}
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "portal_http_request_duration_seconds", Help: "HTTP requests by route and status.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "portal_logins_total", Help: "Password steps by result."}, []string{"result"})
+	r.MustRegister(m.requests, m.logins,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "portal_password_hashes_in_flight", Help: "argon2id hashes running now."},
+			func() float64 { return float64(hasher.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "portal_password_hash_limit", Help: "argon2id hashes allowed at once."},
+			func() float64 { return float64(hasher.Limit()) }),
+	)
+	m.handler = promhttp.HandlerFor(r, promhttp.HandlerOpts{})
+	return m
+}
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		s.Logger.Warn("not ready", "request_id", state(r).id, "err", err)
+		return &portal.Error{Code: portal.EUNAVAILABLE, Message: "The database is not reachable.", RetryAfter: 5 * time.Second}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.handler.ServeHTTP(w, r)
+	return nil
+}

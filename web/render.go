@@ -1,0 +1,144 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// page is what every template receives.
+type page struct {
+	Title  string
+	User   *portal.User
+	Flash  string
+	Error  string
+	Field  string // the form field Error is about
+	Form   map[string]string
+	Next   string
+	Data   map[string]any
+	Status int
+}
+
+var funcs = template.FuncMap{
+	"date": func(unix int64) string {
+		if unix == 0 {
+			return "never"
+		}
+		return time.Unix(unix, 0).UTC().Format("2 Jan 2006 15:04 UTC")
+	},
+	"eventTitle": portal.EventTitle,
+}
+
+// templates are parsed once: each page with the shared layout.
+var templates = func() map[string]*template.Template {
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	m := make(map[string]*template.Template)
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		m[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
+	}
+	return m
+}()
+
+// render writes a page. Templates render into a buffer first so a template
+// error becomes a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	st := state(r)
+	if p.User == nil && st.session != nil && st.session.Level == portal.LevelFull {
+		p.User = st.user
+	}
+	if p.Flash == "" {
+		p.Flash = takeFlash(w, r)
+	}
+	p.Status = status
+	var buf bytes.Buffer
+	if err := templates[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+		s.Logger.Error("render", "request_id", st.id, "template", name, "err", err)
+		http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// formError re-renders a form page with the error next to its field, keeping
+// what the user typed (but never passwords or codes).
+func (s *Server) formError(w http.ResponseWriter, r *http.Request, name string, p *page, err error) error {
+	code := portal.ErrorCode(err)
+	if code == portal.EINTERNAL {
+		return err
+	}
+	if e, ok := err.(*portal.Error); ok {
+		p.Field = e.Field
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		}
+	}
+	p.Error = portal.ErrorMessage(err)
+	s.render(w, r, statuses[code], name, p)
+	return nil
+}
+
+// flashes are the messages a redirect can carry; the cookie holds only a key.
+var flashes = map[string]string{
+	"password":   "Your password was changed. Other devices were signed out.",
+	"registered": "Welcome! Your account is ready.",
+	"loggedout":  "You are signed out.",
+	"reauth":     "Thank you. You can make security changes for the next 10 minutes.",
+	"setup":      "Your administrator account is ready.",
+}
+
+func setFlash(w http.ResponseWriter, key string) {
+	http.SetCookie(w, &http.Cookie{Name: "portal_flash", Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 60})
+}
+
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie("portal_flash")
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: "portal_flash", Value: "", Path: "/", MaxAge: -1})
+	return flashes[c.Value]
+}
+
+// redirect sends a browser to path after a form post.
+func redirect(w http.ResponseWriter, r *http.Request, path string) {
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// safeNext accepts only local paths as a post-login destination.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return ""
+	}
+	return next
+}
+
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	fsrv := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fsrv.ServeHTTP(w, r)
+	})
+}

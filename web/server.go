@@ -1,0 +1,172 @@
+// Package web serves the portal over HTTP: the server-rendered pages, the
+// JSON API under /api/v1 and the operations endpoints.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/password"
+)
+
+// Store is everything the web layer keeps in the database.
+type Store interface {
+	portal.UserStore
+	portal.SessionStore
+	portal.EventStore
+	portal.LimitStore
+	portal.TokenStore
+	Ping(ctx context.Context) error
+}
+
+// Config is what the web layer needs to know from the operator.
+type Config struct {
+	BaseURL        *url.URL
+	Registration   bool // self-registration open
+	Sessions       portal.SessionPolicy
+	TrustedProxies []netip.Prefix
+}
+
+// Server is the HTTP side of the portal. Build it with New.
+type Server struct {
+	Config
+	Store  Store
+	Hasher *password.Hasher
+	Clock  portal.Clock
+	Logger *slog.Logger
+
+	metrics *metrics
+	routes  []Route
+	handler http.Handler
+}
+
+// Access says who may reach a route.
+type Access int
+
+// Access levels, from the most open.
+const (
+	// Public routes need no session and never show user data.
+	Public Access = iota
+	// Pending routes accept a session at level "password": the second-factor
+	// step, recovery and logout.
+	Pending
+	// User routes need a fully authenticated session.
+	User
+	// Staff routes need a fully authenticated admin.
+	Staff
+)
+
+// Route is one entry of the routing table. The table is exported so tests
+// can walk every route (for example to prove that a half-logged-in session
+// reaches none of them).
+type Route struct {
+	Method  string
+	Path    string
+	Access  Access
+	handler func(w http.ResponseWriter, r *http.Request) error
+}
+
+// New wires a Server and its routes.
+func New(cfg Config, store Store, hasher *password.Hasher, clock portal.Clock, logger *slog.Logger) *Server {
+	if clock == nil {
+		clock = portal.SystemClock{}
+	}
+	if cfg.Sessions == (portal.SessionPolicy{}) {
+		cfg.Sessions = portal.DefaultSessionPolicy
+	}
+	s := &Server{Config: cfg, Store: store, Hasher: hasher, Clock: clock, Logger: logger}
+	s.metrics = newMetrics(hasher)
+	s.routes = s.routeTable()
+
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.Method+" "+rt.Path, s.guard(rt))
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
+	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return portal.Errorf(portal.ENOTFOUND, "There is no page at this address.")
+	}))
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return portal.Errorf(portal.EFORBIDDEN, "This request came from another site and was refused.")
+	}))
+	s.handler = s.observe(s.limitBody(s.loadSession(cop.Handler(mux))))
+	return s
+}
+
+// Routes returns the routing table.
+func (s *Server) Routes() []Route { return s.routes }
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routeTable() []Route {
+	return []Route{
+		// Operations.
+		{"GET", "/healthz", Public, s.handleHealthz},
+		{"GET", "/readyz", Public, s.handleReadyz},
+		{"GET", "/metrics", Public, s.handleMetrics},
+
+		// Pages.
+		{"GET", "/{$}", Public, s.handleHome},
+		{"GET", "/register", Public, s.handleRegisterPage},
+		{"POST", "/register", Public, s.handleRegisterForm},
+		{"GET", "/login", Public, s.handleLoginPage},
+		{"POST", "/login", Public, s.handleLoginForm},
+		{"POST", "/logout", Pending, s.handleLogoutForm},
+		{"GET", "/setup", Public, s.handleSetupPage},
+		{"POST", "/setup", Public, s.handleSetupForm},
+		{"GET", "/dashboard", User, s.handleDashboard},
+		{"GET", "/account/security", User, s.handleSecurityPage},
+		{"POST", "/account/password", User, s.handlePasswordForm},
+		{"GET", "/account/reauth", User, s.handleReauthPage},
+		{"POST", "/account/reauth", User, s.handleReauthForm},
+
+		// JSON API.
+		{"POST", "/api/v1/register", Public, s.apiRegister},
+		{"POST", "/api/v1/login", Public, s.apiLogin},
+		{"POST", "/api/v1/logout", Pending, s.apiLogout},
+		{"POST", "/api/v1/reauth", User, s.apiReauth},
+		{"GET", "/api/v1/me", User, s.apiMe},
+		{"POST", "/api/v1/me/password", User, s.apiChangePassword},
+	}
+}
+
+// guard enforces a route's access level before its handler runs.
+func (s *Server) guard(rt Route) http.Handler {
+	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		st := state(r)
+		st.route = rt.Method + " " + rt.Path
+		if rt.Access == Public {
+			return rt.handler(w, r)
+		}
+		if st.session == nil {
+			if isAPI(r) || r.Method != http.MethodGet {
+				return portal.Errorf(portal.EUNAUTHORIZED, "You are not signed in.")
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return nil
+		}
+		if rt.Access > Pending && st.session.Level != portal.LevelFull {
+			// Half-logged-in: only the second-factor step is reachable.
+			if isAPI(r) || r.Method != http.MethodGet {
+				return portal.Errorf(portal.EUNAUTHORIZED, "Finish signing in with your second factor first.")
+			}
+			http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
+			return nil
+		}
+		if rt.Access == Staff && !st.user.IsStaff() {
+			return portal.Errorf(portal.EFORBIDDEN, "This page is for staff only.")
+		}
+		return rt.handler(w, r)
+	})
+}
+
+// now is the server's clock.
+func (s *Server) now() time.Time { return s.Clock.Now() }

@@ -1,0 +1,134 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+// touchEvery limits last-seen writes to one per minute per session.
+const touchEvery = 60
+
+// secure reports whether cookies get the Secure flag and __Host- prefix.
+func (s *Server) secure() bool { return s.BaseURL != nil && s.BaseURL.Scheme == "https" }
+
+// cookieName is the session cookie's name (SPEC §3).
+func (s *Server) cookieName() string {
+	if s.secure() {
+		return "__Host-portal_session"
+	}
+	return "portal_session"
+}
+
+// loadSession finds the session named by the cookie, ends it if it expired,
+// and records activity for the idle timeout.
+func (s *Server) loadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := state(r)
+		c, err := r.Cookie(s.cookieName())
+		if err != nil || len(c.Value) != 43 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id := portal.HashToken(c.Value)
+		sess, user, err := s.Store.SessionByID(r.Context(), id)
+		switch {
+		case err == nil && !user.Disabled && !s.Sessions.Expired(sess, s.now()):
+			st.session, st.user = sess, user
+			if now := s.now().Unix(); now-sess.LastSeenAt >= touchEvery {
+				if err := s.Store.TouchSession(r.Context(), id, now); err != nil {
+					s.Logger.Warn("touch session", "request_id", st.id, "err", err)
+				}
+			}
+		case err == nil:
+			// Expired or disabled: end it server-side too.
+			s.Store.DeleteSession(r.Context(), id)
+			s.clearCookie(w)
+		case portal.ErrorCode(err) == portal.ENOTFOUND:
+			s.clearCookie(w)
+		default:
+			s.Error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// startSession replaces the caller's session (if any) with a new one at
+// level for user: a new token at every login step, the old one dead.
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *portal.User, level string, reauth bool) (*portal.Session, error) {
+	st := state(r)
+	if st.session != nil {
+		if err := s.Store.DeleteSession(ctx, st.session.ID); err != nil {
+			return nil, err
+		}
+	}
+	token, hash := portal.NewSecretToken()
+	now := s.now().Unix()
+	sess := &portal.Session{ID: hash, UserID: user.ID, Level: level, CreatedAt: now, LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 256), IP: st.ip}
+	if st.session != nil && st.session.UserID == user.ID {
+		// The absolute timeout runs from the first step of this login.
+		sess.CreatedAt = st.session.CreatedAt
+	}
+	if reauth {
+		sess.ReauthAt = now
+	}
+	if err := s.Store.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: s.secure(),
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.Sessions.Absolute / time.Second),
+	})
+	st.session, st.user = sess, user
+	return sess, nil
+}
+
+// endSession logs the caller out.
+func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	st := state(r)
+	if st.session == nil {
+		return nil
+	}
+	if err := s.Store.DeleteSession(ctx, st.session.ID); err != nil {
+		return err
+	}
+	s.event(r, st.user.ID, portal.EventLogout, "")
+	s.clearCookie(w)
+	st.session = nil
+	return nil
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+// requireRecent refuses a sensitive change unless the session is in sudo
+// mode (SPEC §3).
+func (s *Server) requireRecent(r *http.Request) error {
+	if st := state(r); st.session != nil && s.Sessions.RecentlyAuthenticated(st.session, s.now()) {
+		return nil
+	}
+	return portal.Errorf(portal.EREAUTH, "For your security, confirm your password before making this change.")
+}
+
+// event records a security event; a failure to record is logged, not fatal.
+func (s *Server) event(r *http.Request, userID, typ, detail string) {
+	st := state(r)
+	e := &portal.Event{UserID: userID, Type: typ, IP: st.ip, UserAgent: truncate(r.UserAgent(), 256), Detail: detail, CreatedAt: s.now().Unix()}
+	if st.user != nil && st.user.ID != userID {
+		e.ActorID = st.user.ID
+	}
+	if err := s.Store.AddEvent(context.WithoutCancel(r.Context()), e); err != nil {
+		s.Logger.Error("record security event", "request_id", st.id, "type", typ, "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
