@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/clientportal/portal"
 )
@@ -11,7 +13,8 @@ var _ portal.EventStore = (*DB)(nil)
 // AddEvent records a security event.
 func (db *DB) AddEvent(ctx context.Context, e *portal.Event) error {
 	if e.ID == "" {
-		e.ID = portal.NewID()
+		// Time-ordered ids keep events of the same second in order.
+		e.ID = fmt.Sprintf("%016x", time.Now().UnixNano()) + portal.NewID()[:10]
 	}
 	_, err := db.rw.ExecContext(ctx, `INSERT INTO events (id, user_id, actor_id, type, ip, user_agent, detail, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,

@@ -75,13 +75,17 @@ func lockCases(p portal.LimitPolicy) string {
 	return b.String()
 }
 
-// ReleaseAttempt returns an attempt that turned out not to be a failure.
+// ReleaseAttempt returns an attempt that turned out not to be a failure (or
+// could not be checked at all).
 func (db *DB) ReleaseAttempt(ctx context.Context, p portal.LimitPolicy, key string, now time.Time) error {
-	if p.Window <= 0 {
-		return db.ResetAttempts(ctx, p, key)
+	k := p.Name + ":" + key
+	if p.Window > 0 {
+		_, err := db.rw.ExecContext(ctx, `UPDATE limits SET n = n - 1 WHERE key = $1 AND n > 0 AND window_start > $2`,
+			k, now.Unix()-int64(p.Window/time.Second))
+		return err
 	}
-	_, err := db.rw.ExecContext(ctx, `UPDATE limits SET n = n - 1 WHERE key = $1 AND n > 0 AND window_start > $2`,
-		p.Name+":"+key, now.Unix()-int64(p.Window/time.Second))
+	_, err := db.rw.ExecContext(ctx, fmt.Sprintf(`UPDATE limits SET n = n - 1,
+		locked_until = CASE WHEN n - 1 < %d THEN 0 ELSE locked_until END WHERE key = $1 AND n > 0`, p.Threshold), k)
 	return err
 }
 

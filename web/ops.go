@@ -36,6 +36,8 @@ func newMetrics(hasher *password.Hasher) *metrics {
 			func() float64 { return float64(hasher.InFlight()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "portal_password_hash_limit", Help: "argon2id hashes allowed at once."},
 			func() float64 { return float64(hasher.Limit()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "portal_password_hashes_peak", Help: "Most argon2id hashes that ever ran at once."},
+			func() float64 { return float64(hasher.Peak()) }),
 	)
 	m.handler = promhttp.HandlerFor(r, promhttp.HandlerOpts{})
 	return m

@@ -1,0 +1,138 @@
+package main_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/clientportal/portal/portaltest"
+	"github.com/clientportal/portal/sqlstore/storetest"
+)
+
+// screenshot saves the page as PNG under PORTAL_TEST_SCREENSHOTS, when set,
+// so a person can look at what the tests saw.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("PORTAL_TEST_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+}
+
+// fill types values into form fields by CSS selector.
+func fill(fields map[string]string) chromedp.Action[chromedp.Void] {
+	var steps []chromedp.Action[chromedp.Void]
+	for sel, v := range fields {
+		steps = append(steps, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), v))
+	}
+	return chromedp.Steps(steps...)
+}
+
+// text returns the visible text of the first element matching sel.
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserAccountLifecycle: a person registers, signs out, signs in,
+// changes the password and signs out again, through the real pages.
+func TestBrowserAccountLifecycle(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := portaltest.Browser(t)
+		p := runPortal(t, map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, dialect)})
+
+		do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")))
+		screenshot(t, ctx, "register")
+		do(t, ctx,
+			fill(map[string]string{"#name": "Grace Hopper", "#email": "grace@example.com", "#password": "first compiler 1952", "#password_confirm": "first compiler 1952"}),
+			chromedp.Click(chromedp.CSS("main button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(".flash")),
+		)
+		if h := text(t, ctx, "h1"); h != "Welcome, Grace Hopper" {
+			t.Fatalf("after registering: %q", h)
+		}
+		screenshot(t, ctx, "dashboard")
+
+		signOut := chromedp.Steps(chromedp.Click(chromedp.CSS("nav button")), chromedp.WaitVisible(chromedp.CSS("#password")))
+		do(t, ctx, signOut)
+		if f := text(t, ctx, ".flash"); f != "You are signed out." {
+			t.Fatalf("after sign-out: %q", f)
+		}
+
+		signIn := func(pw string) {
+			do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
+				fill(map[string]string{"#email": "GRACE@example.com", "#password": pw}),
+				chromedp.Click(chromedp.CSS("main button[type=submit]")),
+				// Signed in shows the navigation; a failure shows an alert.
+				chromedp.WaitVisible(chromedp.CSS("nav, .alert")))
+		}
+		signIn("first compiler 1952")
+		if h := text(t, ctx, "h1"); h != "Welcome, Grace Hopper" {
+			t.Fatalf("after signing in: %q", h)
+		}
+
+		do(t, ctx, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS("#current_password")))
+		if s := text(t, ctx, "#twofa-h + p"); !strings.Contains(s, "Not activated") {
+			t.Fatalf("2FA status: %q", s)
+		}
+		// A mismatch is explained next to the field and nothing changes.
+		do(t, ctx,
+			fill(map[string]string{"#current_password": "first compiler 1952", "#new_password": "nanoseconds are 30cm", "#new_password_confirm": "nanoseconds are 30 cm"}),
+			chromedp.Click(chromedp.CSS("form[action='/account/password'] button")),
+			chromedp.WaitVisible(chromedp.CSS(".alert")))
+		if a := text(t, ctx, ".alert"); a != "The two new passwords do not match." {
+			t.Fatalf("mismatch: %q", a)
+		}
+		do(t, ctx,
+			fill(map[string]string{"#current_password": "first compiler 1952", "#new_password": "nanoseconds are 30cm", "#new_password_confirm": "nanoseconds are 30cm"}),
+			chromedp.Click(chromedp.CSS("form[action='/account/password'] button")),
+			chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if f := text(t, ctx, ".flash"); !strings.Contains(f, "Your password was changed") {
+			t.Fatalf("after change: %q", f)
+		}
+		if ev := text(t, ctx, ".events tbody"); !strings.Contains(ev, "Password changed") || !strings.Contains(ev, "Signed in") {
+			t.Fatalf("security events: %q", ev)
+		}
+		screenshot(t, ctx, "security")
+		do(t, ctx, signOut)
+
+		// The old password no longer works; the new one does.
+		signIn("first compiler 1952")
+		if a := text(t, ctx, ".alert"); a != "Incorrect email or password." {
+			t.Fatalf("old password: %q", a)
+		}
+		screenshot(t, ctx, "login-error")
+		signIn("nanoseconds are 30cm")
+		if h := text(t, ctx, "h1"); h != "Welcome, Grace Hopper" {
+			t.Fatalf("with the new password: %q", h)
+		}
+		do(t, ctx, signOut)
+		// Signed out for real: the dashboard sends the browser to sign in.
+		do(t, ctx, chromedp.Navigate(p.URL+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#email")))
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.Contains(loc, "/login?next=%2Fdashboard") {
+			t.Fatalf("dashboard after sign-out went to %s", loc)
+		}
+	})
+}

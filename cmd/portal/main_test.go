@@ -1,0 +1,157 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	main "github.com/clientportal/portal/cmd/portal"
+	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/sqlstore/storetest"
+)
+
+// cheap argon2 parameters keep end-to-end tests quick.
+var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+// syncBuffer collects a program's output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// portal is a running portal process (in-process) for end-to-end tests.
+type portal struct {
+	*main.Main
+	URL    string
+	Stdout *syncBuffer
+	Logs   *syncBuffer
+}
+
+// runPortal starts `portal serve` on 127.0.0.1:0 with env on top of a fresh
+// data directory, and stops it at cleanup.
+func runPortal(t *testing.T, env map[string]string, args ...string) *portal {
+	t.Helper()
+	dir := t.TempDir()
+	vars := map[string]string{"PORTAL_ADDR": "127.0.0.1:0", "PORTAL_DATA_DIR": dir}
+	for k, v := range env {
+		vars[k] = v
+	}
+	m := main.NewMain()
+	m.Getenv = func(k string) string { return vars[k] }
+	p := &portal{Main: m, Stdout: &syncBuffer{}, Logs: &syncBuffer{}}
+	m.Stdout, m.Stderr = p.Stdout, p.Logs
+	m.Params = &cheap
+	if err := m.ParseFlags(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p.URL = "http://" + m.Addr
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"PORTAL_BASE_URL", "ftp://x", "PORTAL_BASE_URL"},
+		{"PORTAL_BASE_URL", "localhost:8080", "PORTAL_BASE_URL"},
+		{"PORTAL_REGISTRATION", "maybe", "PORTAL_REGISTRATION"},
+		{"PORTAL_ADDR", "nonsense", "PORTAL_ADDR"},
+		{"PORTAL_DATABASE_URL", "mysql://x", "PORTAL_DATABASE_URL"},
+		{"PORTAL_TRUSTED_PROXIES", "10.0.0.0/8,banana", "PORTAL_TRUSTED_PROXIES"},
+		{"PORTAL_SESSION_IDLE_TIMEOUT", "soon", "PORTAL_SESSION_IDLE_TIMEOUT"},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := main.LoadConfig(func(k string) string {
+				if k == tc.name {
+					return tc.value
+				}
+				return ""
+			})
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want+":") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want one line naming %s", err, tc.want)
+			}
+		})
+	}
+	c, err := main.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.BaseURL.String() != "http://localhost:8080" || !c.Registration || c.DatabaseURL != "sqlite:"+filepath.Join("data", "portal.db") {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// TestSetupLinkAndUsersCreate: the first start prints a one-time link for the
+// first administrator; `users create` makes users from the command line.
+func TestSetupLinkAndUsersCreate(t *testing.T) {
+	p := runPortal(t, nil)
+	out := p.Stdout.String()
+	if !strings.Contains(out, "/setup?token=") {
+		t.Fatalf("no setup link printed: %q", out)
+	}
+	if strings.Contains(p.Logs.String(), "token=") {
+		t.Fatal("the setup token went to the log")
+	}
+	dir := p.Config.DataDir
+	p.Close()
+
+	m := main.NewMain()
+	vars := map[string]string{"PORTAL_DATA_DIR": dir}
+	m.Getenv = func(k string) string { return vars[k] }
+	var stdout syncBuffer
+	m.Stdout, m.Stderr, m.Stdin = &stdout, &syncBuffer{}, strings.NewReader("a long admin passphrase\n")
+	m.Params = &cheap
+	if err := m.ParseFlags(context.Background(), []string{"users", "create", "--email", "ops@example.com", "--name", "Ops", "--admin", "--password-stdin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if !strings.Contains(stdout.String(), "created admin ops@example.com") {
+		t.Fatalf("users create said %q", stdout.String())
+	}
+	// With a staff user, the next start prints no link.
+	p2 := runPortal(t, map[string]string{"PORTAL_DATA_DIR": dir})
+	if strings.Contains(p2.Stdout.String(), "setup?token=") {
+		t.Fatal("setup link printed although an admin exists")
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		m := main.NewMain()
+		vars := map[string]string{"PORTAL_DATA_DIR": t.TempDir(), "PORTAL_DATABASE_URL": storetest.DSN(t, dialect)}
+		m.Getenv = func(k string) string { return vars[k] }
+		var out syncBuffer
+		m.Stdout, m.Stderr = &out, &syncBuffer{}
+		if err := m.ParseFlags(context.Background(), []string{"migrate"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		if !strings.Contains(out.String(), "migrations applied") {
+			t.Fatalf("migrate said %q", out.String())
+		}
+	})
+}
+

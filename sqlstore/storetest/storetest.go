@@ -1,0 +1,257 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/sqlstore"
+)
+
+// Run runs the store contract suite on databases made by open.
+func Run(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
+	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
+	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
+	t.Run("ConsecutiveLimit", func(t *testing.T) { testConsecutiveLimit(t, open(t)) })
+	t.Run("WindowLimit", func(t *testing.T) { testWindowLimit(t, open(t)) })
+	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
+}
+
+// NewUser stores an account owner with email and returns it.
+func NewUser(tb testing.TB, db *sqlstore.DB, email string) *portal.User {
+	tb.Helper()
+	acct := &portal.Account{ID: portal.NewID(), Name: email, CreatedAt: 1}
+	u := &portal.User{ID: portal.NewID(), AccountID: acct.ID, Email: email, Name: "Test " + email, Role: portal.RoleOwner, PasswordHash: "x", CreatedAt: 1}
+	if err := db.CreateUser(context.Background(), u, acct); err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+func testUsers(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	u := NewUser(t, db, "Jane.Doe@Example.com")
+
+	got, err := db.UserByEmail(ctx, "jane.doe@EXAMPLE.com")
+	if err != nil {
+		t.Fatalf("lookup ignoring case: %v", err)
+	}
+	if got.ID != u.ID || got.Email != "Jane.Doe@Example.com" || got.Role != portal.RoleOwner || got.AccountID != u.AccountID {
+		t.Fatalf("got %+v, want %+v", got, u)
+	}
+	dup := &portal.User{ID: portal.NewID(), Email: "JANE.DOE@example.com", Name: "x", Role: portal.RoleMember, PasswordHash: "x", CreatedAt: 1, AccountID: u.AccountID}
+	if err := db.CreateUser(ctx, dup, nil); portal.ErrorCode(err) != portal.ECONFLICT {
+		t.Fatalf("same email in other case: err = %v, want conflict", err)
+	}
+	if _, err := db.UserByEmail(ctx, "nobody@example.com"); err != portal.ErrNotFound {
+		t.Fatalf("unknown email: err = %v, want not found", err)
+	}
+	if err := db.UpdatePasswordHash(ctx, u.ID, "new-hash"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.UserByID(ctx, u.ID); got.PasswordHash != "new-hash" {
+		t.Fatalf("hash not updated: %q", got.PasswordHash)
+	}
+	if n, err := db.CountStaff(ctx); err != nil || n != 0 {
+		t.Fatalf("CountStaff = %d, %v; want 0", n, err)
+	}
+	admin := &portal.User{ID: portal.NewID(), Email: "ops@example.com", Name: "Ops", Role: portal.RoleAdmin, PasswordHash: "x", CreatedAt: 2}
+	if err := db.CreateUser(ctx, admin, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.CountStaff(ctx); n != 1 {
+		t.Fatalf("CountStaff = %d, want 1", n)
+	}
+}
+
+func testSessions(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	u := NewUser(t, db, "s@example.com")
+	a := &portal.Session{ID: "a", UserID: u.ID, Level: portal.LevelPassword, CreatedAt: 100, LastSeenAt: 100}
+	b := &portal.Session{ID: "b", UserID: u.ID, Level: portal.LevelFull, CreatedAt: 100, LastSeenAt: 100}
+	for _, s := range []*portal.Session{a, b} {
+		if err := db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, su, err := db.SessionByID(ctx, "a")
+	if err != nil || s.Level != portal.LevelPassword || su.ID != u.ID || su.Email != u.Email {
+		t.Fatalf("SessionByID = %+v, %+v, %v", s, su, err)
+	}
+	if err := db.SetSessionReauth(ctx, "b", 150); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.TouchSession(ctx, "b", 160); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := db.SessionByID(ctx, "b"); s.ReauthAt != 150 || s.LastSeenAt != 160 {
+		t.Fatalf("after reauth and touch: %+v", s)
+	}
+	if err := db.DeleteUserSessions(ctx, u.ID, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.SessionByID(ctx, "a"); err != portal.ErrNotFound {
+		t.Fatalf("other session survived: %v", err)
+	}
+	if _, _, err := db.SessionByID(ctx, "b"); err != nil {
+		t.Fatalf("kept session gone: %v", err)
+	}
+	if n, err := db.DeleteExpiredSessions(ctx, 161, 0); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredSessions = %d, %v; want 1", n, err)
+	}
+}
+
+func testEvents(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := db.AddEvent(ctx, &portal.Event{UserID: "u1", Type: fmt.Sprintf("t%d", i), CreatedAt: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.AddEvent(ctx, &portal.Event{UserID: "u2", Type: "other", CreatedAt: 9})
+	evs, err := db.UserEvents(ctx, "u1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Type != "t2" || evs[1].Type != "t1" {
+		t.Fatalf("want newest two of u1, got %v", evs)
+	}
+}
+
+// testConsecutiveLimit: 20 parallel attempts against a threshold of 10 are
+// counted exactly, and the delay escalates and is never permanent.
+func testConsecutiveLimit(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	p := portal.PasswordAccountLimit
+	now := time.Unix(1_000_000, 0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, _, _, err := db.TakeAttempt(ctx, p, "acct", now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != p.Threshold {
+		t.Fatalf("%d parallel attempts allowed, want exactly %d", allowed, p.Threshold)
+	}
+	ok, retry, _, _ := db.TakeAttempt(ctx, p, "acct", now.Add(30*time.Second))
+	if ok || retry != 30*time.Second {
+		t.Fatalf("during the first delay: ok=%v retry=%v, want refused for 30s", ok, retry)
+	}
+	// After 1 minute one more attempt; failing it doubles the delay.
+	now = now.Add(time.Minute)
+	if ok, _, n, _ := db.TakeAttempt(ctx, p, "acct", now); !ok || n != 11 {
+		t.Fatalf("after 1 min: ok=%v n=%d, want the 11th attempt allowed", ok, n)
+	}
+	if _, retry, _, _ := db.TakeAttempt(ctx, p, "acct", now); retry != 2*time.Minute {
+		t.Fatalf("second delay = %v, want 2m", retry)
+	}
+	for i := 0; i < 10; i++ {
+		now = now.Add(16 * time.Minute)
+		if ok, _, _, _ := db.TakeAttempt(ctx, p, "acct", now); !ok {
+			t.Fatalf("attempt after 16 min refused: the lock must never be permanent")
+		}
+	}
+	if _, retry, _, _ := db.TakeAttempt(ctx, p, "acct", now); retry != 15*time.Minute {
+		t.Fatalf("delay = %v, want the 15m cap", retry)
+	}
+	if err := db.ResetAttempts(ctx, p, "acct"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, n, _ := db.TakeAttempt(ctx, p, "acct", now); !ok || n != 1 {
+		t.Fatalf("after reset: ok=%v n=%d", ok, n)
+	}
+	// Other keys are independent.
+	if ok, _, n, _ := db.TakeAttempt(ctx, p, "other", now); !ok || n != 1 {
+		t.Fatalf("other key: ok=%v n=%d", ok, n)
+	}
+}
+
+func testWindowLimit(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	p := portal.LimitPolicy{Name: "w", Threshold: 5, Window: 10 * time.Minute}
+	now := time.Unix(2_000_000, 0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _, _, _ := db.TakeAttempt(ctx, p, "ip", now); ok {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != 5 {
+		t.Fatalf("allowed %d, want 5", allowed)
+	}
+	if ok, retry, _, _ := db.TakeAttempt(ctx, p, "ip", now.Add(4*time.Minute)); ok || retry != 6*time.Minute {
+		t.Fatalf("in window: ok=%v retry=%v, want refused for 6m", ok, retry)
+	}
+	// A released attempt (a success) frees one slot.
+	if err := db.ReleaseAttempt(ctx, p, "ip", now); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _, _ := db.TakeAttempt(ctx, p, "ip", now); !ok {
+		t.Fatal("slot not freed by release")
+	}
+	if ok, _, n, _ := db.TakeAttempt(ctx, p, "ip", now.Add(10*time.Minute)); !ok || n != 1 {
+		t.Fatalf("new window: ok=%v n=%d, want a fresh count", ok, n)
+	}
+}
+
+func testTokens(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	tok := &portal.Token{ID: "h1", Kind: portal.TokenSetup, CreatedAt: 10, ExpiresAt: 100}
+	if err := db.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TokenByID(ctx, portal.TokenSetup, "h1", 100); err != portal.ErrNotFound {
+		t.Fatalf("expired token found: %v", err)
+	}
+	if _, err := db.TokenByID(ctx, "other", "h1", 50); err != portal.ErrNotFound {
+		t.Fatalf("token of another kind found: %v", err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := &portal.User{ID: portal.NewID(), Email: fmt.Sprintf("a%d@example.com", i), Name: "A", Role: portal.RoleAdmin, PasswordHash: "x", CreatedAt: 50}
+			if err := db.CreateUserWithToken(ctx, u, nil, portal.TokenSetup, "h1", 50); err == nil {
+				mu.Lock()
+				created++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if created != 1 {
+		t.Fatalf("one set-up token created %d users, want 1", created)
+	}
+	if n, _ := db.CountStaff(ctx); n != 1 {
+		t.Fatalf("staff = %d, want 1", n)
+	}
+}

@@ -1,0 +1,231 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/portaltest"
+	"github.com/clientportal/portal/sqlstore"
+	"github.com/clientportal/portal/sqlstore/storetest"
+	"github.com/clientportal/portal/web"
+)
+
+// cheap hashing keeps tests fast; the flood and timing tests use the real cost.
+var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+// env is one running portal over a fresh database.
+type env struct {
+	t     *testing.T
+	dsn   string
+	db    *sqlstore.DB
+	web   *web.Server
+	ts    *httptest.Server
+	clock *portaltest.Clock
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type option func(*web.Config, **password.Hasher)
+
+func withHasher(h *password.Hasher) option {
+	return func(_ *web.Config, hp **password.Hasher) { *hp = h }
+}
+
+func withConfig(f func(*web.Config)) option {
+	return func(c *web.Config, _ **password.Hasher) { f(c) }
+}
+
+func newEnv(t *testing.T, dialect string, opts ...option) *env {
+	t.Helper()
+	e := &env{t: t, dsn: storetest.DSN(t, dialect), clock: portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
+	e.db = storetest.MustOpenDSN(t, e.dsn)
+	e.ts = httptest.NewUnstartedServer(nil)
+	base, _ := url.Parse("http://" + e.ts.Listener.Addr().String())
+	cfg := web.Config{BaseURL: base, Registration: true}
+	hasher := password.NewHasher(cheap, 0)
+	for _, o := range opts {
+		o(&cfg, &hasher)
+	}
+	e.web = web.New(cfg, e.db, hasher, e.clock, slog.New(slog.NewJSONHandler(e.logs, nil)))
+	e.ts.Config.Handler = e.web
+	e.ts.Start()
+	t.Cleanup(e.ts.Close)
+	return e
+}
+
+// client is a browser-like HTTP client with its own cookie jar.
+type client struct {
+	e    *env
+	http *http.Client
+	hdr  http.Header
+}
+
+func (e *env) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{e: e, hdr: http.Header{}, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+// response is a finished request.
+type response struct {
+	*http.Response
+	Body string
+}
+
+// json decodes the body.
+func (r *response) json() map[string]any {
+	var m map[string]any
+	json.Unmarshal([]byte(r.Body), &m)
+	return m
+}
+
+// errCode is the code of a JSON error body.
+func (r *response) errCode() string {
+	if e, ok := r.json()["error"].(map[string]any); ok {
+		code, _ := e["code"].(string)
+		return code
+	}
+	return ""
+}
+
+func (c *client) do(method, path string, body io.Reader, ctype string, hdr http.Header) *response {
+	c.e.t.Helper()
+	req, err := http.NewRequest(method, c.e.ts.URL+path, body)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range c.hdr {
+		req.Header[k] = v
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return &response{Response: resp, Body: string(b)}
+}
+
+// api sends a JSON body (v may be a raw string) to an API path.
+func (c *client) api(method, path string, v any) *response {
+	c.e.t.Helper()
+	var body io.Reader
+	switch v := v.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(v)
+	default:
+		b, _ := json.Marshal(v)
+		body = bytes.NewReader(b)
+	}
+	return c.do(method, path, body, "application/json", nil)
+}
+
+func (c *client) get(path string) *response {
+	c.e.t.Helper()
+	return c.do("GET", path, nil, "", nil)
+}
+
+func (c *client) form(path string, vals url.Values) *response {
+	c.e.t.Helper()
+	return c.do("POST", path, strings.NewReader(vals.Encode()), "application/x-www-form-urlencoded", nil)
+}
+
+// cookie returns the session cookie's value, or "".
+func (c *client) cookie() string {
+	u, _ := url.Parse(c.e.ts.URL)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == "portal_session" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// setCookie replaces the session cookie (to replay an old token).
+func (c *client) setCookie(v string) {
+	u, _ := url.Parse(c.e.ts.URL)
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "portal_session", Value: v, Path: "/"}})
+}
+
+const testPassword = "correct horse battery staple"
+
+// register creates an owner through the API and returns the user id.
+func (e *env) register(email string) string {
+	e.t.Helper()
+	r := e.client().api("POST", "/api/v1/register", map[string]string{"email": email, "password": testPassword, "name": "Test User"})
+	if r.StatusCode != 201 {
+		e.t.Fatalf("register %s: %d %s", email, r.StatusCode, r.Body)
+	}
+	return r.json()["user"].(map[string]any)["id"].(string)
+}
+
+// login signs a new client in and checks it succeeded.
+func (e *env) login(email string) *client {
+	e.t.Helper()
+	c := e.client()
+	r := c.api("POST", "/api/v1/login", map[string]string{"email": email, "password": testPassword})
+	if r.StatusCode != 200 {
+		e.t.Fatalf("login %s: %d %s", email, r.StatusCode, r.Body)
+	}
+	return c
+}
+
+// sessionAt stores a session for userID at level and returns a client
+// holding its token.
+func (e *env) sessionAt(userID, level string) *client {
+	e.t.Helper()
+	token, hash := portal.NewSecretToken()
+	now := e.clock.Now().Unix()
+	if err := e.db.CreateSession(context.Background(), &portal.Session{ID: hash, UserID: userID, Level: level, CreatedAt: now, LastSeenAt: now}); err != nil {
+		e.t.Fatal(err)
+	}
+	c := e.client()
+	c.setCookie(token)
+	return c
+}
+
+func mustPrefixes(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range s {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}
