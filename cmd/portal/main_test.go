@@ -154,4 +154,3 @@ func TestMigrateCommand(t *testing.T) {
 		}
 	})
 }
-
