@@ -2,6 +2,7 @@
 package portaltest
 
 import (
+	"bytes"
 	"sync"
 	"time"
 )
@@ -34,4 +35,48 @@ func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	c.now = t
 	c.mu.Unlock()
+}
+
+// Parallel runs fn n times at once and returns how many calls returned true:
+// the shape of every "exactly once under concurrency" test.
+func Parallel(n int, fn func(i int) bool) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	count := 0
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start // release all together
+			if fn(i) {
+				mu.Lock()
+				count++
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return count
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers, for capturing logs.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,7 @@ type env struct {
 	web   *web.Server
 	ts    *httptest.Server
 	clock *portaltest.Clock
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *portaltest.SyncBuffer
 }
 
 type option func(*web.Config, **password.Hasher)
@@ -67,7 +49,7 @@ func withConfig(f func(*web.Config)) option {
 
 func newEnv(t *testing.T, dialect string, opts ...option) *env {
 	t.Helper()
-	e := &env{t: t, dsn: storetest.DSN(t, dialect), clock: portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
+	e := &env{t: t, dsn: storetest.DSN(t, dialect), clock: portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), logs: &portaltest.SyncBuffer{}}
 	e.db = storetest.MustOpenDSN(t, e.dsn)
 	e.ts = httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + e.ts.Listener.Addr().String())

@@ -39,15 +39,7 @@ func (s *Server) handleRegisterForm(w http.ResponseWriter, r *http.Request) erro
 		return s.formError(w, r, "register", p, err)
 	}
 	s.event(r, u.ID, portal.EventUserCreated, "Registered")
-	if _, err := s.startSession(r.Context(), w, r, u, portal.LevelFull, true); err != nil {
-		return err
-	}
-	if err := s.completeLogin(r, u); err != nil {
-		return err
-	}
-	setFlash(w, "registered")
-	redirect(w, r, "/dashboard")
-	return nil
+	return s.signInNewUser(w, r, u, "registered")
 }
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
@@ -156,5 +148,18 @@ func (s *Server) handleReauthForm(w http.ResponseWriter, r *http.Request) error 
 	}
 	setFlash(w, "reauth")
 	redirect(w, r, next)
+	return nil
+}
+
+// signInNewUser logs a user who has just been created straight in.
+func (s *Server) signInNewUser(w http.ResponseWriter, r *http.Request, u *portal.User, flash string) error {
+	if _, err := s.startSession(r.Context(), w, r, u, portal.LevelFull, true); err != nil {
+		return err
+	}
+	if err := s.completeLogin(r, u); err != nil {
+		return err
+	}
+	setFlash(w, flash)
+	redirect(w, r, "/dashboard")
 	return nil
 }

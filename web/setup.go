@@ -63,13 +63,5 @@ func (s *Server) handleSetupForm(w http.ResponseWriter, r *http.Request) error {
 		return s.formError(w, r, "setup", p, err)
 	}
 	s.event(r, u.ID, portal.EventUserCreated, "First administrator")
-	if _, err := s.startSession(r.Context(), w, r, u, portal.LevelFull, true); err != nil {
-		return err
-	}
-	if err := s.completeLogin(r, u); err != nil {
-		return err
-	}
-	setFlash(w, "setup")
-	redirect(w, r, "/dashboard")
-	return nil
+	return s.signInNewUser(w, r, u, "setup")
 }

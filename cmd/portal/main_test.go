@@ -1,45 +1,26 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	main "github.com/clientportal/portal/cmd/portal"
 	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
 
 // cheap argon2 parameters keep end-to-end tests quick.
 var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 
-// syncBuffer collects a program's output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // portal is a running portal process (in-process) for end-to-end tests.
 type portal struct {
 	*main.Main
 	URL    string
-	Stdout *syncBuffer
-	Logs   *syncBuffer
+	Stdout *portaltest.SyncBuffer
+	Logs   *portaltest.SyncBuffer
 }
 
 // runPortal starts `portal serve` on 127.0.0.1:0 with env on top of a fresh
@@ -53,7 +34,7 @@ func runPortal(t *testing.T, env map[string]string, args ...string) *portal {
 	}
 	m := main.NewMain()
 	m.Getenv = func(k string) string { return vars[k] }
-	p := &portal{Main: m, Stdout: &syncBuffer{}, Logs: &syncBuffer{}}
+	p := &portal{Main: m, Stdout: &portaltest.SyncBuffer{}, Logs: &portaltest.SyncBuffer{}}
 	m.Stdout, m.Stderr = p.Stdout, p.Logs
 	m.Params = &cheap
 	if err := m.ParseFlags(context.Background(), args); err != nil {
@@ -115,8 +96,8 @@ func TestSetupLinkAndUsersCreate(t *testing.T) {
 	m := main.NewMain()
 	vars := map[string]string{"PORTAL_DATA_DIR": dir}
 	m.Getenv = func(k string) string { return vars[k] }
-	var stdout syncBuffer
-	m.Stdout, m.Stderr, m.Stdin = &stdout, &syncBuffer{}, strings.NewReader("a long admin passphrase\n")
+	var stdout portaltest.SyncBuffer
+	m.Stdout, m.Stderr, m.Stdin = &stdout, &portaltest.SyncBuffer{}, strings.NewReader("a long admin passphrase\n")
 	m.Params = &cheap
 	if err := m.ParseFlags(context.Background(), []string{"users", "create", "--email", "ops@example.com", "--name", "Ops", "--admin", "--password-stdin"}); err != nil {
 		t.Fatal(err)
@@ -140,8 +121,8 @@ func TestMigrateCommand(t *testing.T) {
 		m := main.NewMain()
 		vars := map[string]string{"PORTAL_DATA_DIR": t.TempDir(), "PORTAL_DATABASE_URL": storetest.DSN(t, dialect)}
 		m.Getenv = func(k string) string { return vars[k] }
-		var out syncBuffer
-		m.Stdout, m.Stderr = &out, &syncBuffer{}
+		var out portaltest.SyncBuffer
+		m.Stdout, m.Stderr = &out, &portaltest.SyncBuffer{}
 		if err := m.ParseFlags(context.Background(), []string{"migrate"}); err != nil {
 			t.Fatal(err)
 		}

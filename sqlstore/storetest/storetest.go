@@ -3,11 +3,11 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/sqlstore"
 )
 
@@ -128,25 +128,13 @@ func testConsecutiveLimit(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	p := portal.PasswordAccountLimit
 	now := time.Unix(1_000_000, 0)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	allowed := 0
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, _, _, err := db.TakeAttempt(ctx, p, "acct", now)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				allowed++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	allowed := portaltest.Parallel(20, func(int) bool {
+		ok, _, _, err := db.TakeAttempt(ctx, p, "acct", now)
+		if err != nil {
+			t.Error(err)
+		}
+		return ok
+	})
 	if allowed != p.Threshold {
 		t.Fatalf("%d parallel attempts allowed, want exactly %d", allowed, p.Threshold)
 	}
@@ -187,21 +175,10 @@ func testWindowLimit(t *testing.T, db *sqlstore.DB) {
 	ctx := context.Background()
 	p := portal.LimitPolicy{Name: "w", Threshold: 5, Window: 10 * time.Minute}
 	now := time.Unix(2_000_000, 0)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	allowed := 0
-	for i := 0; i < 12; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if ok, _, _, _ := db.TakeAttempt(ctx, p, "ip", now); ok {
-				mu.Lock()
-				allowed++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	allowed := portaltest.Parallel(12, func(int) bool {
+		ok, _, _, _ := db.TakeAttempt(ctx, p, "ip", now)
+		return ok
+	})
 	if allowed != 5 {
 		t.Fatalf("allowed %d, want 5", allowed)
 	}
@@ -232,22 +209,10 @@ func testTokens(t *testing.T, db *sqlstore.DB) {
 	if _, err := db.TokenByID(ctx, "other", "h1", 50); err != portal.ErrNotFound {
 		t.Fatalf("token of another kind found: %v", err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	created := 0
-	for i := 0; i < 10; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u := &portal.User{ID: portal.NewID(), Email: fmt.Sprintf("a%d@example.com", i), Name: "A", Role: portal.RoleAdmin, PasswordHash: "x", CreatedAt: 50}
-			if err := db.CreateUserWithToken(ctx, u, nil, portal.TokenSetup, "h1", 50); err == nil {
-				mu.Lock()
-				created++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	created := portaltest.Parallel(10, func(i int) bool {
+		u := &portal.User{ID: portal.NewID(), Email: fmt.Sprintf("a%d@example.com", i), Name: "A", Role: portal.RoleAdmin, PasswordHash: "x", CreatedAt: 50}
+		return db.CreateUserWithToken(ctx, u, nil, portal.TokenSetup, "h1", 50) == nil
+	})
 	if created != 1 {
 		t.Fatalf("one set-up token created %d users, want 1", created)
 	}
