@@ -11,6 +11,19 @@ const (
 	EventUserCreated     = "user_created"
 	EventReauthenticated = "reauthenticated"
 	EventLogout          = "logout"
+
+	EventTwoFactorEnabled   = "2fa_enabled"
+	EventTwoFactorDisabled  = "2fa_disabled"
+	EventMethodAdded        = "2fa_method_added"
+	EventMethodRemoved      = "2fa_method_removed"
+	EventSecondFactorOK     = "2fa_succeeded"
+	EventSecondFactorFailed = "2fa_failed"
+	EventSecondFactorLocked = "2fa_locked"
+	EventBackupGenerated    = "backup_codes_generated"
+	EventBackupUsed         = "backup_code_used"
+	EventBackupLow          = "backup_codes_low"
+	EventClockDrift         = "totp_clock_drift"
+	EventAdminReset         = "2fa_admin_reset"
 )
 
 // Event is one entry of the security event log.
@@ -49,6 +62,30 @@ func EventTitle(typ string) string {
 		return "Confirmed identity for a sensitive change"
 	case EventLogout:
 		return "Signed out"
+	case EventTwoFactorEnabled:
+		return "Two-factor authentication turned on"
+	case EventTwoFactorDisabled:
+		return "Two-factor authentication turned off"
+	case EventMethodAdded:
+		return "Two-factor method added"
+	case EventMethodRemoved:
+		return "Two-factor method removed"
+	case EventSecondFactorOK:
+		return "Second factor accepted"
+	case EventSecondFactorFailed:
+		return "Wrong second-factor code"
+	case EventSecondFactorLocked:
+		return "Second-factor attempts paused after repeated failures"
+	case EventBackupGenerated:
+		return "New backup codes generated"
+	case EventBackupUsed:
+		return "Backup code used"
+	case EventBackupLow:
+		return "Few backup codes left"
+	case EventClockDrift:
+		return "Authenticator clock out of step"
+	case EventAdminReset:
+		return "Two-factor authentication reset by staff"
 	}
 	return typ
 }

@@ -36,6 +36,8 @@ type User struct {
 	EmailVerifiedAt int64
 	CreatedAt       int64
 	LastLoginAt     int64
+	// PreferredMethod is the method type offered first at login.
+	PreferredMethod string
 }
 
 // IsStaff reports whether u runs the portal.

@@ -194,3 +194,19 @@ func Validate(pw, email string) error {
 	}
 	return nil
 }
+
+// Derive computes an argon2id key of secret under params, a PHC prefix
+// "$argon2id$v=19$m=…,t=…,p=…$salt" (no key), within the hashing bound. Used
+// where the salt is shared by a set so one attempt costs one hash.
+func (h *Hasher) Derive(ctx context.Context, params, secret string) ([]byte, error) {
+	p, salt, _, err := decode(params + "$")
+	if err != nil {
+		return nil, err
+	}
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return argon2.IDKey([]byte(secret), salt, p.Time, p.Memory, p.Threads, 32), nil
+}

@@ -2,7 +2,10 @@
 package portaltest
 
 import (
+	"context"
+
 	"bytes"
+	"github.com/clientportal/portal"
 	"sync"
 	"time"
 )
@@ -79,4 +82,31 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Notifier records security notifications instead of sending them.
+type Notifier struct {
+	mu   sync.Mutex
+	sent []*portal.Notification
+}
+
+// Notify records n.
+func (r *Notifier) Notify(_ context.Context, n *portal.Notification) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, n)
+	return nil
+}
+
+// Kinds lists the kinds notified to userID, in order.
+func (r *Notifier) Kinds(userID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.sent {
+		if n.UserID == userID {
+			out = append(out, n.Kind)
+		}
+	}
+	return out
 }

@@ -23,7 +23,7 @@ func (db *DB) SessionByID(ctx context.Context, id string) (*portal.Session, *por
 	err := db.ro.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.level, s.created_at, s.last_seen_at, s.reauth_at, s.user_agent, s.ip, `+userColumns+`
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`, id).Scan(
 		&s.ID, &s.UserID, &s.Level, &s.CreatedAt, &s.LastSeenAt, &s.ReauthAt, &s.UserAgent, &s.IP,
-		&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt)
+		&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt, &u.PreferredMethod)
 	if err != nil {
 		return nil, nil, notFound(err)
 	}

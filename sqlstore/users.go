@@ -11,10 +11,10 @@ import (
 
 var _ portal.UserStore = (*DB)(nil)
 
-const userColumns = `u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.disabled, u.email_verified_at, u.created_at, u.last_login_at`
+const userColumns = `u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.disabled, u.email_verified_at, u.created_at, u.last_login_at, u.preferred_method`
 
 func scanUser(row interface{ Scan(...any) error }, u *portal.User) error {
-	return row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt)
+	return row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt, &u.PreferredMethod)
 }
 
 // CreateUser stores u, and acct first when given.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/clientportal/portal"
 )
@@ -70,22 +71,46 @@ func (s *Server) apiReauth(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if err := s.reauth(r.Context(), r, in.Password); err != nil {
+	if err := s.reauthenticate(r.Context(), r, in.Password, in.Method, in.Code); err != nil {
 		return err
 	}
-	until := s.now().Add(s.Sessions.Reauth).UTC().Format("2006-01-02T15:04:05Z07:00")
+	until := s.now().Add(s.Sessions.Reauth).UTC().Format(time.RFC3339)
 	writeJSON(w, http.StatusOK, map[string]string{"until": until})
 	return nil
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
 	u := state(r).user
+	tf, err := s.twoFactor(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	methods := []map[string]any{}
+	for _, m := range tf.Methods {
+		methods = append(methods, methodJSON(m))
+	}
+	var preferred any
+	if tf.Preferred != "" {
+		preferred = tf.Preferred
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role, "account_id": u.AccountID,
-		"twofa": map[string]any{"enabled": false, "methods": []any{}, "preferred": nil, "backup_codes_remaining": 0},
+		"twofa": map[string]any{"enabled": tf.Enabled, "methods": methods, "preferred": preferred, "backup_codes_remaining": tf.BackupRemaining},
 	})
 	return nil
 }
+
+// methodJSON shows a method without its secret.
+func methodJSON(m *portal.Method) map[string]any {
+	out := map[string]any{"id": m.ID, "type": m.Type, "name": m.Name, "created_at": unixTime(m.CreatedAt), "last_used_at": nil}
+	if m.LastUsedAt > 0 {
+		out["last_used_at"] = unixTime(m.LastUsedAt)
+	}
+	return out
+}
+
+// unixTime formats a Unix time as RFC 3339.
+func unixTime(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) }
 
 func (s *Server) apiChangePassword(w http.ResponseWriter, r *http.Request) error {
 	var in struct {

@@ -126,16 +126,30 @@ func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw s
 
 // loginResult is what the password step leads to.
 type loginResult struct {
-	Status string       `json:"status"`
-	User   *userJSON    `json:"user,omitempty"`
-	user   *portal.User `json:"-"`
+	Status    string    `json:"status"`
+	User      *userJSON `json:"user,omitempty"`
+	Methods   []string  `json:"methods,omitempty"`
+	Preferred string    `json:"preferred,omitempty"`
 }
 
-// login runs the password step and starts the session it earns.
+// login runs the password step and starts the session it earns: level
+// password when a second factor is due, full otherwise. Either way the
+// token is new.
 func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Request, email, pw string) (*loginResult, error) {
 	user, err := s.checkPassword(ctx, r, email, pw)
 	if err != nil {
 		return nil, err
+	}
+	tf, err := s.twoFactor(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if tf.Enabled {
+		if _, err := s.startSession(ctx, w, r, user, portal.LevelPassword, false); err != nil {
+			return nil, err
+		}
+		methods := s.loginMethods(tf)
+		return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
 	}
 	if _, err := s.startSession(ctx, w, r, user, portal.LevelFull, true); err != nil {
 		return nil, err
@@ -143,7 +157,7 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err := s.completeLogin(r, user); err != nil {
 		return nil, err
 	}
-	return &loginResult{Status: "authenticated", User: toUserJSON(user), user: user}, nil
+	return &loginResult{Status: "authenticated", User: toUserJSON(user)}, nil
 }
 
 // completeLogin records a finished login.
@@ -153,32 +167,20 @@ func (s *Server) completeLogin(r *http.Request, user *portal.User) error {
 	return s.Store.SetLastLogin(r.Context(), user.ID, s.now().Unix())
 }
 
-// reauth proves the password again and starts sudo mode.
-func (s *Server) reauth(ctx context.Context, r *http.Request, pw string) error {
-	st := state(r)
-	if _, err := s.checkPassword(ctx, r, st.user.Email, pw); err != nil {
-		if portal.ErrorCode(err) == portal.ECREDENTIALS {
-			return portal.Errorf(portal.ECREDENTIALS, "Incorrect password.")
-		}
-		return err
-	}
-	now := s.now().Unix()
-	if err := s.Store.SetSessionReauth(ctx, st.session.ID, now); err != nil {
-		return err
-	}
-	st.session.ReauthAt = now
-	s.event(r, st.user.ID, portal.EventReauthenticated, "")
-	return nil
-}
-
 // changePassword replaces the password and ends every other session.
 func (s *Server) changePassword(ctx context.Context, r *http.Request, current, next string) error {
 	st := state(r)
 	if current != "" && !s.Sessions.RecentlyAuthenticated(st.session, s.now()) {
 		// A user without a second factor proves recency with the password
-		// in the same form.
-		if err := s.reauth(ctx, r, current); err != nil {
+		// in the same form; with 2FA they must re-authenticate fully.
+		tf, err := s.twoFactor(ctx, st.user)
+		if err != nil {
 			return err
+		}
+		if !tf.Enabled {
+			if err := s.reauthenticate(ctx, r, current, "", ""); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.requireRecent(r); err != nil {
@@ -197,7 +199,7 @@ func (s *Server) changePassword(ctx context.Context, r *http.Request, current, n
 	if err := s.Store.DeleteUserSessions(ctx, st.user.ID, st.session.ID); err != nil {
 		return err
 	}
-	s.event(r, st.user.ID, portal.EventPasswordChanged, "Other sessions were signed out")
+	s.securityEvent(r, st.user, portal.EventPasswordChanged, "Other sessions were signed out.")
 	return nil
 }
 

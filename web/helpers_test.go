@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
 	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/sqlstore"
@@ -35,6 +36,8 @@ type env struct {
 	ts    *httptest.Server
 	clock *portaltest.Clock
 	logs  *portaltest.SyncBuffer
+	keys  *mfa.Keyring
+	mail  *portaltest.Notifier
 }
 
 type option func(*web.Config, **password.Hasher)
@@ -58,7 +61,12 @@ func newEnv(t *testing.T, dialect string, opts ...option) *env {
 	for _, o := range opts {
 		o(&cfg, &hasher)
 	}
-	e.web = web.New(cfg, e.db, hasher, e.clock, slog.New(slog.NewJSONHandler(e.logs, nil)))
+	e.keys, _ = mfa.ParseKeyring(mfa.NewKeySpec("test"))
+	e.mail = &portaltest.Notifier{}
+	e.web = web.New(cfg, web.Deps{
+		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail,
+		TOTP: &mfa.TOTP{Store: e.db, Keys: e.keys, Issuer: "Test Portal"}, Backup: &mfa.Backup{Store: e.db, Hasher: hasher},
+	})
 	e.ts.Config.Handler = e.web
 	e.ts.Start()
 	t.Cleanup(e.ts.Close)

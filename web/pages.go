@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/clientportal/portal"
 )
@@ -58,10 +59,13 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.formError(w, r, "login", p, err)
 	}
+	if res.Status == "2fa_required" {
+		redirect(w, r, "/login/2fa"+nextQuery(next))
+		return nil
+	}
 	if next == "" {
 		next = "/dashboard"
 	}
-	_ = res
 	redirect(w, r, next)
 	return nil
 }
@@ -80,59 +84,29 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) securityPage(r *http.Request) (*page, error) {
-	st := state(r)
-	events, err := s.Store.UserEvents(r.Context(), st.user.ID, 20)
+func (s *Server) reauthPage(r *http.Request, next string) (*page, error) {
+	tf, err := s.twoFactor(r.Context(), state(r).user)
 	if err != nil {
 		return nil, err
 	}
-	return &page{Title: "Security settings", Data: map[string]any{
-		"Events": events,
-		"Recent": s.Sessions.RecentlyAuthenticated(st.session, s.now()),
-	}}, nil
-}
-
-func (s *Server) handleSecurityPage(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.securityPage(r)
-	if err != nil {
-		return err
-	}
-	s.render(w, r, http.StatusOK, "security", p)
-	return nil
-}
-
-func (s *Server) handlePasswordForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
-	next := r.PostForm.Get("new_password")
-	err := error(nil)
-	if next != r.PostForm.Get("new_password_confirm") {
-		err = &portal.Error{Code: portal.EINVALID, Message: "The two new passwords do not match.", Field: "new_password_confirm"}
-	} else {
-		err = s.changePassword(r.Context(), r, r.PostForm.Get("current_password"), next)
-	}
-	if err != nil {
-		p, perr := s.securityPage(r)
-		if perr != nil {
-			return perr
-		}
-		if e, ok := err.(*portal.Error); ok && e.Field == "password" {
-			e.Field = "new_password"
-		}
-		if portal.ErrorCode(err) == portal.ECREDENTIALS {
-			err = &portal.Error{Code: portal.ECREDENTIALS, Message: "Your current password is not correct.", Field: "current_password"}
-		}
-		return s.formError(w, r, "security", p, err)
-	}
-	setFlash(w, "password")
-	redirect(w, r, "/account/security")
-	return nil
+	return &page{Title: "Confirm it's you", Next: next, Data: map[string]any{"TwoFactor": tf, "Methods": s.methodChoices(tf)}}, nil
 }
 
 func (s *Server) handleReauthPage(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "reauth", &page{Title: "Confirm it's you", Next: safeNext(r.URL.Query().Get("next"))})
+	p, err := s.reauthPage(r, safeNext(r.URL.Query().Get("next")))
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "reauth", p)
 	return nil
+}
+
+// nextQuery carries a post-login destination along.
+func nextQuery(next string) string {
+	if next == "" {
+		return ""
+	}
+	return "?next=" + url.QueryEscape(next)
 }
 
 func (s *Server) handleReauthForm(w http.ResponseWriter, r *http.Request) error {
@@ -140,8 +114,12 @@ func (s *Server) handleReauthForm(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	next := safeNext(r.PostForm.Get("next"))
-	if err := s.reauth(r.Context(), r, r.PostForm.Get("password")); err != nil {
-		return s.formError(w, r, "reauth", &page{Title: "Confirm it's you", Next: next}, err)
+	if err := s.reauthenticate(r.Context(), r, r.PostForm.Get("password"), r.PostForm.Get("method"), r.PostForm.Get("code")); err != nil {
+		p, perr := s.reauthPage(r, next)
+		if perr != nil {
+			return perr
+		}
+		return s.formError(w, r, "reauth", p, err)
 	}
 	if next == "" {
 		next = "/account/security"

@@ -101,11 +101,20 @@ func (s *Server) formError(w http.ResponseWriter, r *http.Request, name string, 
 
 // flashes are the messages a redirect can carry; the cookie holds only a key.
 var flashes = map[string]string{
-	"password":   "Your password was changed. Other devices were signed out.",
-	"registered": "Welcome! Your account is ready.",
-	"loggedout":  "You are signed out.",
-	"reauth":     "Thank you. You can make security changes for the next 10 minutes.",
-	"setup":      "Your administrator account is ready.",
+	"password":       "Your password was changed. Other devices were signed out.",
+	"registered":     "Welcome! Your account is ready.",
+	"loggedout":      "You are signed out.",
+	"reauth":         "Thank you. You can make security changes for the next 10 minutes.",
+	"setup":          "Your administrator account is ready.",
+	"drift_ahead":    "Signed in. Your device's clock appears to be about 30 seconds ahead: turn on automatic date and time on the device with your authenticator app.",
+	"drift_behind":   "Signed in. Your device's clock appears to be about 30 seconds behind: turn on automatic date and time on the device with your authenticator app.",
+	"backup_used":    "You signed in with a backup code, and it no longer works. If you lost your device, check or reconfigure two-factor authentication below.",
+	"backup_low":     "You signed in with a backup code. You have 3 or fewer left: generate a new set below, and check that your two-factor methods still work.",
+	"2fa_enabled":    "Two-factor authentication is on.",
+	"2fa_disabled":   "Two-factor authentication is off. All methods and backup codes were removed.",
+	"method_added":   "The new method is ready to use.",
+	"method_removed": "The method was removed.",
+	"preferred":      "Your preferred method was saved.",
 }
 
 func setFlash(w http.ResponseWriter, key string) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
 )
 
@@ -21,6 +22,7 @@ type Store interface {
 	portal.EventStore
 	portal.LimitStore
 	portal.TokenStore
+	portal.MethodStore
 	Ping(ctx context.Context) error
 }
 
@@ -32,13 +34,23 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 }
 
+// Deps are the services the web layer uses, wired in main.
+type Deps struct {
+	Store    Store
+	Hasher   *password.Hasher
+	Clock    portal.Clock
+	Logger   *slog.Logger
+	Notifier portal.Notifier
+	// TOTP and Backup are also in Factors; enrolment needs them by name.
+	TOTP    *mfa.TOTP
+	Backup  *mfa.Backup
+	Factors *mfa.Registry
+}
+
 // Server is the HTTP side of the portal. Build it with New.
 type Server struct {
 	Config
-	Store  Store
-	Hasher *password.Hasher
-	Clock  portal.Clock
-	Logger *slog.Logger
+	Deps
 
 	metrics *metrics
 	routes  []Route
@@ -72,15 +84,18 @@ type Route struct {
 }
 
 // New wires a Server and its routes.
-func New(cfg Config, store Store, hasher *password.Hasher, clock portal.Clock, logger *slog.Logger) *Server {
-	if clock == nil {
-		clock = portal.SystemClock{}
+func New(cfg Config, d Deps) *Server {
+	if d.Clock == nil {
+		d.Clock = portal.SystemClock{}
 	}
 	if cfg.Sessions == (portal.SessionPolicy{}) {
 		cfg.Sessions = portal.DefaultSessionPolicy
 	}
-	s := &Server{Config: cfg, Store: store, Hasher: hasher, Clock: clock, Logger: logger}
-	s.metrics = newMetrics(hasher)
+	if d.Factors == nil {
+		d.Factors = mfa.NewRegistry(d.TOTP, d.Backup)
+	}
+	s := &Server{Config: cfg, Deps: d}
+	s.metrics = newMetrics(d.Hasher)
 	s.routes = s.routeTable()
 
 	mux := http.NewServeMux()
@@ -127,6 +142,16 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/account/password", User, s.handlePasswordForm},
 		{"GET", "/account/reauth", User, s.handleReauthPage},
 		{"POST", "/account/reauth", User, s.handleReauthForm},
+		{"GET", "/login/2fa", Pending, s.handleSecondStepPage},
+		{"POST", "/login/2fa", Pending, s.handleSecondStepForm},
+		{"GET", "/account/2fa", User, s.handleTwoFactorStart},
+		{"POST", "/account/2fa/totp", User, s.handleTOTPBegin},
+		{"GET", "/account/2fa/totp", User, s.handleTOTPPage},
+		{"POST", "/account/2fa/totp/confirm", User, s.handleTOTPConfirm},
+		{"POST", "/account/2fa/backup_codes", User, s.handleBackupRegenerate},
+		{"POST", "/account/2fa/preferred", User, s.handlePreferredForm},
+		{"POST", "/account/2fa/methods/{id}/delete", User, s.handleMethodDelete},
+		{"POST", "/account/2fa/disable", User, s.handleDisableForm},
 
 		// JSON API.
 		{"POST", "/api/v1/register", Public, s.apiRegister},
@@ -135,6 +160,14 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/api/v1/reauth", User, s.apiReauth},
 		{"GET", "/api/v1/me", User, s.apiMe},
 		{"POST", "/api/v1/me/password", User, s.apiChangePassword},
+		{"POST", "/api/v1/login/2fa", Pending, s.apiSecondStep},
+		{"POST", "/api/v1/me/2fa/totp", User, s.apiTOTPBegin},
+		{"POST", "/api/v1/me/2fa/totp/confirm", User, s.apiTOTPConfirm},
+		{"PUT", "/api/v1/me/2fa/preferred", User, s.apiPreferred},
+		{"DELETE", "/api/v1/me/2fa/methods/{id}", User, s.apiMethodDelete},
+		{"DELETE", "/api/v1/me/2fa", User, s.apiDisable},
+		{"POST", "/api/v1/me/2fa/backup_codes", User, s.apiBackupRegenerate},
+		{"GET", "/api/v1/me/events", User, s.apiEvents},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
 )
 
 // Config is the operator's configuration (SPEC §12), read from PORTAL_*
@@ -21,6 +22,11 @@ type Config struct {
 	Registration   bool
 	TrustedProxies []netip.Prefix
 	Sessions       portal.SessionPolicy
+	// SecretKeys is PORTAL_SECRET_KEYS; empty means the generated key file
+	// in the data directory (SQLite only).
+	SecretKeys *mfa.Keyring
+	// Name is the portal's name as authenticator apps show it.
+	Name string
 }
 
 // configError names the variable that stopped start-up.
@@ -56,6 +62,21 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.DatabaseURL = get("PORTAL_DATABASE_URL", "sqlite:"+filepath.Join(c.DataDir, "portal.db"))
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, &configError{"PORTAL_DATABASE_URL", "must be sqlite:PATH or postgres://…"}
+	}
+
+	if v := get("PORTAL_SECRET_KEYS", ""); v != "" {
+		k, err := mfa.ParseKeyring(v)
+		if err != nil {
+			return nil, &configError{"PORTAL_SECRET_KEYS", err.Error()}
+		}
+		c.SecretKeys = k
+	} else if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		return nil, &configError{"PORTAL_SECRET_KEYS", "required with PostgreSQL (comma-separated id:base64key entries of 32-byte keys; every replica needs the same)"}
+	}
+
+	c.Name = get("PORTAL_NAME", "Client Portal")
+	if len(c.Name) > 64 || strings.ContainsAny(c.Name, ":\r\n") {
+		return nil, &configError{"PORTAL_NAME", "must be at most 64 characters without colons or line breaks"}
 	}
 
 	switch reg := get("PORTAL_REGISTRATION", "open"); reg {

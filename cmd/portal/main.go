@@ -15,12 +15,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mail"
+	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
 	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/web"
@@ -82,6 +86,7 @@ type Main struct {
 	// Addr is the address actually listened on (useful with port 0).
 	Addr string
 
+	keys      *mfa.Keyring
 	logger    *slog.Logger
 	serveErr  chan error
 	sweepCtx  context.Context
@@ -97,6 +102,8 @@ const usage = `Usage:
   portal [serve]                 run the portal (the default)
   portal migrate                 apply database migrations and exit
   portal users create --email E --name N [--admin] --password-stdin
+  portal users reset-2fa --email E --reason R
+  portal keys rotate             re-encrypt every stored secret with the first key
 
 Configuration comes from PORTAL_* environment variables; see README.md.`
 
@@ -135,6 +142,13 @@ func (m *Main) Run(ctx context.Context) error {
 		if len(m.Command) > 1 && m.Command[1] == "create" {
 			return m.usersCreate(ctx, m.Command[2:])
 		}
+		if len(m.Command) > 1 && m.Command[1] == "reset-2fa" {
+			return m.usersReset(ctx, m.Command[2:])
+		}
+	case "keys":
+		if len(m.Command) > 1 && m.Command[1] == "rotate" {
+			return m.keysRotate(ctx)
+		}
 	}
 	return fmt.Errorf("unknown command %q\n%s", strings.Join(m.Command, " "), usage)
 }
@@ -149,15 +163,61 @@ func (m *Main) open(ctx context.Context) error {
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}
+	keys := m.Config.SecretKeys
+	if keys == nil {
+		var err error
+		if keys, err = m.keyFile(false); err != nil {
+			return err
+		}
+	}
 	params := password.DefaultParams
 	if m.Params != nil {
 		params = *m.Params
 	}
+	hasher := password.NewHasher(params, 0)
+	totp := &mfa.TOTP{Store: db, Keys: keys, Issuer: m.Config.Name}
+	backup := &mfa.Backup{Store: db, Hasher: hasher}
+	mailbox := &mail.Dir{Path: filepath.Join(m.Config.DataDir, "mail"), From: "Client Portal <no-reply@localhost>", Clock: m.Clock}
 	m.Server = web.New(web.Config{
 		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies,
-	}, db, password.NewHasher(params, 0), m.Clock, m.logger)
+	}, web.Deps{
+		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
+		Notifier: &mail.Notifier{Sender: mailbox, BaseURL: m.Config.BaseURL.String()},
+		TOTP:     totp, Backup: backup, Factors: mfa.NewRegistry(totp, backup),
+	})
+	m.keys = keys
 	return nil
+}
+
+// keyFile reads the generated key file of a SQLite installation, creating
+// it on first start. With rotate, a new key is put first (it seals from now
+// on) and the old ones stay to open what they sealed.
+func (m *Main) keyFile(rotate bool) (*mfa.Keyring, error) {
+	path := filepath.Join(m.Config.DataDir, "secret.keys")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		data, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	spec := strings.TrimSpace(string(data))
+	if spec == "" || rotate {
+		id := "k" + strconv.FormatInt(m.Clock.Now().Unix(), 10)
+		spec = strings.Trim(mfa.NewKeySpec(id)+","+spec, ",")
+		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(spec+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	k, err := mfa.ParseKeyring(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 func (m *Main) serve(ctx context.Context) error {
@@ -261,5 +321,64 @@ func (m *Main) usersCreate(ctx context.Context, args []string) error {
 		return fmt.Errorf("users create: %s", portal.ErrorMessage(err))
 	}
 	fmt.Fprintf(m.Stdout, "created %s %s (%s)\n", u.Role, u.Email, u.ID)
+	return nil
+}
+
+func (m *Main) usersReset(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("users reset-2fa", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	email := fs.String("email", "", "the user's email address")
+	reason := fs.String("reason", "", "why (recorded and sent to the user)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" || strings.TrimSpace(*reason) == "" {
+		return errors.New("users reset-2fa: --email and --reason are both required")
+	}
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	u, err := m.DB.UserByEmail(ctx, *email)
+	if err != nil {
+		return fmt.Errorf("users reset-2fa: no user with email %s", *email)
+	}
+	if err := m.Server.ResetTwoFactor(ctx, u.ID, "", "command line: "+strings.TrimSpace(*reason)); err != nil {
+		return fmt.Errorf("users reset-2fa: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "two-factor authentication reset for %s; their sessions were ended and they were notified\n", u.Email)
+	return nil
+}
+
+// keysRotate re-seals every stored secret with the first key. With the
+// generated key file a new key is made first; with PORTAL_SECRET_KEYS the
+// operator puts the new key first before running this.
+func (m *Main) keysRotate(ctx context.Context) error {
+	if m.Config.SecretKeys == nil {
+		if _, err := m.keyFile(true); err != nil {
+			return err
+		}
+	}
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	ms, err := m.DB.SealedSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, meth := range ms {
+		if m.keys.SealedWithPrimary(meth.Secret) {
+			continue
+		}
+		plain, err := m.keys.Open(meth.UserID, meth.Secret)
+		if err != nil {
+			return fmt.Errorf("keys rotate: method %s: %w", meth.ID, err)
+		}
+		if err := m.DB.ReplaceSecret(ctx, meth.ID, meth.Secret, m.keys.Seal(meth.UserID, plain)); err != nil {
+			return fmt.Errorf("keys rotate: %w", err)
+		}
+		n++
+	}
+	fmt.Fprintf(m.Stdout, "re-encrypted %d secrets with key %s\n", n, m.keys.Primary())
 	return nil
 }

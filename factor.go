@@ -1,0 +1,96 @@
+package portal
+
+import (
+	"context"
+	"time"
+)
+
+// Second-factor method types. A user may hold several at once.
+const (
+	MethodTOTP       = "totp"
+	MethodEmail      = "email"
+	MethodWhatsApp   = "whatsapp"
+	MethodWebAuthn   = "webauthn"
+	MethodYubicoOTP  = "yubico_otp"
+	MethodBackupCode = "backup_code" // not a method row: the user's backup code set
+)
+
+// Method is one enrolled (or being enrolled) second factor of a user.
+type Method struct {
+	ID     string
+	UserID string
+	Type   string
+	Name   string // the user's label, e.g. "YubiKey 5C"
+	// Secret is sealed (encrypted, see mfa.Keyring) and bound to UserID: a
+	// TOTP secret, a WebAuthn credential. Empty for methods without one.
+	Secret string
+	// Data is non-secret detail shown to the user (masked phone, key id).
+	Data        string
+	ConfirmedAt int64 // 0 while enrolment is pending
+	// LastStep is the last accepted TOTP time step (replay protection) or
+	// the last seen signature counter.
+	LastStep   int64
+	CreatedAt  int64
+	LastUsedAt int64
+}
+
+// Confirmed reports whether the method counts for 2FA.
+func (m *Method) Confirmed() bool { return m.ConfirmedAt > 0 }
+
+// BackupSet describes a user's current backup codes: the argon2id
+// parameters and salt shared by the set (one attempt costs one hash).
+type BackupSet struct {
+	ID        string
+	UserID    string
+	Params    string // "$argon2id$v=19$m=…,t=…,p=…$salt"
+	Hashes    []string
+	CreatedAt int64
+}
+
+// MethodStore keeps second-factor methods and backup codes.
+type MethodStore interface {
+	CreateMethod(ctx context.Context, m *Method) error
+	// UserMethods lists all methods of a user, confirmed first, oldest first.
+	UserMethods(ctx context.Context, userID string) ([]*Method, error)
+	// ConfirmMethod marks a pending method confirmed. When set is not nil it
+	// becomes the user's backup code set in the same transaction (the first
+	// method), and preferred becomes the user's preferred method if none.
+	// It returns whether 2FA was off before.
+	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64) (enabledNow bool, err error)
+	DeleteMethod(ctx context.Context, userID, id string) error
+	// DeletePendingMethods removes unconfirmed methods of a type.
+	DeletePendingMethods(ctx context.Context, userID, typ string) error
+	// ConsumeStep accepts step for a method only if it is later than every
+	// step accepted before (atomic: one of two simultaneous requests wins).
+	ConsumeStep(ctx context.Context, methodID string, step, at int64) (bool, error)
+	// TouchMethod records a successful use.
+	TouchMethod(ctx context.Context, methodID string, at int64) error
+	SetPreferredMethod(ctx context.Context, userID, typ string) error
+	// ReplaceBackupSet makes set the user's only backup codes.
+	ReplaceBackupSet(ctx context.Context, set *BackupSet) error
+	// BackupParams returns the user's set parameters and unused count.
+	BackupParams(ctx context.Context, userID string) (params string, remaining int, err error)
+	// ConsumeBackupCode marks the code with hash used, exactly once.
+	ConsumeBackupCode(ctx context.Context, userID, hash string, at int64) (bool, error)
+	// DisableTwoFactor removes every method, backup code and remembered
+	// browser of the user and ends their sessions except keepSession.
+	DisableTwoFactor(ctx context.Context, userID, keepSession string) error
+	// SealedSecrets lists every sealed secret, for key rotation.
+	SealedSecrets(ctx context.Context) ([]*Method, error)
+	// ReplaceSecret swaps a sealed secret if it is still old.
+	ReplaceSecret(ctx context.Context, methodID, old, new string) error
+}
+
+// TwoFactorStatus summarises a user's 2FA for pages and the API.
+type TwoFactorStatus struct {
+	Enabled         bool
+	Methods         []*Method // confirmed only
+	Preferred       string
+	BackupRemaining int
+}
+
+// LowBackupCodes is the count at which the user is warned (SPEC §9).
+const LowBackupCodes = 3
+
+// PendingEnrolment is how long an unconfirmed method may be confirmed.
+const PendingEnrolment = 30 * time.Minute

@@ -1,0 +1,229 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/clientportal/portal"
+)
+
+var _ portal.MethodStore = (*DB)(nil)
+
+const methodColumns = `id, user_id, type, name, secret, data, confirmed_at, last_step, created_at, last_used_at`
+
+func scanMethod(row interface{ Scan(...any) error }) (*portal.Method, error) {
+	var m portal.Method
+	err := row.Scan(&m.ID, &m.UserID, &m.Type, &m.Name, &m.Secret, &m.Data, &m.ConfirmedAt, &m.LastStep, &m.CreatedAt, &m.LastUsedAt)
+	return &m, err
+}
+
+// CreateMethod stores a (usually pending) method.
+func (db *DB) CreateMethod(ctx context.Context, m *portal.Method) error {
+	_, err := db.rw.ExecContext(ctx, `INSERT INTO methods (`+methodColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		m.ID, m.UserID, m.Type, m.Name, m.Secret, m.Data, m.ConfirmedAt, m.LastStep, m.CreatedAt, m.LastUsedAt)
+	if err != nil {
+		return fmt.Errorf("create method: %w", err)
+	}
+	return nil
+}
+
+// UserMethods lists a user's methods, confirmed first, oldest first.
+func (db *DB) UserMethods(ctx context.Context, userID string) ([]*portal.Method, error) {
+	rows, err := db.ro.QueryContext(ctx, `SELECT `+methodColumns+` FROM methods WHERE user_id = $1
+		ORDER BY CASE WHEN confirmed_at > 0 THEN 0 ELSE 1 END, created_at, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*portal.Method
+	for rows.Next() {
+		m, err := scanMethod(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ConfirmMethod confirms a pending method; with set, it also stores the
+// first backup codes and the preferred method, all in one transaction.
+func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.BackupSet, at int64) (bool, error) {
+	var enabledNow bool
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var before int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND confirmed_at > 0`, m.UserID).Scan(&before); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE methods SET confirmed_at = $1, last_step = $2, name = $3, data = $4 WHERE id = $5 AND user_id = $6 AND confirmed_at = 0`,
+			at, m.LastStep, m.Name, m.Data, m.ID, m.UserID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return portal.Errorf(portal.ECONFLICT, "This set-up was already finished or has expired. Start again.")
+		}
+		enabledNow = before == 0
+		if set != nil && enabledNow {
+			if err := replaceBackupSet(ctx, tx, set); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET preferred_method = $1 WHERE id = $2 AND preferred_method = ''`, m.Type, m.UserID)
+		return err
+	})
+	m.ConfirmedAt = at
+	return enabledNow, err
+}
+
+// DeleteMethod removes one method of a user. If it was the preferred type
+// and no other method of that type is left, another confirmed type becomes
+// preferred.
+func (db *DB) DeleteMethod(ctx context.Context, userID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2`, id, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return portal.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET preferred_method = COALESCE(
+			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 AND m.type = users.preferred_method LIMIT 1),
+			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 ORDER BY m.created_at LIMIT 1), '')
+			WHERE id = $1`, userID)
+		return err
+	})
+}
+
+// DeletePendingMethods removes unconfirmed methods of one type.
+func (db *DB) DeletePendingMethods(ctx context.Context, userID, typ string) error {
+	_, err := db.rw.ExecContext(ctx, `DELETE FROM methods WHERE user_id = $1 AND type = $2 AND confirmed_at = 0`, userID, typ)
+	return err
+}
+
+// ConsumeStep is the atomic replay guard: the step must be later than any
+// accepted before.
+func (db *DB) ConsumeStep(ctx context.Context, methodID string, step, at int64) (bool, error) {
+	res, err := db.rw.ExecContext(ctx, `UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1 AND confirmed_at > 0`, step, at, methodID)
+	if err != nil {
+		return false, fmt.Errorf("consume step: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// TouchMethod records a use.
+func (db *DB) TouchMethod(ctx context.Context, methodID string, at int64) error {
+	_, err := db.rw.ExecContext(ctx, `UPDATE methods SET last_used_at = $1 WHERE id = $2`, at, methodID)
+	return err
+}
+
+// SetPreferredMethod sets the method type offered first; the user must
+// have a confirmed method of that type.
+func (db *DB) SetPreferredMethod(ctx context.Context, userID, typ string) error {
+	res, err := db.rw.ExecContext(ctx, `UPDATE users SET preferred_method = $1 WHERE id = $2
+		AND EXISTS (SELECT 1 FROM methods m WHERE m.user_id = $2 AND m.type = $1 AND m.confirmed_at > 0)`, typ, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return portal.Errorf(portal.EINVALID, "You have no confirmed method of that kind.")
+	}
+	return nil
+}
+
+// ReplaceBackupSet makes set the user's only backup codes.
+func (db *DB) ReplaceBackupSet(ctx context.Context, set *portal.BackupSet) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return replaceBackupSet(ctx, tx, set) })
+}
+
+func replaceBackupSet(ctx context.Context, tx *sql.Tx, set *portal.BackupSet) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM backup_codes WHERE user_id = $1`, set.UserID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM backup_sets WHERE user_id = $1`, set.UserID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO backup_sets (user_id, id, params, created_at) VALUES ($1, $2, $3, $4)`,
+		set.UserID, set.ID, set.Params, set.CreatedAt); err != nil {
+		return err
+	}
+	for _, h := range set.Hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO backup_codes (set_id, user_id, hash, used_at) VALUES ($1, $2, $3, 0)`, set.ID, set.UserID, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BackupParams returns the set's hashing parameters and how many codes are
+// unused.
+func (db *DB) BackupParams(ctx context.Context, userID string) (string, int, error) {
+	var params string
+	var left int
+	err := db.ro.QueryRowContext(ctx, `SELECT s.params, (SELECT COUNT(*) FROM backup_codes c WHERE c.user_id = s.user_id AND c.used_at = 0)
+		FROM backup_sets s WHERE s.user_id = $1`, userID).Scan(&params, &left)
+	if err != nil {
+		return "", 0, notFound(err)
+	}
+	return params, left, nil
+}
+
+// ConsumeBackupCode uses a code exactly once.
+func (db *DB) ConsumeBackupCode(ctx context.Context, userID, hash string, at int64) (bool, error) {
+	res, err := db.rw.ExecContext(ctx, `UPDATE backup_codes SET used_at = $1 WHERE user_id = $2 AND hash = $3 AND used_at = 0`, at, userID, hash)
+	if err != nil {
+		return false, fmt.Errorf("consume backup code: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// DisableTwoFactor removes all 2FA state of a user in one transaction and
+// ends their other sessions.
+func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM methods WHERE user_id = $1`,
+			`DELETE FROM backup_codes WHERE user_id = $1`,
+			`DELETE FROM backup_sets WHERE user_id = $1`,
+			`UPDATE users SET preferred_method = '' WHERE id = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepSession)
+		return err
+	})
+}
+
+// SealedSecrets lists every method with a sealed secret.
+func (db *DB) SealedSecrets(ctx context.Context) ([]*portal.Method, error) {
+	rows, err := db.ro.QueryContext(ctx, `SELECT `+methodColumns+` FROM methods WHERE secret <> '' ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*portal.Method
+	for rows.Next() {
+		m, err := scanMethod(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ReplaceSecret swaps a sealed secret, only if it has not changed meanwhile.
+func (db *DB) ReplaceSecret(ctx context.Context, methodID, old, new string) error {
+	err := db.exec1(ctx, `UPDATE methods SET secret = $1 WHERE id = $2 AND secret = $3`, new, methodID, old)
+	if errors.Is(err, portal.ErrNotFound) {
+		return portal.Errorf(portal.ECONFLICT, "method %s changed during rotation", methodID)
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
+)
+
+// choice is a method offered in a form.
+type choice struct {
+	Type, Label, Prompt string
+	Numeric             bool
+}
+
+// methodChoices lists the methods a user can use for a code, preferred first.
+func (s *Server) methodChoices(tf *portal.TwoFactorStatus) []choice {
+	var out []choice
+	for _, t := range s.loginMethods(tf) {
+		f := s.Factors.Get(t)
+		out = append(out, choice{Type: t, Label: f.Label(), Prompt: f.Prompt(), Numeric: f.Numeric()})
+	}
+	return out
+}
+
+func (s *Server) apiSecondStep(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Method   string `json:"method"`
+		Code     string `json:"code"`
+		Remember bool   `json:"remember_browser"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	res, err := s.secondStep(r.Context(), w, r, in.Method, in.Code)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"status": "authenticated", "user": toUserJSON(state(r).user)}
+	if n := resultNotice(res); n != "" {
+		out["notice"] = n
+	}
+	if res.BackupLeft >= 0 {
+		out["next"] = "/account/security"
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// secondStepPage builds the /login/2fa page for the chosen method.
+func (s *Server) secondStepPage(r *http.Request, method, next string) (*page, error) {
+	st := state(r)
+	tf, err := s.twoFactor(r.Context(), st.user)
+	if err != nil {
+		return nil, err
+	}
+	choices := s.methodChoices(tf)
+	if len(choices) == 0 {
+		return nil, portal.Errorf(portal.ECONFLICT, "Your account has no two-factor method left. Sign out and sign in again.")
+	}
+	current := choices[0]
+	for _, c := range choices {
+		if c.Type == method {
+			current = c
+		}
+	}
+	return &page{Title: "Two-factor authentication", Next: next, Data: map[string]any{"Current": current, "Choices": choices}}, nil
+}
+
+func (s *Server) handleSecondStepPage(w http.ResponseWriter, r *http.Request) error {
+	if state(r).session.Level == portal.LevelFull {
+		redirect(w, r, "/dashboard")
+		return nil
+	}
+	p, err := s.secondStepPage(r, r.URL.Query().Get("method"), safeNext(r.URL.Query().Get("next")))
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "login2fa", p)
+	return nil
+}
+
+func (s *Server) handleSecondStepForm(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	method, next := r.PostForm.Get("method"), safeNext(r.PostForm.Get("next"))
+	res, err := s.secondStep(r.Context(), w, r, method, r.PostForm.Get("code"))
+	if err != nil {
+		if portal.ErrorCode(err) == portal.ECONFLICT {
+			return err
+		}
+		p, perr := s.secondStepPage(r, method, next)
+		if perr != nil {
+			return perr
+		}
+		if e, ok := err.(*portal.Error); ok && e.Field == "" {
+			e.Field = "code"
+		}
+		return s.formError(w, r, "login2fa", p, err)
+	}
+	switch {
+	case res.BackupLeft >= 0:
+		// SPEC §9: a backup-code login leads to the Security page.
+		setFlashNotice(w, res)
+		next = "/account/security"
+	case res.Drift != 0:
+		setFlashNotice(w, res)
+	}
+	if next == "" {
+		next = "/dashboard"
+	}
+	redirect(w, r, next)
+	return nil
+}
+
+// setFlashNotice carries a second-factor notice over a redirect.
+func setFlashNotice(w http.ResponseWriter, res *mfa.Result) {
+	switch {
+	case res.Drift > 0:
+		setFlash(w, "drift_ahead")
+	case res.Drift < 0:
+		setFlash(w, "drift_behind")
+	case res.BackupLeft >= 0 && res.BackupLeft <= portal.LowBackupCodes:
+		setFlash(w, "backup_low")
+	case res.BackupLeft >= 0:
+		setFlash(w, "backup_used")
+	}
+}

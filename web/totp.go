@@ -1,0 +1,186 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
+)
+
+// beginTOTP starts enrolling an authenticator app: a new secret, stored
+// sealed and pending until a code from it is entered.
+func (s *Server) beginTOTP(ctx context.Context, r *http.Request) (*mfa.Enrolment, error) {
+	if err := s.requireRecent(r); err != nil {
+		return nil, err
+	}
+	u := state(r).user
+	if err := s.Store.DeletePendingMethods(ctx, u.ID, portal.MethodTOTP); err != nil {
+		return nil, err
+	}
+	m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodTOTP, Name: "Authenticator app", CreatedAt: s.now().Unix()}
+	e, sealed, err := s.TOTP.NewSecret(u.ID, u.Email)
+	if err != nil {
+		return nil, err
+	}
+	m.Secret = sealed
+	if err := s.Store.CreateMethod(ctx, m); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// pendingTOTP finds the enrolment in progress, if it has not expired.
+func (s *Server) pendingTOTP(ctx context.Context, u *portal.User) (*portal.Method, error) {
+	ms, err := s.Store.UserMethods(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	oldest := s.now().Add(-portal.PendingEnrolment).Unix()
+	for i := len(ms) - 1; i >= 0; i-- {
+		if m := ms[i]; m.Type == portal.MethodTOTP && !m.Confirmed() && m.CreatedAt >= oldest {
+			return m, nil
+		}
+	}
+	return nil, portal.Errorf(portal.ENOTFOUND, "There is no authenticator set-up in progress, or it expired. Start again.")
+}
+
+// confirmTOTP checks the first code from the app and confirms the method.
+// It returns the backup codes when this turned 2FA on.
+func (s *Server) confirmTOTP(ctx context.Context, r *http.Request, code string) (*portal.Method, []string, error) {
+	if err := s.requireRecent(r); err != nil {
+		return nil, nil, err
+	}
+	m, err := s.pendingTOTP(ctx, state(r).user)
+	if err != nil {
+		return nil, nil, err
+	}
+	step, err := s.TOTP.ConfirmCode(m, code, s.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	m.LastStep = step // this code cannot be used again to sign in
+	codes, err := s.confirmMethod(ctx, r, m)
+	return m, codes, err
+}
+
+func (s *Server) apiTOTPBegin(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.beginTOTP(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{
+		"secret": e.Secret, "otpauth_uri": e.URI, "qr_png": "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG),
+	})
+	return nil
+}
+
+func (s *Server) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	m, codes, err := s.confirmTOTP(r.Context(), r, in.Code)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"method": methodJSON(m)}
+	if codes != nil {
+		out["backup_codes"] = codes
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// reauthFirst sends a browser to re-authenticate and come back.
+func reauthFirst(w http.ResponseWriter, r *http.Request, back string) {
+	redirect(w, r, "/account/reauth"+nextQuery(back))
+}
+
+func (s *Server) handleTwoFactorStart(w http.ResponseWriter, r *http.Request) error {
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	tf, err := s.twoFactor(r.Context(), state(r).user)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "twofa_start", &page{Title: "Set up two-factor authentication", Data: map[string]any{"TwoFactor": tf}})
+	return nil
+}
+
+func (s *Server) handleTOTPBegin(w http.ResponseWriter, r *http.Request) error {
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	if _, err := s.beginTOTP(r.Context(), r); err != nil {
+		return err
+	}
+	redirect(w, r, "/account/2fa/totp")
+	return nil
+}
+
+// totpPage shows the QR code and secret of the pending enrolment.
+func (s *Server) totpPage(r *http.Request) (*page, error) {
+	u := state(r).user
+	m, err := s.pendingTOTP(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.TOTP.Enrolment(m, u.Email)
+	if err != nil {
+		return nil, err
+	}
+	return &page{Title: "Set up your authenticator app", Data: map[string]any{
+		"QR": "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG), "Secret": e.Grouped, "URI": e.URI,
+	}}, nil
+}
+
+func (s *Server) handleTOTPPage(w http.ResponseWriter, r *http.Request) error {
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	p, err := s.totpPage(r)
+	if portal.ErrorCode(err) == portal.ENOTFOUND {
+		redirect(w, r, "/account/2fa")
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "totp_setup", p)
+	return nil
+}
+
+func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	_, codes, err := s.confirmTOTP(r.Context(), r, r.PostForm.Get("code"))
+	if err != nil {
+		p, perr := s.totpPage(r)
+		if perr != nil {
+			return err
+		}
+		if e, ok := err.(*portal.Error); ok {
+			e.Field = "code"
+		}
+		return s.formError(w, r, "totp_setup", p, err)
+	}
+	if codes == nil {
+		setFlash(w, "method_added")
+		redirect(w, r, "/account/security")
+		return nil
+	}
+	s.renderBackupCodes(w, r, codes, true)
+	return nil
+}

@@ -1,0 +1,386 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
+)
+
+// twoFactor loads a user's 2FA status.
+func (s *Server) twoFactor(ctx context.Context, u *portal.User) (*portal.TwoFactorStatus, error) {
+	methods, err := s.Store.UserMethods(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	st := &portal.TwoFactorStatus{Preferred: u.PreferredMethod}
+	for _, m := range methods {
+		if m.Confirmed() {
+			st.Methods = append(st.Methods, m)
+		}
+	}
+	st.Enabled = len(st.Methods) > 0
+	if st.Enabled {
+		if _, left, err := s.Store.BackupParams(ctx, u.ID); err == nil {
+			st.BackupRemaining = left
+		} else if !errors.Is(err, portal.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// loginMethods lists the method types a user can use at the second step,
+// preferred first, backup codes last.
+func (s *Server) loginMethods(st *portal.TwoFactorStatus) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if !seen[t] && s.Factors.Get(t) != nil {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	if st.Preferred != "" {
+		for _, m := range st.Methods {
+			if m.Type == st.Preferred {
+				add(m.Type)
+			}
+		}
+	}
+	for _, m := range st.Methods {
+		add(m.Type)
+	}
+	if st.BackupRemaining > 0 {
+		add(portal.MethodBackupCode)
+	}
+	return out
+}
+
+// verifySecondFactor runs one second-factor attempt under the shared limit
+// of SPEC §4: the attempt is taken (per account across all methods and
+// logins, and per IP) before the check, so parallel guesses are exact.
+// Malformed input is refused without counting; a wrong code counts.
+func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *portal.User, method, code string) (*mfa.Result, error) {
+	f := s.Factors.Get(method)
+	if f == nil {
+		return nil, portal.Errorf(portal.EINVALID, "Choose one of your two-factor methods.")
+	}
+	var methods []*portal.Method
+	if method != portal.MethodBackupCode {
+		all, err := s.Store.UserMethods(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range all {
+			if m.Confirmed() && m.Type == method {
+				methods = append(methods, m)
+			}
+		}
+		if len(methods) == 0 {
+			return nil, portal.Errorf(portal.EINVALID, "You have not set up %s. Choose one of your methods.", f.Label())
+		}
+	}
+	ip, now := state(r).ip, s.now()
+	ok, retry, _, err := s.Store.TakeAttempt(ctx, portal.SecondFactorIPLimit, ip, now)
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, portal.RateLimited(retry, "Too many wrong codes from your network. Try again in %s.", wait(retry))
+	}
+	ok, retry, n, err := s.Store.TakeAttempt(ctx, portal.SecondFactorUserLimit, u.ID, now)
+	if err != nil {
+		s.Store.ReleaseAttempt(ctx, portal.SecondFactorIPLimit, ip, now)
+		return nil, err
+	} else if !ok {
+		s.Store.ReleaseAttempt(ctx, portal.SecondFactorIPLimit, ip, now)
+		return nil, portal.RateLimited(retry, "Too many wrong codes. For your security, wait %s before trying again.", wait(retry))
+	}
+	res, err := f.Verify(ctx, &mfa.Request{User: u, Methods: methods, Code: code, LoginID: sessionID(r), Now: now})
+	bg := context.WithoutCancel(ctx)
+	switch portal.ErrorCode(err) {
+	case "":
+		s.Store.ResetAttempts(bg, portal.SecondFactorUserLimit, u.ID)
+		s.Store.ReleaseAttempt(bg, portal.SecondFactorIPLimit, ip, now)
+		s.afterSecondFactor(r, u, method, res)
+		return res, nil
+	case portal.ECODE:
+		s.event(r, u.ID, portal.EventSecondFactorFailed, f.Label())
+		s.Logger.Info("second factor failed", logAttrs(r), "user_id", u.ID, "method", method, "consecutive", n)
+		if n == portal.SecondFactorUserLimit.Threshold {
+			s.securityEvent(r, u, portal.EventSecondFactorLocked, fmt.Sprintf("%d wrong codes in a row.", n))
+		}
+		return nil, err
+	default:
+		// Not a guess (malformed input, or our failure): give the attempt back.
+		s.Store.ReleaseAttempt(bg, portal.SecondFactorUserLimit, u.ID, now)
+		s.Store.ReleaseAttempt(bg, portal.SecondFactorIPLimit, ip, now)
+		return nil, err
+	}
+}
+
+// afterSecondFactor records what a success tells: drift, backup code use.
+func (s *Server) afterSecondFactor(r *http.Request, u *portal.User, method string, res *mfa.Result) {
+	if res.Method != nil && res.Method.Type != portal.MethodTOTP {
+		s.Store.TouchMethod(context.WithoutCancel(r.Context()), res.Method.ID, s.now().Unix())
+	}
+	if res.Drift != 0 {
+		s.event(r, u.ID, portal.EventClockDrift, driftNotice(res.Drift))
+	}
+	if res.BackupLeft >= 0 {
+		s.securityEvent(r, u, portal.EventBackupUsed, fmt.Sprintf("%d backup codes left.", res.BackupLeft))
+		if res.BackupLeft <= portal.LowBackupCodes {
+			s.securityEvent(r, u, portal.EventBackupLow, fmt.Sprintf("Only %d backup codes left. Generate a new set on the Security page.", res.BackupLeft))
+		}
+	}
+}
+
+// driftNotice explains a clock drift to the user.
+func driftNotice(drift int) string {
+	dir := "ahead"
+	if drift < 0 {
+		dir = "behind"
+	}
+	return fmt.Sprintf("Your device's clock appears to be about 30 seconds %s. Turn on automatic date and time on the device with your authenticator app.", dir)
+}
+
+// resultNotice is the sentence shown after a successful second factor.
+func resultNotice(res *mfa.Result) string {
+	switch {
+	case res.Drift != 0:
+		return driftNotice(res.Drift)
+	case res.BackupLeft >= 0 && res.BackupLeft <= portal.LowBackupCodes:
+		return fmt.Sprintf("You signed in with a backup code. Only %d are left: generate a new set below, and check that your two-factor methods still work.", res.BackupLeft)
+	case res.BackupLeft >= 0:
+		return fmt.Sprintf("You signed in with a backup code (%d left). If you lost your device, check or reconfigure two-factor authentication below.", res.BackupLeft)
+	}
+	return ""
+}
+
+// wait says a duration the way a person would.
+func wait(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds", int(d.Round(time.Second)/time.Second))
+	case d < 2*time.Minute:
+		return "a minute"
+	}
+	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
+}
+
+// sessionID is the current session's id (the login attempt), or "".
+func sessionID(r *http.Request) string {
+	if st := state(r); st.session != nil {
+		return st.session.ID
+	}
+	return ""
+}
+
+// securityEvent records an event and emails the user about it.
+func (s *Server) securityEvent(r *http.Request, u *portal.User, typ, detail string) {
+	s.event(r, u.ID, typ, detail)
+	s.notify(r.Context(), u, typ, detail, state(r).ip)
+}
+
+// notify emails a security notification; failures are logged, never shown.
+func (s *Server) notify(ctx context.Context, u *portal.User, typ, detail, ip string) {
+	if s.Notifier == nil {
+		return
+	}
+	n := &portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: ip, At: s.now().Unix()}
+	if err := s.Notifier.Notify(context.WithoutCancel(ctx), n); err != nil {
+		s.Logger.Error("notify", "user_id", u.ID, "kind", typ, "err", err)
+	}
+}
+
+// secondStep completes a login at the second step: a new token at level
+// full, recent authentication from now.
+func (s *Server) secondStep(ctx context.Context, w http.ResponseWriter, r *http.Request, method, code string) (*mfa.Result, error) {
+	st := state(r)
+	if st.session.Level == portal.LevelFull {
+		return nil, portal.Errorf(portal.ECONFLICT, "You are already signed in.")
+	}
+	u := st.user
+	res, err := s.verifySecondFactor(ctx, r, u, method, code)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.startSession(ctx, w, r, u, portal.LevelFull, true); err != nil {
+		return nil, err
+	}
+	return res, s.completeLogin(r, u)
+}
+
+// reauthenticate proves password and, for users with 2FA, a second factor,
+// and starts sudo mode (SPEC §3).
+func (s *Server) reauthenticate(ctx context.Context, r *http.Request, pw, method, code string) error {
+	st := state(r)
+	if _, err := s.checkPassword(ctx, r, st.user.Email, pw); err != nil {
+		if portal.ErrorCode(err) == portal.ECREDENTIALS {
+			return &portal.Error{Code: portal.ECREDENTIALS, Message: "Incorrect password.", Field: "password"}
+		}
+		return err
+	}
+	tf, err := s.twoFactor(ctx, st.user)
+	if err != nil {
+		return err
+	}
+	if tf.Enabled {
+		if method == "" {
+			method = tf.Preferred
+		}
+		if code == "" {
+			return &portal.Error{Code: portal.EINVALID, Message: "Enter a code from your two-factor method as well.", Field: "code"}
+		}
+		if _, err := s.verifySecondFactor(ctx, r, st.user, method, code); err != nil {
+			return err
+		}
+	}
+	now := s.now().Unix()
+	if err := s.Store.SetSessionReauth(ctx, st.session.ID, now); err != nil {
+		return err
+	}
+	st.session.ReauthAt = now
+	s.event(r, st.user.ID, portal.EventReauthenticated, "")
+	return nil
+}
+
+// disableTwoFactor turns 2FA off after password and a current code: every
+// method, backup code and remembered browser goes, other sessions end.
+func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, method, code string) error {
+	st := state(r)
+	tf, err := s.twoFactor(ctx, st.user)
+	if err != nil {
+		return err
+	}
+	if !tf.Enabled {
+		return portal.Errorf(portal.ECONFLICT, "Two-factor authentication is not turned on.")
+	}
+	if _, err := s.checkPassword(ctx, r, st.user.Email, pw); err != nil {
+		if portal.ErrorCode(err) == portal.ECREDENTIALS {
+			return &portal.Error{Code: portal.ECREDENTIALS, Message: "Incorrect password.", Field: "password"}
+		}
+		return err
+	}
+	if method == "" {
+		method = tf.Preferred
+		if _, err := mfa.NormalizeBackupCode(code); err == nil {
+			method = portal.MethodBackupCode
+		}
+	}
+	if _, err := s.verifySecondFactor(ctx, r, st.user, method, code); err != nil {
+		return err
+	}
+	if err := s.Store.DisableTwoFactor(ctx, st.user.ID, st.session.ID); err != nil {
+		return err
+	}
+	st.user.PreferredMethod = ""
+	s.securityEvent(r, st.user, portal.EventTwoFactorDisabled, "All two-factor methods and backup codes were removed and other sessions signed out.")
+	return nil
+}
+
+// ResetTwoFactor removes a user's 2FA on behalf of staff (or the command
+// line): every method and backup code goes, every session ends, the user is
+// told why.
+func (s *Server) ResetTwoFactor(ctx context.Context, userID, actorID, reason string) error {
+	u, err := s.Store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DisableTwoFactor(ctx, u.ID, ""); err != nil {
+		return err
+	}
+	now := s.now().Unix()
+	detail := "Reason: " + reason
+	if err := s.Store.AddEvent(ctx, &portal.Event{UserID: u.ID, ActorID: actorID, Type: portal.EventAdminReset, Detail: detail, CreatedAt: now}); err != nil {
+		return err
+	}
+	s.notify(ctx, u, portal.EventAdminReset, detail+"\nYou will be asked to set up two-factor authentication again.", "")
+	return nil
+}
+
+// enableFirstOrAdd confirms a pending method. When it is the user's first,
+// backup codes are generated in the same transaction and returned.
+func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.Method) ([]string, error) {
+	u := state(r).user
+	codes, set, err := s.Backup.NewSet(ctx, u.ID, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	enabledNow, err := s.Store.ConfirmMethod(ctx, m, set, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	label := s.Factors.Get(m.Type).Label()
+	if enabledNow {
+		s.securityEvent(r, u, portal.EventTwoFactorEnabled, label+" added. Backup codes were generated.")
+		return codes, nil
+	}
+	s.securityEvent(r, u, portal.EventMethodAdded, label+" added.")
+	return nil, nil
+}
+
+// regenerateBackupCodes replaces the whole set (recent authentication).
+func (s *Server) regenerateBackupCodes(ctx context.Context, r *http.Request) ([]string, error) {
+	if err := s.requireRecent(r); err != nil {
+		return nil, err
+	}
+	u := state(r).user
+	tf, err := s.twoFactor(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if !tf.Enabled {
+		return nil, portal.Errorf(portal.ECONFLICT, "Turn on two-factor authentication first; backup codes come with it.")
+	}
+	codes, set, err := s.Backup.NewSet(ctx, u.ID, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.ReplaceBackupSet(ctx, set); err != nil {
+		return nil, err
+	}
+	s.securityEvent(r, u, portal.EventBackupGenerated, "The previous backup codes no longer work.")
+	return codes, nil
+}
+
+// removeMethod deletes one method (recent authentication). The last one
+// cannot go this way: that is turning 2FA off, which has its own checks.
+func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) error {
+	if err := s.requireRecent(r); err != nil {
+		return err
+	}
+	u := state(r).user
+	tf, err := s.twoFactor(ctx, u)
+	if err != nil {
+		return err
+	}
+	var target *portal.Method
+	for _, m := range tf.Methods {
+		if m.ID == id {
+			target = m
+		}
+	}
+	if target == nil {
+		return portal.Errorf(portal.ENOTFOUND, "That method does not exist.")
+	}
+	if len(tf.Methods) == 1 {
+		return portal.Errorf(portal.ECONFLICT, "This is your only two-factor method. To remove it, turn two-factor authentication off instead.")
+	}
+	if err := s.Store.DeleteMethod(ctx, u.ID, id); err != nil {
+		return err
+	}
+	s.securityEvent(r, u, portal.EventMethodRemoved, s.Factors.Get(target.Type).Label()+methodName(target)+" removed.")
+	return nil
+}
+
+func methodName(m *portal.Method) string {
+	if m.Name == "" {
+		return ""
+	}
+	return " “" + m.Name + "”"
+}
