@@ -52,7 +52,14 @@ func withConfig(f func(*web.Config)) option {
 
 func newEnv(t *testing.T, dialect string, opts ...option) *env {
 	t.Helper()
-	e := &env{t: t, dsn: storetest.DSN(t, dialect), clock: portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), logs: &portaltest.SyncBuffer{}}
+	return newEnvDSN(t, storetest.DSN(t, dialect), portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), nil, opts...)
+}
+
+// newEnvDSN starts a portal on an existing database; with keys and clock of
+// another env it is a second replica of the same portal.
+func newEnvDSN(t *testing.T, dsn string, clock *portaltest.Clock, keys *mfa.Keyring, opts ...option) *env {
+	t.Helper()
+	e := &env{t: t, dsn: dsn, clock: clock, logs: &portaltest.SyncBuffer{}, keys: keys}
 	e.db = storetest.MustOpenDSN(t, e.dsn)
 	e.ts = httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + e.ts.Listener.Addr().String())
@@ -61,7 +68,9 @@ func newEnv(t *testing.T, dialect string, opts ...option) *env {
 	for _, o := range opts {
 		o(&cfg, &hasher)
 	}
-	e.keys, _ = mfa.ParseKeyring(mfa.NewKeySpec("test"))
+	if e.keys == nil {
+		e.keys, _ = mfa.ParseKeyring(mfa.NewKeySpec("test"))
+	}
 	e.mail = &portaltest.Notifier{}
 	e.web = web.New(cfg, web.Deps{
 		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail,
