@@ -1,7 +1,9 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -108,7 +110,8 @@ func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, codes
 	txt := "Client Portal backup codes for " + state(r).user.Email + "\n" +
 		"Each code works once. Keep them somewhere safe.\n\n" + strings.Join(codes, "\n") + "\n"
 	s.render(w, r, http.StatusOK, "backup_codes", &page{Title: "Your backup codes", Data: map[string]any{
-		"Codes": codes, "First": first, "Text": txt,
+		"Codes": codes, "First": first,
+		"Download": template.URL("data:text/plain;charset=utf-8," + url.PathEscape(txt)),
 	}})
 }
 

@@ -2,10 +2,10 @@ package web_test
 
 import (
 	"fmt"
-	"sync"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

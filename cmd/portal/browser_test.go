@@ -60,7 +60,7 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 func TestBrowserAccountLifecycle(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := portaltest.Browser(t)
-		p := runPortal(t, map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, dialect)})
+		p := runPortal(t, map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, dialect), "PORTAL_SECRET_KEYS": testKeys})
 
 		do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")))
 		screenshot(t, ctx, "register")

@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -204,7 +203,7 @@ func (m *Main) keyFile(rotate bool) (*mfa.Keyring, error) {
 	}
 	spec := strings.TrimSpace(string(data))
 	if spec == "" || rotate {
-		id := "k" + strconv.FormatInt(m.Clock.Now().Unix(), 10)
+		id := "k" + m.Clock.Now().UTC().Format("20060102") + "-" + portal.NewID()[:6]
 		spec = strings.Trim(mfa.NewKeySpec(id)+","+spec, ",")
 		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 			return nil, err

@@ -12,6 +12,9 @@ import (
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
 
+// testKeys is a fixed PORTAL_SECRET_KEYS for PostgreSQL runs.
+const testKeys = "k1:QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
+
 // cheap argon2 parameters keep end-to-end tests quick.
 var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 
@@ -27,6 +30,12 @@ type portal struct {
 // data directory, and stops it at cleanup.
 func runPortal(t *testing.T, env map[string]string, args ...string) *portal {
 	t.Helper()
+	return runPortalClock(t, nil, env, args...)
+}
+
+// runPortalClock is runPortal with a frozen clock (nil: the real one).
+func runPortalClock(t *testing.T, clock *portaltest.Clock, env map[string]string, args ...string) *portal {
+	t.Helper()
 	dir := t.TempDir()
 	vars := map[string]string{"PORTAL_ADDR": "127.0.0.1:0", "PORTAL_DATA_DIR": dir}
 	for k, v := range env {
@@ -37,6 +46,9 @@ func runPortal(t *testing.T, env map[string]string, args ...string) *portal {
 	p := &portal{Main: m, Stdout: &portaltest.SyncBuffer{}, Logs: &portaltest.SyncBuffer{}}
 	m.Stdout, m.Stderr = p.Stdout, p.Logs
 	m.Params = &cheap
+	if clock != nil {
+		m.Clock = clock
+	}
 	if err := m.ParseFlags(context.Background(), args); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +131,7 @@ func TestSetupLinkAndUsersCreate(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		m := main.NewMain()
-		vars := map[string]string{"PORTAL_DATA_DIR": t.TempDir(), "PORTAL_DATABASE_URL": storetest.DSN(t, dialect)}
+		vars := map[string]string{"PORTAL_DATA_DIR": t.TempDir(), "PORTAL_DATABASE_URL": storetest.DSN(t, dialect), "PORTAL_SECRET_KEYS": testKeys}
 		m.Getenv = func(k string) string { return vars[k] }
 		var out portaltest.SyncBuffer
 		m.Stdout, m.Stderr = &out, &portaltest.SyncBuffer{}

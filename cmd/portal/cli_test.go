@@ -1,0 +1,170 @@
+package main_test
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	main "github.com/clientportal/portal/cmd/portal"
+	"github.com/clientportal/portal/portaltest"
+	"github.com/clientportal/portal/sqlstore/storetest"
+)
+
+// apiClient talks JSON to a running portal with its own cookies.
+type apiClient struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newAPIClient(t *testing.T, base string) *apiClient {
+	jar, _ := cookiejar.New(nil)
+	return &apiClient{t: t, base: base, http: &http.Client{Jar: jar}}
+}
+
+func (c *apiClient) call(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// runCommand runs one portal command against dataDir and returns stdout.
+func runCommand(t *testing.T, env map[string]string, clock *portaltest.Clock, args ...string) string {
+	t.Helper()
+	m := main.NewMain()
+	m.Getenv = func(k string) string { return env[k] }
+	var out portaltest.SyncBuffer
+	m.Stdout, m.Stderr = &out, &portaltest.SyncBuffer{}
+	m.Params = &cheap
+	if clock != nil {
+		m.Clock = clock
+	}
+	if err := m.ParseFlags(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Run(context.Background())
+	m.Close()
+	if err != nil {
+		t.Fatalf("portal %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String()
+}
+
+// enable2FA registers a user and turns TOTP on through the API; it returns
+// the authenticator.
+func enable2FA(t *testing.T, p *portal, clock *portaltest.Clock, email string) authenticator {
+	c := newAPIClient(t, p.URL)
+	if st, m := c.call("POST", "/api/v1/register", `{"email":"`+email+`","password":"a long enough pass","name":"U"}`); st != 201 {
+		t.Fatalf("register: %d %v", st, m)
+	}
+	c.call("POST", "/api/v1/login", `{"email":"`+email+`","password":"a long enough pass"}`)
+	_, m := c.call("POST", "/api/v1/me/2fa/totp", "")
+	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(m["secret"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := authenticator{key: key}
+	if st, m := c.call("POST", "/api/v1/me/2fa/totp/confirm", `{"code":"`+app.code(clock.Now())+`"}`); st != 200 {
+		t.Fatalf("confirm: %d %v", st, m)
+	}
+	return app
+}
+
+// loginStatus is the status of the password step for email.
+func loginStatus(t *testing.T, base, email string) string {
+	_, m := newAPIClient(t, base).call("POST", "/api/v1/login", `{"email":"`+email+`","password":"a long enough pass"}`)
+	s, _ := m["status"].(string)
+	return s
+}
+
+// TestUsersReset2FA: staff reset a user's 2FA from the command line; the
+// user's sessions end and the next login needs only the password.
+func TestUsersReset2FA(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		clock := portaltest.NewClock(time.Now())
+		env := map[string]string{"PORTAL_DATA_DIR": t.TempDir(), "PORTAL_DATABASE_URL": storetest.DSN(t, dialect),
+			"PORTAL_SECRET_KEYS": testKeys}
+		p := runPortalClock(t, clock, env)
+		enable2FA(t, p, clock, "lost@example.com")
+		if s := loginStatus(t, p.URL, "lost@example.com"); s != "2fa_required" {
+			t.Fatalf("before reset: %q", s)
+		}
+		out := runCommand(t, env, clock, "users", "reset-2fa", "--email", "LOST@example.com", "--reason", "verified by phone, ticket 4711")
+		if !strings.Contains(out, "reset for lost@example.com") {
+			t.Fatalf("reset said %q", out)
+		}
+		if s := loginStatus(t, p.URL, "lost@example.com"); s != "authenticated" {
+			t.Fatalf("after reset: %q", s)
+		}
+		// The user was told, with the reason.
+		mails, _ := filepath.Glob(filepath.Join(env["PORTAL_DATA_DIR"], "mail", "*.eml"))
+		found := false
+		for _, f := range mails {
+			b, _ := os.ReadFile(f)
+			found = found || strings.Contains(string(b), "ticket 4711")
+		}
+		if !found {
+			t.Fatal("no notification with the reason")
+		}
+	})
+}
+
+// TestKeysRotate: rotation re-seals every secret with a new key and codes
+// keep working.
+func TestKeysRotate(t *testing.T) {
+	clock := portaltest.NewClock(time.Now().Truncate(30 * time.Second))
+	dir := t.TempDir()
+	env := map[string]string{"PORTAL_DATA_DIR": dir}
+	p := runPortalClock(t, clock, env)
+	app := enable2FA(t, p, clock, "rot@example.com")
+	p.Close()
+	before, _ := os.ReadFile(filepath.Join(dir, "secret.keys"))
+
+	clock.Add(time.Minute)
+	out := runCommand(t, env, clock, "keys", "rotate")
+	if !strings.Contains(out, "re-encrypted 1 secrets") {
+		t.Fatalf("rotate said %q", out)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "secret.keys"))
+	if !strings.HasSuffix(strings.TrimSpace(string(after)), strings.TrimSpace(string(before))) || len(after) <= len(before) {
+		t.Fatalf("key file not extended with a new first key:\n%s\n%s", before, after)
+	}
+	if again := runCommand(t, env, clock, "keys", "rotate"); !strings.Contains(again, "re-encrypted 1 secrets") {
+		t.Fatalf("second rotation: %q", again)
+	}
+
+	p2 := runPortalClock(t, clock, env)
+	c := newAPIClient(t, p2.URL)
+	c.call("POST", "/api/v1/login", `{"email":"rot@example.com","password":"a long enough pass"}`)
+	if st, m := c.call("POST", "/api/v1/login/2fa", `{"method":"totp","code":"`+app.code(clock.Now())+`"}`); st != 200 {
+		t.Fatalf("code after rotation: %d %v", st, m)
+	}
+}
+
+func TestSecretKeysRequiredWithPostgres(t *testing.T) {
+	_, err := main.LoadConfig(func(k string) string {
+		if k == "PORTAL_DATABASE_URL" {
+			return "postgres://x@127.0.0.1/db"
+		}
+		return ""
+	})
+	if err == nil || !strings.HasPrefix(err.Error(), "PORTAL_SECRET_KEYS:") {
+		t.Fatalf("err = %v", err)
+	}
+}
