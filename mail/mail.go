@@ -16,11 +16,13 @@ import (
 	"github.com/clientportal/portal"
 )
 
-// Message is one email.
+// Message is one email: a plain-text part and, when HTML is set, an HTML
+// alternative. Senders add From, Date and Message-ID.
 type Message struct {
 	To      string
 	Subject string
 	Text    string
+	HTML    string
 }
 
 // Sender delivers a message.
