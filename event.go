@@ -24,6 +24,10 @@ const (
 	EventBackupLow          = "backup_codes_low"
 	EventClockDrift         = "totp_clock_drift"
 	EventAdminReset         = "2fa_admin_reset"
+	EventEmailVerified      = "email_verified"
+	EventEmailChangeRequest = "email_change_requested"
+	EventEmailChanged       = "email_changed"
+	EventCodeSent           = "code_sent"
 )
 
 // Event is one entry of the security event log.
@@ -86,6 +90,14 @@ func EventTitle(typ string) string {
 		return "Authenticator clock out of step"
 	case EventAdminReset:
 		return "Two-factor authentication reset by staff"
+	case EventEmailVerified:
+		return "Email address verified"
+	case EventEmailChangeRequest:
+		return "Email address change requested"
+	case EventEmailChanged:
+		return "Email address changed"
+	case EventCodeSent:
+		return "Verification code sent"
 	}
 	return typ
 }

@@ -9,7 +9,9 @@ import (
 
 // Kinds of one-time token.
 const (
-	TokenSetup = "setup" // creates the first administrator
+	TokenSetup       = "setup"        // creates the first administrator
+	TokenVerifyEmail = "verify_email" // proves an address; Data is the address
+	TokenChangeEmail = "change_email" // moves the account to Data
 )
 
 // Token is a one-time link token. Only its hash is stored.

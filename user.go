@@ -54,6 +54,11 @@ type UserStore interface {
 	UpdatePasswordHash(ctx context.Context, userID, hash string) error
 	SetLastLogin(ctx context.Context, userID string, at int64) error
 	CountStaff(ctx context.Context) (int, error)
+	// VerifyEmail marks the user's address verified if it is still email.
+	VerifyEmail(ctx context.Context, userID, email string, at int64) error
+	// ChangeEmail replaces the address (already verified by the link) and
+	// returns the user as it was before.
+	ChangeEmail(ctx context.Context, userID, email string, at int64) (*User, error)
 }
 
 // NormalizeEmail validates an email address and returns its canonical form
@@ -86,3 +91,6 @@ func NormalizeName(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// MustKey is the lookup form of an address already known to be valid.
+func MustKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

@@ -1,11 +1,14 @@
-// Package mail sends the portal's email: security notifications now, and
-// (with the email issue) SMTP delivery, codes and a durable outbox.
+// Package mail sends the portal's email: one-time codes at once, security
+// notifications and links through a durable outbox in the database, over
+// SMTP or into a development mailbox of .eml files.
 package mail
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"mime"
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
@@ -32,9 +35,10 @@ type Sender interface {
 
 // Dir is the development mailbox: each message becomes an .eml file.
 type Dir struct {
-	Path  string
-	From  string
-	Clock portal.Clock
+	Path   string
+	From   string
+	Clock  portal.Clock
+	Logger *slog.Logger
 }
 
 // Send writes m as DIR/<time>-<id>.eml.
@@ -45,42 +49,28 @@ func (d *Dir) Send(ctx context.Context, m *Message) error {
 	now := d.Clock.Now()
 	name := fmt.Sprintf("%s-%s.eml", now.UTC().Format("20060102T150405.000000000"), portal.NewID()[:8])
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@client-portal>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
-		d.From, (&mail.Address{Address: m.To}).String(), m.Subject, now.Format(time.RFC1123Z), portal.NewID())
-	qp := quotedprintable.NewWriter(&b)
-	qp.Write([]byte(strings.ReplaceAll(m.Text, "\n", "\r\n")))
-	qp.Close()
-	return os.WriteFile(filepath.Join(d.Path, name), b.Bytes(), 0o600)
-}
-
-// Notifier turns notifications into messages.
-type Notifier struct {
-	Sender  Sender
-	BaseURL string
-}
-
-var _ portal.Notifier = (*Notifier)(nil)
-
-// Notify renders and sends n.
-func (n *Notifier) Notify(ctx context.Context, note *portal.Notification) error {
-	return n.Sender.Send(ctx, Render(note, n.BaseURL))
-}
-
-// Render builds the message for a notification.
-func Render(n *portal.Notification, baseURL string) *Message {
-	title := portal.EventTitle(n.Kind)
-	var b strings.Builder
-	fmt.Fprintf(&b, "Hello %s,\n\n", n.Name)
-	fmt.Fprintf(&b, "%s on your account (%s) at %s.\n", title, n.To, time.Unix(n.At, 0).UTC().Format("2 Jan 2006 15:04 UTC"))
-	if n.Detail != "" {
-		fmt.Fprintf(&b, "\n%s\n", n.Detail)
+	boundary := "b-" + portal.NewID()
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@client-portal>\r\nMIME-Version: 1.0\r\n",
+		d.From, (&mail.Address{Address: m.To}).String(), mime.QEncoding.Encode("utf-8", m.Subject), now.Format(time.RFC1123Z), portal.NewID())
+	fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=%s\r\n\r\n", boundary)
+	for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		if part.body == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "--%s\r\nContent-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n", boundary, part.typ)
+		qp := quotedprintable.NewWriter(&b)
+		qp.Write([]byte(strings.ReplaceAll(part.body, "\n", "\r\n")))
+		qp.Close()
+		b.WriteString("\r\n")
 	}
-	if n.IP != "" {
-		fmt.Fprintf(&b, "\nRequest from: %s\n", n.IP)
+	fmt.Fprintf(&b, "--%s--\r\n", boundary)
+	path := filepath.Join(d.Path, name)
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		return err
 	}
-	if n.Kind == portal.EventSecondFactorLocked {
-		b.WriteString("\nSomeone entered your password and is trying second-factor codes. If this was not you, change your password now.\n")
+	if d.Logger != nil {
+		// Where it went, never what it says: it may hold a code.
+		d.Logger.Info("mail written to the development mailbox", "path", path)
 	}
-	fmt.Fprintf(&b, "\nIf this was not you, sign in at %s/account/security, change your password and review your two-factor methods.\n\n— Client Portal\n", baseURL)
-	return &Message{To: n.To, Subject: title, Text: b.String()}
+	return nil
 }

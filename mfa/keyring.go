@@ -6,7 +6,9 @@ package mfa
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,11 +22,12 @@ import (
 type Keyring struct {
 	primary string
 	keys    map[string]cipher.AEAD
+	macKeys map[string][]byte
 }
 
 // ParseKeyring reads "id:base64key,id:base64key" (32-byte keys).
 func ParseKeyring(spec string) (*Keyring, error) {
-	k := &Keyring{keys: map[string]cipher.AEAD{}}
+	k := &Keyring{keys: map[string]cipher.AEAD{}, macKeys: map[string][]byte{}}
 	for _, part := range strings.Split(spec, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -47,6 +50,11 @@ func ParseKeyring(spec string) (*Keyring, error) {
 		block, _ := aes.NewCipher(raw)
 		aead, _ := cipher.NewGCM(block)
 		k.keys[id] = aead
+		// A separate key for MACs, derived so one key never serves two
+		// algorithms.
+		mac := hmac.New(sha256.New, raw)
+		mac.Write([]byte("client-portal code mac"))
+		k.macKeys[id] = mac.Sum(nil)
 		if k.primary == "" {
 			k.primary = id
 		}
@@ -97,4 +105,27 @@ func (k *Keyring) Open(userID, sealed string) ([]byte, error) {
 // SealedWithPrimary reports whether sealed already uses the primary key.
 func (k *Keyring) SealedWithPrimary(sealed string) bool {
 	return strings.HasPrefix(sealed, k.primary+".")
+}
+
+// MAC returns a keyed hash of data as "keyid.base64": one-time codes are
+// stored this way, so a copy of the database does not let anyone test the
+// million possible codes offline.
+func (k *Keyring) MAC(data string) string {
+	return k.primary + "." + base64.RawStdEncoding.EncodeToString(k.mac(k.primary, data))
+}
+
+// VerifyMAC checks data against a MAC made by MAC with any key of the ring.
+func (k *Keyring) VerifyMAC(data, mac string) bool {
+	id, b64, ok := strings.Cut(mac, ".")
+	want, err := base64.RawStdEncoding.DecodeString(b64)
+	if !ok || err != nil || k.macKeys[id] == nil {
+		return false
+	}
+	return hmac.Equal(k.mac(id, data), want)
+}
+
+func (k *Keyring) mac(id, data string) []byte {
+	h := hmac.New(sha256.New, k.macKeys[id])
+	h.Write([]byte(data))
+	return h.Sum(nil)
 }

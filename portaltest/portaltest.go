@@ -3,6 +3,7 @@ package portaltest
 
 import (
 	"context"
+	"errors"
 
 	"bytes"
 	"github.com/clientportal/portal"
@@ -109,4 +110,65 @@ func (r *Notifier) Kinds(userID string) []string {
 		}
 	}
 	return out
+}
+
+// Mailbox records codes and links instead of emailing them, and can be
+// told the mail server is down.
+type Mailbox struct {
+	mu    sync.Mutex
+	Down  bool
+	codes map[string][]string
+	links map[string][]string
+}
+
+// SendCode records a code for to, or fails when Down.
+func (m *Mailbox) SendCode(_ context.Context, to, _, code, _ string, _ time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Down {
+		return errors.New("dial tcp 127.0.0.1:25: connection refused")
+	}
+	if m.codes == nil {
+		m.codes = map[string][]string{}
+	}
+	m.codes[to] = append(m.codes[to], code)
+	return nil
+}
+
+// SendLink records a link for to.
+func (m *Mailbox) SendLink(_ context.Context, to, _, _, _, _, link string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.links == nil {
+		m.links = map[string][]string{}
+	}
+	m.links[to] = append(m.links[to], link)
+	return nil
+}
+
+// LastCode is the newest code sent to to.
+func (m *Mailbox) LastCode(to string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.codes[to]; len(c) > 0 {
+		return c[len(c)-1]
+	}
+	return ""
+}
+
+// Count is how many codes went to to.
+func (m *Mailbox) Count(to string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.codes[to])
+}
+
+// LastLink is the newest link sent to to.
+func (m *Mailbox) LastLink(to string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.links[to]; len(l) > 0 {
+		return l[len(l)-1]
+	}
+	return ""
 }

@@ -100,3 +100,26 @@ func (db *DB) exec1(ctx context.Context, query string, args ...any) error {
 	}
 	return nil
 }
+
+// VerifyEmail marks an address verified, if the user still has it.
+func (db *DB) VerifyEmail(ctx context.Context, userID, email string, at int64) error {
+	return db.exec1(ctx, `UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_key = $3`, at, userID, strings.ToLower(email))
+}
+
+// ChangeEmail moves a user to a new (verified) address.
+func (db *DB) ChangeEmail(ctx context.Context, userID, email string, at int64) (*portal.User, error) {
+	var before *portal.User
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var u portal.User
+		if err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, userID), &u); err != nil {
+			return notFound(err)
+		}
+		before = &u
+		_, err := tx.ExecContext(ctx, `UPDATE users SET email = $1, email_key = $2, email_verified_at = $3 WHERE id = $4`, email, strings.ToLower(email), at, userID)
+		if isUnique(err) {
+			return portal.Errorf(portal.ECONFLICT, "Another account already uses this email address.")
+		}
+		return err
+	})
+	return before, err
+}

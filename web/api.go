@@ -34,6 +34,9 @@ func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.event(r, u.ID, portal.EventUserCreated, "Registered")
+	if err := s.sendVerification(r.Context(), u); err != nil {
+		s.Logger.Error("queue verification email", logAttrs(r), "err", err)
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"user": toUserJSON(u)})
 	return nil
 }

@@ -38,6 +38,7 @@ type env struct {
 	logs  *portaltest.SyncBuffer
 	keys  *mfa.Keyring
 	mail  *portaltest.Notifier
+	box   *portaltest.Mailbox
 }
 
 type option func(*web.Config, **password.Hasher)
@@ -72,9 +73,11 @@ func newEnvDSN(t *testing.T, dsn string, clock *portaltest.Clock, keys *mfa.Keyr
 		e.keys, _ = mfa.ParseKeyring(mfa.NewKeySpec("test"))
 	}
 	e.mail = &portaltest.Notifier{}
+	e.box = &portaltest.Mailbox{}
 	e.web = web.New(cfg, web.Deps{
-		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail,
+		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail, Links: e.box,
 		TOTP: &mfa.TOTP{Store: e.db, Keys: e.keys, Issuer: "Test Portal"}, Backup: &mfa.Backup{Store: e.db, Hasher: hasher},
+		Email: &mfa.Email{Codes: &mfa.Codes{Store: e.db, Keys: e.keys, Policy: portal.DefaultCodePolicy}, Mailer: e.box},
 	})
 	e.ts.Config.Handler = e.web
 	e.ts.Start()

@@ -40,6 +40,9 @@ func (s *Server) handleRegisterForm(w http.ResponseWriter, r *http.Request) erro
 		return s.formError(w, r, "register", p, err)
 	}
 	s.event(r, u.ID, portal.EventUserCreated, "Registered")
+	if err := s.sendVerification(r.Context(), u); err != nil {
+		s.Logger.Error("queue verification email", logAttrs(r), "err", err)
+	}
 	return s.signInNewUser(w, r, u, "registered")
 }
 

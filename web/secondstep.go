@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mfa"
@@ -11,6 +12,9 @@ import (
 type choice struct {
 	Type, Label, Prompt string
 	Numeric             bool
+	// Sends is true for methods that deliver a code on request.
+	Sends     bool
+	SendLabel string
 }
 
 // methodChoices lists the methods a user can use for a code, preferred first.
@@ -18,7 +22,11 @@ func (s *Server) methodChoices(tf *portal.TwoFactorStatus) []choice {
 	var out []choice
 	for _, t := range s.loginMethods(tf) {
 		f := s.Factors.Get(t)
-		out = append(out, choice{Type: t, Label: f.Label(), Prompt: f.Prompt(), Numeric: f.Numeric()})
+		c := choice{Type: t, Label: f.Label(), Prompt: f.Prompt(), Numeric: f.Numeric()}
+		if _, ok := f.(mfa.Sender); ok {
+			c.Sends, c.SendLabel = true, "Send code by "+strings.ToLower(f.Label())
+		}
+		out = append(out, c)
 	}
 	return out
 }

@@ -23,6 +23,7 @@ type Store interface {
 	portal.LimitStore
 	portal.TokenStore
 	portal.MethodStore
+	portal.CodeStore
 	Ping(ctx context.Context) error
 }
 
@@ -41,10 +42,19 @@ type Deps struct {
 	Clock    portal.Clock
 	Logger   *slog.Logger
 	Notifier portal.Notifier
-	// TOTP and Backup are also in Factors; enrolment needs them by name.
+	// TOTP, Backup and Email are also in Factors; enrolment needs them by
+	// name. Email may be nil (the method is then not offered).
 	TOTP    *mfa.TOTP
 	Backup  *mfa.Backup
+	Email   *mfa.Email
 	Factors *mfa.Registry
+	// Links sends one-time links (address verification, email change).
+	Links LinkMailer
+}
+
+// LinkMailer queues an email carrying a one-time link.
+type LinkMailer interface {
+	SendLink(ctx context.Context, to, name, subject, intro, button, link string) error
 }
 
 // Server is the HTTP side of the portal. Build it with New.
@@ -92,7 +102,11 @@ func New(cfg Config, d Deps) *Server {
 		cfg.Sessions = portal.DefaultSessionPolicy
 	}
 	if d.Factors == nil {
-		d.Factors = mfa.NewRegistry(d.TOTP, d.Backup)
+		fs := []mfa.Factor{d.TOTP}
+		if d.Email != nil {
+			fs = append(fs, d.Email)
+		}
+		d.Factors = mfa.NewRegistry(append(fs, d.Backup)...)
 	}
 	s := &Server{Config: cfg, Deps: d}
 	s.metrics = newMetrics(d.Hasher)
@@ -152,6 +166,13 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/account/2fa/preferred", User, s.handlePreferredForm},
 		{"POST", "/account/2fa/methods/{id}/delete", User, s.handleMethodDelete},
 		{"POST", "/account/2fa/disable", User, s.handleDisableForm},
+		{"POST", "/login/2fa/send", Pending, s.handleSendCodeForm},
+		{"POST", "/account/2fa/email", User, s.handleEmailBegin},
+		{"POST", "/account/2fa/email/confirm", User, s.handleEmailConfirm},
+		{"GET", "/verify-email", Public, s.handleVerifyEmailPage},
+		{"POST", "/verify-email", Public, s.handleVerifyEmailForm},
+		{"POST", "/account/email", User, s.handleChangeEmailForm},
+		{"POST", "/account/email/verify", User, s.handleResendVerification},
 
 		// JSON API.
 		{"POST", "/api/v1/register", Public, s.apiRegister},
@@ -168,6 +189,12 @@ func (s *Server) routeTable() []Route {
 		{"DELETE", "/api/v1/me/2fa", User, s.apiDisable},
 		{"POST", "/api/v1/me/2fa/backup_codes", User, s.apiBackupRegenerate},
 		{"GET", "/api/v1/me/events", User, s.apiEvents},
+		{"POST", "/api/v1/login/2fa/send", Pending, s.apiSendCode},
+		{"POST", "/api/v1/me/2fa/email", User, s.apiEmailBegin},
+		{"POST", "/api/v1/me/2fa/email/confirm", User, s.apiEmailConfirm},
+		{"POST", "/api/v1/me/email", User, s.apiChangeEmail},
+		{"POST", "/api/v1/me/email/verify", User, s.apiResendVerification},
+		{"POST", "/api/v1/verify-email", Public, s.apiVerifyEmail},
 	}
 }
 

@@ -32,28 +32,13 @@ func (s *Server) beginTOTP(ctx context.Context, r *http.Request) (*mfa.Enrolment
 	return e, nil
 }
 
-// pendingTOTP finds the enrolment in progress, if it has not expired.
-func (s *Server) pendingTOTP(ctx context.Context, u *portal.User) (*portal.Method, error) {
-	ms, err := s.Store.UserMethods(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	oldest := s.now().Add(-portal.PendingEnrolment).Unix()
-	for i := len(ms) - 1; i >= 0; i-- {
-		if m := ms[i]; m.Type == portal.MethodTOTP && !m.Confirmed() && m.CreatedAt >= oldest {
-			return m, nil
-		}
-	}
-	return nil, portal.Errorf(portal.ENOTFOUND, "There is no authenticator set-up in progress, or it expired. Start again.")
-}
-
 // confirmTOTP checks the first code from the app and confirms the method.
 // It returns the backup codes when this turned 2FA on.
 func (s *Server) confirmTOTP(ctx context.Context, r *http.Request, code string) (*portal.Method, []string, error) {
 	if err := s.requireRecent(r); err != nil {
 		return nil, nil, err
 	}
-	m, err := s.pendingTOTP(ctx, state(r).user)
+	m, err := s.pendingMethod(ctx, state(r).user, portal.MethodTOTP)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,7 +95,13 @@ func (s *Server) handleTwoFactorStart(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "twofa_start", &page{Title: "Set up two-factor authentication", Data: map[string]any{"TwoFactor": tf}})
+	hasEmail := false
+	for _, m := range tf.Methods {
+		hasEmail = hasEmail || m.Type == portal.MethodEmail
+	}
+	s.render(w, r, http.StatusOK, "twofa_start", &page{Title: "Set up two-factor authentication", Data: map[string]any{
+		"TwoFactor": tf, "EmailOffered": s.Email != nil, "HasEmail": hasEmail,
+	}})
 	return nil
 }
 
@@ -129,7 +120,7 @@ func (s *Server) handleTOTPBegin(w http.ResponseWriter, r *http.Request) error {
 // totpPage shows the QR code and secret of the pending enrolment.
 func (s *Server) totpPage(r *http.Request) (*page, error) {
 	u := state(r).user
-	m, err := s.pendingTOTP(r.Context(), u)
+	m, err := s.pendingMethod(r.Context(), u, portal.MethodTOTP)
 	if err != nil {
 		return nil, err
 	}

@@ -136,3 +136,12 @@ func TestBrowserAccountLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// clearNotes removes the flash and alert of the current page, so waiting
+// for one afterwards waits for the next page's.
+func clearNotes() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.querySelectorAll('.flash, .alert').forEach(e => e.remove()); true`)(ctx, t)
+		return err
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mail"
 	"github.com/clientportal/portal/mfa"
 )
 
@@ -27,6 +28,9 @@ type Config struct {
 	SecretKeys *mfa.Keyring
 	// Name is the portal's name as authenticator apps show it.
 	Name string
+	// SMTPURL is empty for the development mailbox.
+	SMTPURL  string
+	MailFrom string
 }
 
 // configError names the variable that stopped start-up.
@@ -77,6 +81,16 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.Name = get("PORTAL_NAME", "Client Portal")
 	if len(c.Name) > 64 || strings.ContainsAny(c.Name, ":\r\n") {
 		return nil, &configError{"PORTAL_NAME", "must be at most 64 characters without colons or line breaks"}
+	}
+
+	c.MailFrom = get("PORTAL_MAIL_FROM", c.Name+" <no-reply@localhost>")
+	if err := mail.ParseFrom(c.MailFrom); err != nil {
+		return nil, &configError{"PORTAL_MAIL_FROM", fmt.Sprintf("%q is not an address like Client Portal <no-reply@example.com>", c.MailFrom)}
+	}
+	if c.SMTPURL = get("PORTAL_SMTP_URL", ""); c.SMTPURL != "" {
+		if _, err := mail.NewSMTP(c.SMTPURL, c.MailFrom); err != nil {
+			return nil, &configError{"PORTAL_SMTP_URL", err.Error()}
+		}
 	}
 
 	switch reg := get("PORTAL_REGISTRATION", "open"); reg {

@@ -86,6 +86,8 @@ type Main struct {
 	Addr string
 
 	keys      *mfa.Keyring
+	sender    mail.Sender
+	wake      chan struct{}
 	logger    *slog.Logger
 	serveErr  chan error
 	sweepCtx  context.Context
@@ -174,16 +176,27 @@ func (m *Main) open(ctx context.Context) error {
 		params = *m.Params
 	}
 	hasher := password.NewHasher(params, 0)
+	if m.Config.SMTPURL != "" {
+		smtp, err := mail.NewSMTP(m.Config.SMTPURL, m.Config.MailFrom)
+		if err != nil {
+			return fmt.Errorf("PORTAL_SMTP_URL: %w", err)
+		}
+		m.sender = smtp
+	} else {
+		m.sender = &mail.Dir{Path: filepath.Join(m.Config.DataDir, "mail"), From: m.Config.MailFrom, Clock: m.Clock, Logger: m.logger}
+	}
+	m.wake = make(chan struct{}, 1)
+	mailer := &mail.Mailer{Sender: m.sender, Outbox: db, Clock: m.Clock, BaseURL: m.Config.BaseURL.String(), Portal: m.Config.Name, Wake: m.wake}
 	totp := &mfa.TOTP{Store: db, Keys: keys, Issuer: m.Config.Name}
 	backup := &mfa.Backup{Store: db, Hasher: hasher}
-	mailbox := &mail.Dir{Path: filepath.Join(m.Config.DataDir, "mail"), From: "Client Portal <no-reply@localhost>", Clock: m.Clock}
+	email := &mfa.Email{Codes: &mfa.Codes{Store: db, Keys: keys, Policy: portal.DefaultCodePolicy}, Mailer: mailer}
 	m.Server = web.New(web.Config{
 		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
-		Notifier: &mail.Notifier{Sender: mailbox, BaseURL: m.Config.BaseURL.String()},
-		TOTP:     totp, Backup: backup, Factors: mfa.NewRegistry(totp, backup),
+		Notifier: mailer, Links: mailer,
+		TOTP: totp, Backup: backup, Email: email,
 	})
 	m.keys = keys
 	return nil
@@ -246,6 +259,7 @@ func (m *Main) serve(ctx context.Context) error {
 
 	m.sweepCtx, m.stopSweep = context.WithCancel(context.Background())
 	go m.sweepSessions(m.sweepCtx)
+	go m.worker().Run(m.sweepCtx)
 	m.serveErr = make(chan error, 1)
 	go func() {
 		if err := m.HTTP.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -253,6 +267,21 @@ func (m *Main) serve(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// worker is this process's outbox worker.
+func (m *Main) worker() *mail.Worker {
+	host, _ := os.Hostname()
+	return &mail.Worker{Store: m.DB, Sender: m.sender, Clock: m.Clock, Logger: m.logger,
+		ID: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), portal.NewID()[:6]), Wake: m.wake, Poll: 2 * time.Second}
+}
+
+// flushOutbox tries once to deliver what a command queued; anything left
+// is delivered by a running server.
+func (m *Main) flushOutbox(ctx context.Context) {
+	if _, err := m.worker().RunOnce(ctx); err != nil {
+		m.logger.Warn("outbox not delivered now; a running portal will retry", "err", err)
+	}
 }
 
 // sweepSessions deletes expired sessions every few minutes.
@@ -344,6 +373,7 @@ func (m *Main) usersReset(ctx context.Context, args []string) error {
 	if err := m.Server.ResetTwoFactor(ctx, u.ID, "", "command line: "+strings.TrimSpace(*reason)); err != nil {
 		return fmt.Errorf("users reset-2fa: %w", err)
 	}
+	m.flushOutbox(ctx)
 	fmt.Fprintf(m.Stdout, "two-factor authentication reset for %s; their sessions were ended and they were notified\n", u.Email)
 	return nil
 }

@@ -37,7 +37,9 @@ func runPortal(t *testing.T, env map[string]string, args ...string) *portal {
 func runPortalClock(t *testing.T, clock *portaltest.Clock, env map[string]string, args ...string) *portal {
 	t.Helper()
 	dir := t.TempDir()
-	vars := map[string]string{"PORTAL_ADDR": "127.0.0.1:0", "PORTAL_DATA_DIR": dir}
+	// A port picked now lets links in emails point at the real address.
+	addr := freeAddr(t)
+	vars := map[string]string{"PORTAL_ADDR": addr, "PORTAL_BASE_URL": "http://" + addr, "PORTAL_DATA_DIR": dir}
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -165,7 +165,7 @@ func TestBrowserTwoFactor(t *testing.T) {
 		// Turn it off with the password and a current code.
 		clock.Add(30 * time.Second)
 		do(t, ctx, fill(map[string]string{"#disable_password": "analytical engine 1843", "#disable_code": app.code(clock.Now())}),
-			chromedp.Click(chromedp.CSS(`form[action="/account/2fa/disable"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+			clearNotes(), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/disable"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
 		if s := text(t, ctx, "#twofa-h + p"); !strings.Contains(s, "Not activated") {
 			t.Fatalf("status after disabling: %q", s)
 		}

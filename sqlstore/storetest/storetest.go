@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,104 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("ConsecutiveLimit", func(t *testing.T) { testConsecutiveLimit(t, open(t)) })
 	t.Run("WindowLimit", func(t *testing.T) { testWindowLimit(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
+	t.Run("Codes", func(t *testing.T) { testCodes(t, open(t)) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
+}
+
+// testCodes: 20 parallel requests for a code on one account issue exactly
+// one (the resend delay), and a code is used exactly once.
+func testCodes(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	u := NewUser(t, db, "c@example.com")
+	p := portal.DefaultCodePolicy
+	issued := portaltest.Parallel(20, func(i int) bool {
+		c := &portal.Code{ID: fmt.Sprintf("c%d", i), UserID: u.ID, Channel: "email", Purpose: portal.CodeLogin, Binding: "s1", Destination: "c@example.com", Hash: "h", CreatedAt: 1000, ExpiresAt: 1600}
+		return db.IssueCode(ctx, c, p) == nil
+	})
+	if issued != 1 {
+		t.Fatalf("%d codes issued by 20 parallel requests, want 1", issued)
+	}
+	live, err := db.LiveCode(ctx, u.ID, "email", portal.CodeLogin, "s1", 1001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.LiveCode(ctx, u.ID, "email", portal.CodeLogin, "other-session", 1001); err != portal.ErrNotFound {
+		t.Fatalf("code found for another binding: %v", err)
+	}
+	used := portaltest.Parallel(20, func(int) bool {
+		ok, _ := db.UseCode(ctx, live.ID, 1002, 5)
+		return ok
+	})
+	if used != 1 {
+		t.Fatalf("code used %d times", used)
+	}
+	// A new code kills the live one.
+	a := &portal.Code{ID: "a", UserID: u.ID, Channel: "email", Purpose: portal.CodeLogin, Binding: "s1", Destination: "x", Hash: "h", CreatedAt: 1100, ExpiresAt: 1700}
+	b := &portal.Code{ID: "b", UserID: u.ID, Channel: "email", Purpose: portal.CodeLogin, Binding: "s1", Destination: "x", Hash: "h", CreatedAt: 1200, ExpiresAt: 1800}
+	if err := db.IssueCode(ctx, a, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.IssueCode(ctx, b, p); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := db.UseCode(ctx, "a", 1201, 5); ok {
+		t.Fatal("an earlier code still works after a new one was sent")
+	}
+}
+
+// testOutbox: two workers claiming at once never get the same message.
+func testOutbox(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	for i := 0; i < 30; i++ {
+		if err := db.Enqueue(ctx, &portal.OutboxMessage{To: fmt.Sprintf("u%d@example.com", i), Subject: "s", Text: "t", CreatedAt: int64(i), NextAt: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	portaltest.Parallel(6, func(i int) bool {
+		w := fmt.Sprintf("w%d", i)
+		for {
+			batch, err := db.ClaimOutbox(ctx, w, 4, 100, 200)
+			if err != nil {
+				t.Error(err)
+				return false
+			}
+			if len(batch) == 0 {
+				return true
+			}
+			for _, m := range batch {
+				mu.Lock()
+				seen[m.ID]++
+				mu.Unlock()
+				db.MarkSent(ctx, m.ID, w, 100)
+			}
+		}
+	})
+	if len(seen) != 30 {
+		t.Fatalf("%d messages claimed, want 30", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("message %s claimed %d times", id, n)
+		}
+	}
+	if n, _ := db.OutboxPending(ctx); n != 0 {
+		t.Fatalf("%d pending after delivery", n)
+	}
+	// A failed message waits for its next attempt.
+	db.Enqueue(ctx, &portal.OutboxMessage{ID: "f", To: "f@example.com", Subject: "s", Text: "t", CreatedAt: 300, NextAt: 300})
+	batch, _ := db.ClaimOutbox(ctx, "w", 10, 300, 400)
+	if len(batch) != 1 {
+		t.Fatalf("claimed %d", len(batch))
+	}
+	db.MarkFailed(ctx, "f", "w", "connection refused", 500)
+	if batch, _ := db.ClaimOutbox(ctx, "w", 10, 499, 600); len(batch) != 0 {
+		t.Fatal("retried before its time")
+	}
+	if batch, _ := db.ClaimOutbox(ctx, "w", 10, 500, 600); len(batch) != 1 || batch[0].Attempts != 1 {
+		t.Fatalf("retry: %v", batch)
+	}
 }
 
 // NewUser stores an account owner with email and returns it.

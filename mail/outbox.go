@@ -1,0 +1,89 @@
+package mail
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+// Worker delivers the outbox: it leases due messages, sends them, and on
+// failure retries with exponential backoff (10 s doubling to 1 hour) until
+// delivered. Any number of workers (one per replica) may run at once; a
+// message is leased to one of them at a time.
+type Worker struct {
+	Store  portal.OutboxStore
+	Sender Sender
+	Clock  portal.Clock
+	Logger *slog.Logger
+	ID     string
+	// Poll is how often to look for due messages (default 2 s); Wake
+	// delivers at once.
+	Poll time.Duration
+	Wake <-chan struct{}
+	// Lease is how long a claimed message stays reserved (default 2 min).
+	Lease time.Duration
+}
+
+// Run delivers until ctx ends.
+func (w *Worker) Run(ctx context.Context) {
+	poll := w.Poll
+	if poll == 0 {
+		poll = 2 * time.Second
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if _, err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			w.Logger.Warn("outbox", "worker", w.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.Wake:
+		}
+	}
+}
+
+// RunOnce delivers every message due now and returns how many were sent.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	lease := w.Lease
+	if lease == 0 {
+		lease = 2 * time.Minute
+	}
+	sent := 0
+	for {
+		now := w.Clock.Now()
+		batch, err := w.Store.ClaimOutbox(ctx, w.ID, 20, now.Unix(), now.Add(lease).Unix())
+		if err != nil || len(batch) == 0 {
+			return sent, err
+		}
+		for _, m := range batch {
+			err := w.Sender.Send(ctx, &Message{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+			if err != nil {
+				next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
+				w.Logger.Warn("outbox delivery failed; will retry", "worker", w.ID, "message_id", m.ID, "attempt", m.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", err)
+				if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, err.Error(), next.Unix()); err != nil {
+					return sent, err
+				}
+				// The server is probably down: leave the rest for the next round.
+				return sent, nil
+			}
+			if err := w.Store.MarkSent(context.WithoutCancel(ctx), m.ID, w.ID, w.Clock.Now().Unix()); err != nil {
+				return sent, err
+			}
+			sent++
+		}
+	}
+}
+
+// Backoff is the wait before delivery attempt n+1.
+func Backoff(n int) time.Duration {
+	d := 10 * time.Second
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
