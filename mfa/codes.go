@@ -35,6 +35,8 @@ type Sent struct {
 type Sender interface {
 	Factor
 	Send(ctx context.Context, req *SendRequest) (*Sent, error)
+	// SendLabel is the button that asks for a code.
+	SendLabel() string
 }
 
 // Codes issues and checks one-time codes with the rules of SPEC §6: six

@@ -28,6 +28,9 @@ func (*Email) Type() string { return portal.MethodEmail }
 // Label implements Factor.
 func (*Email) Label() string { return "Email" }
 
+// SendLabel implements Sender.
+func (*Email) SendLabel() string { return "Send code by email" }
+
 // Prompt implements Factor.
 func (*Email) Prompt() string {
 	return "We send a 6-digit code to your email address. Enter it here; it works once and expires after 10 minutes."

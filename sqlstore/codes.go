@@ -36,6 +36,11 @@ func (db *DB) IssueCode(ctx context.Context, c *portal.Code, p portal.CodePolicy
 			return portal.RateLimited(wait, "You asked for too many codes. Try again in %d minutes or use another method.", int((wait+time.Minute-1)/time.Minute))
 		}
 		if p.PerHourDest > 0 {
+			// Lock the destination too: several accounts may target one number.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 0, 0, 0)
+				ON CONFLICT (key) DO UPDATE SET n = limits.n`, "codedest:"+c.Channel+":"+c.Destination); err != nil {
+				return fmt.Errorf("lock destination: %w", err)
+			}
 			var d int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM codes WHERE destination = $1 AND channel = $2 AND created_at > $3`,
 				c.Destination, c.Channel, hourAgo).Scan(&d); err != nil {

@@ -40,10 +40,16 @@ func (s *Server) sendCode(ctx context.Context, r *http.Request, method string) (
 	return sent, nil
 }
 
-// logSendError tells the operator why a code could not go out.
+// logSendError tells the operator why a code could not go out: an error
+// when the service failed, a warning when the request was refused.
 func (s *Server) logSendError(r *http.Request, method string, err error) {
-	if portal.ErrorCode(err) == portal.EUNAVAILABLE || portal.ErrorCode(err) == portal.EINTERNAL {
+	switch portal.ErrorCode(err) {
+	case portal.EUNAVAILABLE, portal.EINTERNAL:
 		s.Logger.Error("code delivery failed", logAttrs(r), "method", method, "err", err)
+	case portal.ERATELIMIT:
+		s.Logger.Info("code not sent: rate limited", logAttrs(r), "method", method, "err", err)
+	default:
+		s.Logger.Warn("code delivery failed", logAttrs(r), "method", method, "err", err)
 	}
 }
 
@@ -102,6 +108,49 @@ func (s *Server) pendingMethod(ctx context.Context, u *portal.User, typ string) 
 	return nil, portal.Errorf(portal.ENOTFOUND, "There is no set-up in progress, or it expired. Start again.")
 }
 
+// codeEnroller is a code-sending factor that can confirm an enrolment.
+type codeEnroller interface {
+	mfa.Sender
+	ConfirmEnrolment(ctx context.Context, m *portal.Method, code string, now time.Time) error
+}
+
+// beginCodeMethod starts enrolling a code-sending method: a pending method
+// for dest and a code sent there. If the code cannot be sent, the pending
+// method goes too: nothing is left half-enrolled.
+func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnroller, dest string) (*mfa.Sent, error) {
+	u := state(r).user
+	if err := s.Store.DeletePendingMethods(ctx, u.ID, f.Type()); err != nil {
+		return nil, err
+	}
+	m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: f.Type(), Name: f.Label(), Data: dest, CreatedAt: s.now().Unix()}
+	if err := s.Store.CreateMethod(ctx, m); err != nil {
+		return nil, err
+	}
+	sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now()})
+	if err != nil {
+		s.logSendError(r, f.Type(), err)
+		s.Store.DeletePendingMethods(context.WithoutCancel(ctx), u.ID, f.Type())
+		return nil, err
+	}
+	return sent, nil
+}
+
+// confirmCodeMethod checks the enrolment code and confirms the method.
+func (s *Server) confirmCodeMethod(ctx context.Context, r *http.Request, f codeEnroller, code string) (*portal.Method, []string, error) {
+	if err := s.requireRecent(r); err != nil {
+		return nil, nil, err
+	}
+	m, err := s.pendingMethod(ctx, state(r).user, f.Type())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.ConfirmEnrolment(ctx, m, code, s.now()); err != nil {
+		return nil, nil, err
+	}
+	codes, err := s.confirmMethod(ctx, r, m)
+	return m, codes, err
+}
+
 // beginEmail starts enrolling email as a method: a code to the verified
 // address.
 func (s *Server) beginEmail(ctx context.Context, r *http.Request) (*mfa.Sent, error) {
@@ -124,40 +173,15 @@ func (s *Server) beginEmail(ctx context.Context, r *http.Request) (*mfa.Sent, er
 			return nil, portal.Errorf(portal.ECONFLICT, "Email is already one of your two-factor methods.")
 		}
 	}
-	if err := s.Store.DeletePendingMethods(ctx, u.ID, portal.MethodEmail); err != nil {
-		return nil, err
-	}
-	m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodEmail, Name: "Email", Data: u.Email, CreatedAt: s.now().Unix()}
-	if err := s.Store.CreateMethod(ctx, m); err != nil {
-		return nil, err
-	}
-	sent, err := s.Email.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: u.Email, Now: s.now()})
-	if err != nil {
-		s.logSendError(r, portal.MethodEmail, err)
-		// Leave no half-enrolled method behind.
-		s.Store.DeletePendingMethods(context.WithoutCancel(ctx), u.ID, portal.MethodEmail)
-		return nil, err
-	}
-	return sent, nil
+	return s.beginCodeMethod(ctx, r, s.Email, u.Email)
 }
 
 // confirmEmail checks the enrolment code and confirms the method.
 func (s *Server) confirmEmail(ctx context.Context, r *http.Request, code string) (*portal.Method, []string, error) {
-	if err := s.requireRecent(r); err != nil {
-		return nil, nil, err
-	}
 	if s.Email == nil {
 		return nil, nil, portal.Errorf(portal.ENOTFOUND, "Email codes are not offered here.")
 	}
-	m, err := s.pendingMethod(ctx, state(r).user, portal.MethodEmail)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.Email.ConfirmEnrolment(ctx, m, code, s.now()); err != nil {
-		return nil, nil, err
-	}
-	codes, err := s.confirmMethod(ctx, r, m)
-	return m, codes, err
+	return s.confirmCodeMethod(ctx, r, s.Email, code)
 }
 
 func (s *Server) apiEmailBegin(w http.ResponseWriter, r *http.Request) error {

@@ -41,14 +41,18 @@ type env struct {
 	box   *portaltest.Mailbox
 }
 
-type option func(*web.Config, **password.Hasher)
+type option func(*web.Config, *web.Deps)
+
+func withWhatsAppClient(c mfa.WhatsAppSender) option {
+	return func(_ *web.Config, d *web.Deps) { d.WhatsApp = &mfa.WhatsApp{Codes: d.Email.Codes, Client: c} }
+}
 
 func withHasher(h *password.Hasher) option {
-	return func(_ *web.Config, hp **password.Hasher) { *hp = h }
+	return func(_ *web.Config, d *web.Deps) { d.Hasher = h; d.Backup.Hasher = h }
 }
 
 func withConfig(f func(*web.Config)) option {
-	return func(c *web.Config, _ **password.Hasher) { f(c) }
+	return func(c *web.Config, _ *web.Deps) { f(c) }
 }
 
 func newEnv(t *testing.T, dialect string, opts ...option) *env {
@@ -66,19 +70,20 @@ func newEnvDSN(t *testing.T, dsn string, clock *portaltest.Clock, keys *mfa.Keyr
 	base, _ := url.Parse("http://" + e.ts.Listener.Addr().String())
 	cfg := web.Config{BaseURL: base, Registration: true}
 	hasher := password.NewHasher(cheap, 0)
-	for _, o := range opts {
-		o(&cfg, &hasher)
-	}
 	if e.keys == nil {
 		e.keys, _ = mfa.ParseKeyring(mfa.NewKeySpec("test"))
 	}
 	e.mail = &portaltest.Notifier{}
 	e.box = &portaltest.Mailbox{}
-	e.web = web.New(cfg, web.Deps{
+	d := web.Deps{
 		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail, Links: e.box,
 		TOTP: &mfa.TOTP{Store: e.db, Keys: e.keys, Issuer: "Test Portal"}, Backup: &mfa.Backup{Store: e.db, Hasher: hasher},
 		Email: &mfa.Email{Codes: &mfa.Codes{Store: e.db, Keys: e.keys, Policy: portal.DefaultCodePolicy}, Mailer: e.box},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg, &d)
+	}
+	e.web = web.New(cfg, d)
 	e.ts.Config.Handler = e.web
 	e.ts.Start()
 	t.Cleanup(e.ts.Close)

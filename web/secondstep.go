@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mfa"
@@ -23,8 +22,8 @@ func (s *Server) methodChoices(tf *portal.TwoFactorStatus) []choice {
 	for _, t := range s.loginMethods(tf) {
 		f := s.Factors.Get(t)
 		c := choice{Type: t, Label: f.Label(), Prompt: f.Prompt(), Numeric: f.Numeric()}
-		if _, ok := f.(mfa.Sender); ok {
-			c.Sends, c.SendLabel = true, "Send code by "+strings.ToLower(f.Label())
+		if snd, ok := f.(mfa.Sender); ok {
+			c.Sends, c.SendLabel = true, snd.SendLabel()
 		}
 		out = append(out, c)
 	}

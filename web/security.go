@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
 )
 
 // methodView is a confirmed method as the Security page lists it.
 type methodView struct {
 	*portal.Method
 	Label     string
+	Detail    string // masked destination
 	Preferred bool
 }
 
@@ -37,7 +39,14 @@ func (s *Server) securityPage(r *http.Request) (*page, error) {
 		if f := s.Factors.Get(m.Type); f != nil {
 			label = f.Label()
 		}
-		methods = append(methods, methodView{Method: m, Label: label, Preferred: m.Type == tf.Preferred && !types[m.Type]})
+		v := methodView{Method: m, Label: label, Preferred: m.Type == tf.Preferred && !types[m.Type]}
+		switch m.Type {
+		case portal.MethodWhatsApp:
+			v.Detail = mfa.MaskPhone(m.Data)
+		case portal.MethodEmail:
+			v.Detail = mfa.MaskEmail(m.Data)
+		}
+		methods = append(methods, v)
 		types[m.Type] = true
 	}
 	var choices []choice

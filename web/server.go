@@ -44,10 +44,11 @@ type Deps struct {
 	Notifier portal.Notifier
 	// TOTP, Backup and Email are also in Factors; enrolment needs them by
 	// name. Email may be nil (the method is then not offered).
-	TOTP    *mfa.TOTP
-	Backup  *mfa.Backup
-	Email   *mfa.Email
-	Factors *mfa.Registry
+	TOTP     *mfa.TOTP
+	Backup   *mfa.Backup
+	Email    *mfa.Email
+	WhatsApp *mfa.WhatsApp // nil unless the Cloud API is configured
+	Factors  *mfa.Registry
 	// Links sends one-time links (address verification, email change).
 	Links LinkMailer
 }
@@ -105,6 +106,9 @@ func New(cfg Config, d Deps) *Server {
 		fs := []mfa.Factor{d.TOTP}
 		if d.Email != nil {
 			fs = append(fs, d.Email)
+		}
+		if d.WhatsApp != nil {
+			fs = append(fs, d.WhatsApp)
 		}
 		d.Factors = mfa.NewRegistry(append(fs, d.Backup)...)
 	}
@@ -173,6 +177,8 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/verify-email", Public, s.handleVerifyEmailForm},
 		{"POST", "/account/email", User, s.handleChangeEmailForm},
 		{"POST", "/account/email/verify", User, s.handleResendVerification},
+		{"POST", "/account/2fa/whatsapp", User, s.handleWhatsAppBegin},
+		{"POST", "/account/2fa/whatsapp/confirm", User, s.handleWhatsAppConfirm},
 
 		// JSON API.
 		{"POST", "/api/v1/register", Public, s.apiRegister},
@@ -195,6 +201,8 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/api/v1/me/email", User, s.apiChangeEmail},
 		{"POST", "/api/v1/me/email/verify", User, s.apiResendVerification},
 		{"POST", "/api/v1/verify-email", Public, s.apiVerifyEmail},
+		{"POST", "/api/v1/me/2fa/whatsapp", User, s.apiWhatsAppBegin},
+		{"POST", "/api/v1/me/2fa/whatsapp/confirm", User, s.apiWhatsAppConfirm},
 	}
 }
 

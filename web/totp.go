@@ -95,12 +95,13 @@ func (s *Server) handleTwoFactorStart(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	hasEmail := false
+	has := map[string]bool{}
 	for _, m := range tf.Methods {
-		hasEmail = hasEmail || m.Type == portal.MethodEmail
+		has[m.Type] = true
 	}
 	s.render(w, r, http.StatusOK, "twofa_start", &page{Title: "Set up two-factor authentication", Data: map[string]any{
-		"TwoFactor": tf, "EmailOffered": s.Email != nil, "HasEmail": hasEmail,
+		"TwoFactor": tf, "EmailOffered": s.Email != nil, "HasEmail": has[portal.MethodEmail],
+		"WhatsAppOffered": s.WhatsApp != nil, "HasWhatsApp": has[portal.MethodWhatsApp],
 	}})
 	return nil
 }

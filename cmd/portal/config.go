@@ -11,6 +11,7 @@ import (
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mail"
 	"github.com/clientportal/portal/mfa"
+	"github.com/clientportal/portal/whatsapp"
 )
 
 // Config is the operator's configuration (SPEC §12), read from PORTAL_*
@@ -31,6 +32,8 @@ type Config struct {
 	// SMTPURL is empty for the development mailbox.
 	SMTPURL  string
 	MailFrom string
+	// WhatsApp is nil unless the Cloud API credentials are set.
+	WhatsApp *whatsapp.Config
 }
 
 // configError names the variable that stopped start-up.
@@ -91,6 +94,26 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		if _, err := mail.NewSMTP(c.SMTPURL, c.MailFrom); err != nil {
 			return nil, &configError{"PORTAL_SMTP_URL", err.Error()}
 		}
+	}
+
+	waID, waToken := get("PORTAL_WHATSAPP_PHONE_NUMBER_ID", ""), get("PORTAL_WHATSAPP_ACCESS_TOKEN", "")
+	switch {
+	case waID != "" && waToken != "":
+		api := get("PORTAL_WHATSAPP_API_URL", "https://graph.facebook.com/v21.0")
+		if u, err := url.Parse(api); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, &configError{"PORTAL_WHATSAPP_API_URL", fmt.Sprintf("%q is not an http(s) URL", api)}
+		}
+		for _, ch := range waID {
+			if ch < '0' || ch > '9' {
+				return nil, &configError{"PORTAL_WHATSAPP_PHONE_NUMBER_ID", "must be the numeric phone number id from the WhatsApp Manager"}
+			}
+		}
+		c.WhatsApp = &whatsapp.Config{BaseURL: strings.TrimSuffix(api, "/"), PhoneNumberID: waID, AccessToken: waToken,
+			Template: get("PORTAL_WHATSAPP_TEMPLATE", "login_code"), Language: get("PORTAL_WHATSAPP_LANGUAGE", "en_US"), Timeout: 10 * time.Second}
+	case waID != "":
+		return nil, &configError{"PORTAL_WHATSAPP_ACCESS_TOKEN", "required when PORTAL_WHATSAPP_PHONE_NUMBER_ID is set"}
+	case waToken != "":
+		return nil, &configError{"PORTAL_WHATSAPP_PHONE_NUMBER_ID", "required when PORTAL_WHATSAPP_ACCESS_TOKEN is set"}
 	}
 
 	switch reg := get("PORTAL_REGISTRATION", "open"); reg {

@@ -27,6 +27,7 @@ import (
 	"github.com/clientportal/portal/password"
 	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/web"
+	"github.com/clientportal/portal/whatsapp"
 )
 
 func main() {
@@ -105,6 +106,7 @@ const usage = `Usage:
   portal users create --email E --name N [--admin] --password-stdin
   portal users reset-2fa --email E --reason R
   portal keys rotate             re-encrypt every stored secret with the first key
+  portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
 
 Configuration comes from PORTAL_* environment variables; see README.md.`
 
@@ -146,6 +148,8 @@ func (m *Main) Run(ctx context.Context) error {
 		if len(m.Command) > 1 && m.Command[1] == "reset-2fa" {
 			return m.usersReset(ctx, m.Command[2:])
 		}
+	case "dev-whatsapp":
+		return m.devWhatsApp(ctx, m.Command[1:])
 	case "keys":
 		if len(m.Command) > 1 && m.Command[1] == "rotate" {
 			return m.keysRotate(ctx)
@@ -189,14 +193,19 @@ func (m *Main) open(ctx context.Context) error {
 	mailer := &mail.Mailer{Sender: m.sender, Outbox: db, Clock: m.Clock, BaseURL: m.Config.BaseURL.String(), Portal: m.Config.Name, Wake: m.wake}
 	totp := &mfa.TOTP{Store: db, Keys: keys, Issuer: m.Config.Name}
 	backup := &mfa.Backup{Store: db, Hasher: hasher}
-	email := &mfa.Email{Codes: &mfa.Codes{Store: db, Keys: keys, Policy: portal.DefaultCodePolicy}, Mailer: mailer}
+	codes := &mfa.Codes{Store: db, Keys: keys, Policy: portal.DefaultCodePolicy}
+	email := &mfa.Email{Codes: codes, Mailer: mailer}
+	var wa *mfa.WhatsApp
+	if m.Config.WhatsApp != nil {
+		wa = &mfa.WhatsApp{Codes: codes, Client: whatsapp.New(*m.Config.WhatsApp)}
+	}
 	m.Server = web.New(web.Config{
 		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
 		Notifier: mailer, Links: mailer,
-		TOTP: totp, Backup: backup, Email: email,
+		TOTP: totp, Backup: backup, Email: email, WhatsApp: wa,
 	})
 	m.keys = keys
 	return nil

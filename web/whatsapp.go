@@ -1,0 +1,128 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
+)
+
+// beginWhatsApp starts enrolling a WhatsApp number (a new number is a new
+// method): the number is validated, normalised to E.164 and sent a code.
+func (s *Server) beginWhatsApp(ctx context.Context, r *http.Request, phone string) (*mfa.Sent, error) {
+	if err := s.requireRecent(r); err != nil {
+		return nil, err
+	}
+	if s.WhatsApp == nil {
+		return nil, portal.Errorf(portal.ENOTFOUND, "WhatsApp codes are not offered here.")
+	}
+	e164, err := mfa.NormalizePhone(phone)
+	if err != nil {
+		return nil, err
+	}
+	return s.beginCodeMethod(ctx, r, s.WhatsApp, e164)
+}
+
+// confirmWhatsApp confirms the pending number; a previous WhatsApp number
+// is replaced by it.
+func (s *Server) confirmWhatsApp(ctx context.Context, r *http.Request, code string) (*portal.Method, []string, error) {
+	if s.WhatsApp == nil {
+		return nil, nil, portal.Errorf(portal.ENOTFOUND, "WhatsApp codes are not offered here.")
+	}
+	m, codes, err := s.confirmCodeMethod(ctx, r, s.WhatsApp, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := state(r).user
+	tf, err := s.twoFactor(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, old := range tf.Methods {
+		if old.Type == portal.MethodWhatsApp && old.ID != m.ID {
+			if err := s.Store.DeleteMethod(ctx, u.ID, old.ID); err != nil {
+				return nil, nil, err
+			}
+			s.securityEvent(r, u, portal.EventMethodRemoved, "WhatsApp number "+mfa.MaskPhone(old.Data)+" replaced by "+mfa.MaskPhone(m.Data)+".")
+		}
+	}
+	return m, codes, nil
+}
+
+func (s *Server) apiWhatsAppBegin(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Phone string `json:"phone"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	sent, err := s.beginWhatsApp(r.Context(), r, in.Phone)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, sentJSON(sent))
+	return nil
+}
+
+func (s *Server) apiWhatsAppConfirm(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	m, codes, err := s.confirmWhatsApp(r.Context(), r, in.Code)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"method": methodJSON(m)}
+	if codes != nil {
+		out["backup_codes"] = codes
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleWhatsAppBegin(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	phone := r.PostForm.Get("phone")
+	p := &page{Title: "Add WhatsApp as a two-factor method", Form: map[string]string{"phone": phone}, Data: map[string]any{}}
+	sent, err := s.beginWhatsApp(r.Context(), r, phone)
+	if err != nil {
+		return s.formError(w, r, "whatsapp_setup", p, err)
+	}
+	p.Data["Sent"] = sent
+	s.render(w, r, http.StatusOK, "whatsapp_setup", p)
+	return nil
+}
+
+func (s *Server) handleWhatsAppConfirm(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	_, codes, err := s.confirmWhatsApp(r.Context(), r, r.PostForm.Get("code"))
+	if err != nil {
+		if e, ok := err.(*portal.Error); ok {
+			e.Field = "code"
+		}
+		return s.formError(w, r, "whatsapp_setup", &page{Title: "Add WhatsApp as a two-factor method", Data: map[string]any{"Retry": true}}, err)
+	}
+	if codes == nil {
+		setFlash(w, "method_added")
+		redirect(w, r, "/account/security")
+		return nil
+	}
+	s.renderBackupCodes(w, r, codes, true)
+	return nil
+}
