@@ -12,22 +12,23 @@ const (
 	EventReauthenticated = "reauthenticated"
 	EventLogout          = "logout"
 
-	EventTwoFactorEnabled   = "2fa_enabled"
-	EventTwoFactorDisabled  = "2fa_disabled"
-	EventMethodAdded        = "2fa_method_added"
-	EventMethodRemoved      = "2fa_method_removed"
-	EventSecondFactorOK     = "2fa_succeeded"
-	EventSecondFactorFailed = "2fa_failed"
-	EventSecondFactorLocked = "2fa_locked"
-	EventBackupGenerated    = "backup_codes_generated"
-	EventBackupUsed         = "backup_code_used"
-	EventBackupLow          = "backup_codes_low"
-	EventClockDrift         = "totp_clock_drift"
-	EventAdminReset         = "2fa_admin_reset"
-	EventEmailVerified      = "email_verified"
-	EventEmailChangeRequest = "email_change_requested"
-	EventEmailChanged       = "email_changed"
-	EventCodeSent           = "code_sent"
+	EventTwoFactorEnabled    = "2fa_enabled"
+	EventTwoFactorDisabled   = "2fa_disabled"
+	EventMethodAdded         = "2fa_method_added"
+	EventMethodRemoved       = "2fa_method_removed"
+	EventSecondFactorOK      = "2fa_succeeded"
+	EventSecondFactorFailed  = "2fa_failed"
+	EventSecondFactorLocked  = "2fa_locked"
+	EventBackupGenerated     = "backup_codes_generated"
+	EventBackupUsed          = "backup_code_used"
+	EventBackupLow           = "backup_codes_low"
+	EventClockDrift          = "totp_clock_drift"
+	EventAdminReset          = "2fa_admin_reset"
+	EventEmailVerified       = "email_verified"
+	EventEmailChangeRequest  = "email_change_requested"
+	EventEmailChanged        = "email_changed"
+	EventCodeSent            = "code_sent"
+	EventKeyCounterRegressed = "key_counter_regressed"
 )
 
 // Event is one entry of the security event log.
@@ -98,6 +99,8 @@ func EventTitle(typ string) string {
 		return "Email address changed"
 	case EventCodeSent:
 		return "Verification code sent"
+	case EventKeyCounterRegressed:
+		return "Security key refused: possible copy"
 	}
 	return typ
 }

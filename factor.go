@@ -63,6 +63,11 @@ type MethodStore interface {
 	// ConsumeStep accepts step for a method only if it is later than every
 	// step accepted before (atomic: one of two simultaneous requests wins).
 	ConsumeStep(ctx context.Context, methodID string, step, at int64) (bool, error)
+	// UpdateStep moves a method's counter from old to new (a security key's
+	// signature counter); false when it changed meanwhile.
+	UpdateStep(ctx context.Context, methodID string, old, new, at int64) (bool, error)
+	// RenameMethod changes the user's label of a method.
+	RenameMethod(ctx context.Context, userID, id, name string) error
 	// TouchMethod records a successful use.
 	TouchMethod(ctx context.Context, methodID string, at int64) error
 	SetPreferredMethod(ctx context.Context, userID, typ string) error

@@ -32,6 +32,8 @@ type TokenStore interface {
 	TokenByID(ctx context.Context, kind, id string, now int64) (*Token, error)
 	// ConsumeToken marks it used; it succeeds once.
 	ConsumeToken(ctx context.Context, kind, id string, now int64) (*Token, error)
+	// DeleteToken removes a token (no error when it does not exist).
+	DeleteToken(ctx context.Context, kind, id string) error
 	// CreateUserWithToken consumes the token and creates the user atomically.
 	CreateUserWithToken(ctx context.Context, u *User, acct *Account, kind, tokenID string, now int64) error
 }

@@ -227,3 +227,18 @@ func (db *DB) ReplaceSecret(ctx context.Context, methodID, old, new string) erro
 	}
 	return err
 }
+
+// UpdateStep moves a counter if it is still old.
+func (db *DB) UpdateStep(ctx context.Context, methodID string, old, new, at int64) (bool, error) {
+	res, err := db.rw.ExecContext(ctx, `UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step = $4`, new, at, methodID, old)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// RenameMethod changes a method's label.
+func (db *DB) RenameMethod(ctx context.Context, userID, id, name string) error {
+	return db.exec1(ctx, `UPDATE methods SET name = $1 WHERE id = $2 AND user_id = $3 AND confirmed_at > 0`, name, id, userID)
+}

@@ -49,3 +49,9 @@ func consumeToken(ctx context.Context, tx *sql.Tx, kind, id string, now int64) (
 	}
 	return &t, nil
 }
+
+// DeleteToken removes a token.
+func (db *DB) DeleteToken(ctx context.Context, kind, id string) error {
+	_, err := db.rw.ExecContext(ctx, `DELETE FROM tokens WHERE id = $1 AND kind = $2`, id, kind)
+	return err
+}

@@ -115,6 +115,7 @@ var flashes = map[string]string{
 	"method_added":      "The new method is ready to use.",
 	"method_removed":    "The method was removed.",
 	"preferred":         "Your preferred method was saved.",
+	"renamed":           "The method was renamed.",
 	"email_verified":    "Thank you, your email address is confirmed.",
 	"email_change":      "We sent a link to your new address. Your email changes once you follow it.",
 	"verification_sent": "We sent a new confirmation link to your email address.",

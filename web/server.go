@@ -44,11 +44,13 @@ type Deps struct {
 	Notifier portal.Notifier
 	// TOTP, Backup and Email are also in Factors; enrolment needs them by
 	// name. Email may be nil (the method is then not offered).
-	TOTP     *mfa.TOTP
-	Backup   *mfa.Backup
-	Email    *mfa.Email
-	WhatsApp *mfa.WhatsApp // nil unless the Cloud API is configured
-	Factors  *mfa.Registry
+	TOTP      *mfa.TOTP
+	Backup    *mfa.Backup
+	Email     *mfa.Email
+	WhatsApp  *mfa.WhatsApp  // nil unless the Cloud API is configured
+	WebAuthn  *mfa.WebAuthn  // nil disables security keys
+	YubicoOTP *mfa.YubicoOTP // nil unless validation credentials are set
+	Factors   *mfa.Registry
 	// Links sends one-time links (address verification, email change).
 	Links LinkMailer
 }
@@ -109,6 +111,12 @@ func New(cfg Config, d Deps) *Server {
 		}
 		if d.WhatsApp != nil {
 			fs = append(fs, d.WhatsApp)
+		}
+		if d.WebAuthn != nil {
+			fs = append(fs, d.WebAuthn)
+		}
+		if d.YubicoOTP != nil {
+			fs = append(fs, d.YubicoOTP)
 		}
 		d.Factors = mfa.NewRegistry(append(fs, d.Backup)...)
 	}
@@ -179,6 +187,8 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/account/email/verify", User, s.handleResendVerification},
 		{"POST", "/account/2fa/whatsapp", User, s.handleWhatsAppBegin},
 		{"POST", "/account/2fa/whatsapp/confirm", User, s.handleWhatsAppConfirm},
+		{"POST", "/account/2fa/yubico_otp", User, s.handleYubicoEnrol},
+		{"POST", "/account/2fa/methods/{id}/rename", User, s.handleMethodRename},
 
 		// JSON API.
 		{"POST", "/api/v1/register", Public, s.apiRegister},
@@ -203,6 +213,12 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/api/v1/verify-email", Public, s.apiVerifyEmail},
 		{"POST", "/api/v1/me/2fa/whatsapp", User, s.apiWhatsAppBegin},
 		{"POST", "/api/v1/me/2fa/whatsapp/confirm", User, s.apiWhatsAppConfirm},
+		{"POST", "/api/v1/me/2fa/webauthn/begin", User, s.apiWebAuthnRegisterBegin},
+		{"POST", "/api/v1/me/2fa/webauthn/finish", User, s.apiWebAuthnRegisterFinish},
+		{"POST", "/api/v1/login/2fa/webauthn/begin", Pending, s.apiWebAuthnLoginBegin},
+		{"POST", "/api/v1/login/2fa/webauthn/finish", Pending, s.apiWebAuthnLoginFinish},
+		{"POST", "/api/v1/me/2fa/yubico_otp", User, s.apiYubicoEnrol},
+		{"PATCH", "/api/v1/me/2fa/methods/{id}", User, s.apiMethodRename},
 	}
 }
 

@@ -86,23 +86,33 @@ func reauthFirst(w http.ResponseWriter, r *http.Request, back string) {
 	redirect(w, r, "/account/reauth"+nextQuery(back))
 }
 
-func (s *Server) handleTwoFactorStart(w http.ResponseWriter, r *http.Request) error {
-	if s.requireRecent(r) != nil {
-		reauthFirst(w, r, "/account/2fa")
-		return nil
-	}
+// twoFactorStartPage offers every method the portal has.
+func (s *Server) twoFactorStartPage(r *http.Request) (*page, error) {
 	tf, err := s.twoFactor(r.Context(), state(r).user)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	has := map[string]bool{}
 	for _, m := range tf.Methods {
 		has[m.Type] = true
 	}
-	s.render(w, r, http.StatusOK, "twofa_start", &page{Title: "Set up two-factor authentication", Data: map[string]any{
+	return &page{Title: "Set up two-factor authentication", Data: map[string]any{
 		"TwoFactor": tf, "EmailOffered": s.Email != nil, "HasEmail": has[portal.MethodEmail],
 		"WhatsAppOffered": s.WhatsApp != nil, "HasWhatsApp": has[portal.MethodWhatsApp],
-	}})
+		"WebAuthnOffered": s.WebAuthn != nil, "YubicoOffered": s.YubicoOTP != nil,
+	}}, nil
+}
+
+func (s *Server) handleTwoFactorStart(w http.ResponseWriter, r *http.Request) error {
+	if s.requireRecent(r) != nil {
+		reauthFirst(w, r, "/account/2fa")
+		return nil
+	}
+	p, err := s.twoFactorStartPage(r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "twofa_start", p)
 	return nil
 }
 

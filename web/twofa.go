@@ -110,12 +110,16 @@ func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *por
 		return res, nil
 	case portal.ECODE:
 		s.event(r, u.ID, portal.EventSecondFactorFailed, f.Label())
+		s.counterRegressed(r, u, err)
 		s.Logger.Info("second factor failed", logAttrs(r), "user_id", u.ID, "method", method, "consecutive", n)
 		if n == portal.SecondFactorUserLimit.Threshold {
 			s.securityEvent(r, u, portal.EventSecondFactorLocked, fmt.Sprintf("%d wrong codes in a row.", n))
 		}
 		return nil, err
 	default:
+		if portal.ErrorCode(err) == portal.EUNAVAILABLE {
+			s.Logger.Error("second factor could not be checked", logAttrs(r), "user_id", u.ID, "method", method, "err", err)
+		}
 		// Not a guess (malformed input, or our failure): give the attempt back.
 		s.Store.ReleaseAttempt(bg, portal.SecondFactorUserLimit, u.ID, now)
 		s.Store.ReleaseAttempt(bg, portal.SecondFactorIPLimit, ip, now)

@@ -12,6 +12,7 @@ import (
 	"github.com/clientportal/portal/mail"
 	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/whatsapp"
+	"github.com/clientportal/portal/yubico"
 )
 
 // Config is the operator's configuration (SPEC §12), read from PORTAL_*
@@ -34,6 +35,8 @@ type Config struct {
 	MailFrom string
 	// WhatsApp is nil unless the Cloud API credentials are set.
 	WhatsApp *whatsapp.Config
+	// Yubico is nil unless validation API credentials are set.
+	Yubico *yubico.Config
 }
 
 // configError names the variable that stopped start-up.
@@ -114,6 +117,32 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		return nil, &configError{"PORTAL_WHATSAPP_ACCESS_TOKEN", "required when PORTAL_WHATSAPP_PHONE_NUMBER_ID is set"}
 	case waToken != "":
 		return nil, &configError{"PORTAL_WHATSAPP_PHONE_NUMBER_ID", "required when PORTAL_WHATSAPP_ACCESS_TOKEN is set"}
+	}
+
+	ykID, ykKey := get("PORTAL_YUBICO_CLIENT_ID", ""), get("PORTAL_YUBICO_SECRET_KEY", "")
+	switch {
+	case ykID != "" && ykKey != "":
+		var urls []string
+		for _, u := range strings.Split(get("PORTAL_YUBICO_API_URLS", "https://api.yubico.com/wsapi/2.0/verify"), ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+		c.Yubico = &yubico.Config{ClientID: ykID, SecretKey: ykKey, URLs: urls, Timeout: 5 * time.Second}
+		if _, err := yubico.New(*c.Yubico); err != nil {
+			name := "PORTAL_YUBICO_API_URLS"
+			switch {
+			case strings.Contains(err.Error(), "client id"):
+				name = "PORTAL_YUBICO_CLIENT_ID"
+			case strings.Contains(err.Error(), "key"):
+				name = "PORTAL_YUBICO_SECRET_KEY"
+			}
+			return nil, &configError{name, err.Error()}
+		}
+	case ykID != "":
+		return nil, &configError{"PORTAL_YUBICO_SECRET_KEY", "required when PORTAL_YUBICO_CLIENT_ID is set"}
+	case ykKey != "":
+		return nil, &configError{"PORTAL_YUBICO_CLIENT_ID", "required when PORTAL_YUBICO_SECRET_KEY is set"}
 	}
 
 	switch reg := get("PORTAL_REGISTRATION", "open"); reg {

@@ -28,6 +28,7 @@ import (
 	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/web"
 	"github.com/clientportal/portal/whatsapp"
+	"github.com/clientportal/portal/yubico"
 )
 
 func main() {
@@ -199,13 +200,34 @@ func (m *Main) open(ctx context.Context) error {
 	if m.Config.WhatsApp != nil {
 		wa = &mfa.WhatsApp{Codes: codes, Client: whatsapp.New(*m.Config.WhatsApp)}
 	}
+	var yk *mfa.YubicoOTP
+	if m.Config.Yubico != nil {
+		client, err := yubico.New(*m.Config.Yubico)
+		if err != nil {
+			return fmt.Errorf("PORTAL_YUBICO_CLIENT_ID: %w", err)
+		}
+		yk = &mfa.YubicoOTP{Validator: client}
+	}
+	// Security keys need a domain name: WebAuthn refuses IP addresses as
+	// relying party ids.
+	var keysFactor *mfa.WebAuthn
+	base := m.Config.BaseURL
+	if net.ParseIP(base.Hostname()) != nil {
+		m.logger.Warn("security keys are not offered: PORTAL_BASE_URL must use a domain name (such as localhost), not an IP address", "base_url", base.String())
+	} else {
+		rp, err := mfa.NewRelyingParty(m.Config.Name, base.Scheme+"://"+base.Host, base.Hostname())
+		if err != nil {
+			return fmt.Errorf("PORTAL_BASE_URL: security keys: %w", err)
+		}
+		keysFactor = &mfa.WebAuthn{RP: rp, Keys: keys, Clock: m.Clock, Store: db}
+	}
 	m.Server = web.New(web.Config{
 		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
 		Notifier: mailer, Links: mailer,
-		TOTP: totp, Backup: backup, Email: email, WhatsApp: wa,
+		TOTP: totp, Backup: backup, Email: email, WhatsApp: wa, WebAuthn: keysFactor, YubicoOTP: yk,
 	})
 	m.keys = keys
 	return nil

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +40,8 @@ func runPortalClock(t *testing.T, clock *portaltest.Clock, env map[string]string
 	dir := t.TempDir()
 	// A port picked now lets links in emails point at the real address.
 	addr := freeAddr(t)
-	vars := map[string]string{"PORTAL_ADDR": addr, "PORTAL_BASE_URL": "http://" + addr, "PORTAL_DATA_DIR": dir}
+	_, port, _ := net.SplitHostPort(addr)
+	vars := map[string]string{"PORTAL_ADDR": addr, "PORTAL_BASE_URL": "http://localhost:" + port, "PORTAL_DATA_DIR": dir}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -58,7 +60,7 @@ func runPortalClock(t *testing.T, clock *portaltest.Clock, env map[string]string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	p.URL = "http://" + m.Addr
+	p.URL = m.Config.BaseURL.String()
 	return p
 }
 

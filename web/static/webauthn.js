@@ -1,0 +1,101 @@
+// Security keys (WebAuthn): registration on the set-up page and the answer
+// at sign-in. Everything else in the portal works without JavaScript.
+(function () {
+  "use strict";
+
+  function fromB64url(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) s += "=";
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+  function toB64url(buf) {
+    var bytes = new Uint8Array(buf), bin = "";
+    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function creationOptions(o) {
+    if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(o);
+    o.challenge = fromB64url(o.challenge);
+    o.user.id = fromB64url(o.user.id);
+    (o.excludeCredentials || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    return o;
+  }
+  function requestOptions(o) {
+    if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(o);
+    o.challenge = fromB64url(o.challenge);
+    (o.allowCredentials || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    return o;
+  }
+  function credentialJSON(c) {
+    if (c.toJSON) return c.toJSON();
+    var r = c.response, out = { id: c.id, rawId: toB64url(c.rawId), type: c.type, clientExtensionResults: c.getClientExtensionResults(), response: { clientDataJSON: toB64url(r.clientDataJSON) } };
+    if (r.attestationObject) out.response.attestationObject = toB64url(r.attestationObject);
+    if (r.authenticatorData) out.response.authenticatorData = toB64url(r.authenticatorData);
+    if (r.signature) out.response.signature = toB64url(r.signature);
+    if (r.userHandle) out.response.userHandle = toB64url(r.userHandle);
+    return out;
+  }
+  function post(url, body) {
+    return fetch(url, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          if (!r.ok) throw new Error((j.error && j.error.message) || "Something went wrong. Please try again.");
+          return j;
+        });
+      });
+  }
+  function fail(box, err) {
+    var msg = err && err.name === "NotAllowedError" ? "The security key did not answer, or the request was cancelled. Try again." : (err && err.message) || String(err);
+    box.textContent = msg;
+    box.hidden = false;
+  }
+  function supported(box) {
+    if (window.PublicKeyCredential) return true;
+    fail(box, new Error("This browser cannot use security keys. Use another method."));
+    return false;
+  }
+
+  var reg = document.getElementById("webauthn-register");
+  if (reg) {
+    reg.hidden = false;
+    reg.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var box = document.getElementById("webauthn-error");
+      box.hidden = true;
+      if (!supported(box)) return;
+      var name = reg.querySelector("[name=name]").value;
+      post("/api/v1/me/2fa/webauthn/begin")
+        .then(function (o) { return navigator.credentials.create({ publicKey: creationOptions(o.publicKey) }); })
+        .then(function (c) { return post("/api/v1/me/2fa/webauthn/finish", { name: name, credential: credentialJSON(c) }); })
+        .then(function (res) {
+          if (!res.backup_codes) { window.location = "/account/security"; return; }
+          var out = document.getElementById("webauthn-result");
+          var list = document.createElement("ol");
+          list.className = "codes";
+          list.id = "backup-codes";
+          res.backup_codes.forEach(function (code) { var li = document.createElement("li"); li.textContent = code; list.appendChild(li); });
+          out.querySelector(".codes-here").appendChild(list);
+          out.hidden = false;
+          reg.hidden = true;
+        })
+        .catch(function (err) { fail(box, err); });
+    });
+  }
+
+  var login = document.getElementById("webauthn-login");
+  if (login) {
+    login.hidden = false;
+    login.addEventListener("click", function () {
+      var box = document.getElementById("webauthn-error");
+      box.hidden = true;
+      if (!supported(box)) return;
+      post("/api/v1/login/2fa/webauthn/begin")
+        .then(function (o) { return navigator.credentials.get({ publicKey: requestOptions(o.publicKey) }); })
+        .then(function (c) { return post("/api/v1/login/2fa/webauthn/finish", { credential: credentialJSON(c), next: login.getAttribute("data-next") || "" }); })
+        .then(function (res) { window.location = res.next; })
+        .catch(function (err) { fail(box, err); });
+    });
+  }
+})();
