@@ -29,6 +29,15 @@ const (
 	EventEmailChanged        = "email_changed"
 	EventCodeSent            = "code_sent"
 	EventKeyCounterRegressed = "key_counter_regressed"
+	EventRecoveryRequested   = "recovery_requested"
+	EventRecoveryApproved    = "recovery_approved"
+	EventRecoveryDenied      = "recovery_denied"
+	EventRecoveryCancelled   = "recovery_cancelled"
+	EventRecoveryCompleted   = "recovery_completed"
+	EventBrowserRemembered   = "browser_remembered"
+	EventBrowserRevoked      = "browser_revoked"
+	EventMemberInvited       = "member_invited"
+	EventMemberRemoved       = "member_removed"
 )
 
 // Event is one entry of the security event log.
@@ -101,6 +110,24 @@ func EventTitle(typ string) string {
 		return "Verification code sent"
 	case EventKeyCounterRegressed:
 		return "Security key refused: possible copy"
+	case EventRecoveryRequested:
+		return "Account recovery requested"
+	case EventRecoveryApproved:
+		return "Account recovery approved: two-factor reset scheduled"
+	case EventRecoveryDenied:
+		return "Account recovery request denied"
+	case EventRecoveryCancelled:
+		return "Account recovery cancelled"
+	case EventRecoveryCompleted:
+		return "Two-factor authentication reset after account recovery"
+	case EventBrowserRemembered:
+		return "Browser remembered for 30 days"
+	case EventBrowserRevoked:
+		return "Remembered browser removed"
+	case EventMemberInvited:
+		return "User invited"
+	case EventMemberRemoved:
+		return "User removed"
 	}
 	return typ
 }

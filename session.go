@@ -11,6 +11,9 @@ const (
 	// setup) is pending. Such a session reaches nothing but the 2FA step,
 	// the recovery page and logout.
 	LevelPassword = "password"
+	// LevelSetup: the password is done, the user has no second factor but
+	// policy requires one: only setting one up is reachable.
+	LevelSetup = "setup"
 	// LevelFull: the user is logged in.
 	LevelFull = "full"
 )

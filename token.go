@@ -12,6 +12,7 @@ const (
 	TokenSetup       = "setup"        // creates the first administrator
 	TokenVerifyEmail = "verify_email" // proves an address; Data is the address
 	TokenChangeEmail = "change_email" // moves the account to Data
+	TokenInvite      = "invite"       // makes a member of AccountID; Data is JSON {email,name}
 )
 
 // Token is a one-time link token. Only its hash is stored.
@@ -20,6 +21,7 @@ type Token struct {
 	Kind      string
 	UserID    string
 	Data      string
+	AccountID string
 	CreatedAt int64
 	ExpiresAt int64
 	UsedAt    int64

@@ -21,6 +21,8 @@ type Account struct {
 	ID        string
 	Name      string
 	CreatedAt int64
+	// Require2FA: the owner requires 2FA of every user of the account.
+	Require2FA bool
 }
 
 // User is anyone who can log in: an account owner, an account member or staff.
@@ -70,6 +72,9 @@ func NormalizeEmail(s string) (key, display string, err error) {
 	}
 	if len(display) > 254 {
 		return "", "", &Error{Code: EINVALID, Message: "That email address is too long.", Field: "email"}
+	}
+	if strings.ContainsFunc(display, func(r rune) bool { return r == utf8.RuneError || r < 0x20 || r == 0x7f }) {
+		return "", "", &Error{Code: EINVALID, Message: "Enter a valid email address, like name@example.com.", Field: "email"}
 	}
 	a, perr := mail.ParseAddress(display)
 	if perr != nil || a.Address != display || a.Name != "" || !strings.Contains(display[strings.LastIndexByte(display, '@'):], ".") {

@@ -12,17 +12,17 @@ var _ portal.TokenStore = (*DB)(nil)
 
 // CreateToken stores a one-time token (by hash).
 func (db *DB) CreateToken(ctx context.Context, t *portal.Token) error {
-	_, err := db.rw.ExecContext(ctx, `INSERT INTO tokens (id, kind, user_id, data, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, 0)`,
-		t.ID, t.Kind, t.UserID, t.Data, t.CreatedAt, t.ExpiresAt)
+	_, err := db.rw.ExecContext(ctx, `INSERT INTO tokens (id, kind, user_id, account_id, data, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
+		t.ID, t.Kind, t.UserID, t.AccountID, t.Data, t.CreatedAt, t.ExpiresAt)
 	return err
 }
 
 // TokenByID finds an unused, unexpired token.
 func (db *DB) TokenByID(ctx context.Context, kind, id string, now int64) (*portal.Token, error) {
 	var t portal.Token
-	err := db.ro.QueryRowContext(ctx, `SELECT id, kind, user_id, data, created_at, expires_at, used_at FROM tokens
+	err := db.ro.QueryRowContext(ctx, `SELECT id, kind, user_id, account_id, data, created_at, expires_at, used_at FROM tokens
 		WHERE id = $1 AND kind = $2 AND used_at = 0 AND expires_at > $3`, id, kind, now).
-		Scan(&t.ID, &t.Kind, &t.UserID, &t.Data, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt)
+		Scan(&t.ID, &t.Kind, &t.UserID, &t.AccountID, &t.Data, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -42,8 +42,8 @@ func (db *DB) ConsumeToken(ctx context.Context, kind, id string, now int64) (*po
 func consumeToken(ctx context.Context, tx *sql.Tx, kind, id string, now int64) (*portal.Token, error) {
 	var t portal.Token
 	err := tx.QueryRowContext(ctx, `UPDATE tokens SET used_at = $1 WHERE id = $2 AND kind = $3 AND used_at = 0 AND expires_at > $1
-		RETURNING id, kind, user_id, data, created_at, expires_at, used_at`, now, id, kind).
-		Scan(&t.ID, &t.Kind, &t.UserID, &t.Data, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt)
+		RETURNING id, kind, user_id, account_id, data, created_at, expires_at, used_at`, now, id, kind).
+		Scan(&t.ID, &t.Kind, &t.UserID, &t.AccountID, &t.Data, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt)
 	if err != nil {
 		return nil, fmt.Errorf("consume token: %w", notFound(err))
 	}

@@ -145,11 +145,25 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil, err
 	}
 	if tf.Enabled {
-		if _, err := s.startSession(ctx, w, r, user, portal.LevelPassword, false); err != nil {
+		remembered, err := s.rememberedBrowser(ctx, r, user)
+		if err != nil {
 			return nil, err
 		}
-		methods := s.loginMethods(tf)
-		return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
+		if !remembered {
+			if _, err := s.startSession(ctx, w, r, user, portal.LevelPassword, false); err != nil {
+				return nil, err
+			}
+			methods := s.loginMethods(tf)
+			return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
+		}
+		// A remembered browser skips the second factor, never the password.
+	} else if must, err := s.mustUseTwoFactor(ctx, user); err != nil {
+		return nil, err
+	} else if must {
+		if _, err := s.startSession(ctx, w, r, user, portal.LevelSetup, true); err != nil {
+			return nil, err
+		}
+		return &loginResult{Status: "2fa_setup_required"}, nil
 	}
 	if _, err := s.startSession(ctx, w, r, user, portal.LevelFull, true); err != nil {
 		return nil, err
@@ -199,7 +213,10 @@ func (s *Server) changePassword(ctx context.Context, r *http.Request, current, n
 	if err := s.Store.DeleteUserSessions(ctx, st.user.ID, st.session.ID); err != nil {
 		return err
 	}
-	s.securityEvent(r, st.user, portal.EventPasswordChanged, "Other sessions were signed out.")
+	if err := s.Store.DeleteUserBrowsers(ctx, st.user.ID); err != nil {
+		return err
+	}
+	s.securityEvent(r, st.user, portal.EventPasswordChanged, "Other sessions were signed out and remembered browsers forgotten.")
 	return nil
 }
 

@@ -386,7 +386,8 @@ func TestBadInput(t *testing.T) {
 		for name, body := range bodies {
 			c := e.sessionAt(id, portal.LevelFull)
 			r := c.do(rt.Method, strings.ReplaceAll(rt.Path, "{id}", "x"), strings.NewReader(body), "application/json", nil)
-			if r.StatusCode >= 500 || (r.StatusCode >= 200 && r.StatusCode < 300 && name != "missing" && !noBody[rt.Path]) {
+			wellFormed := name == "missing" || (name == "control char" && rt.Path == "/api/v1/recovery")
+			if r.StatusCode >= 500 || (r.StatusCode >= 200 && r.StatusCode < 300 && !wellFormed && !noBody[rt.Path]) {
 				t.Errorf("%s %s %s: %d %s", rt.Method, rt.Path, name, r.StatusCode, r.Body)
 				continue
 			}

@@ -39,6 +39,8 @@ type env struct {
 	keys  *mfa.Keyring
 	mail  *portaltest.Notifier
 	box   *portaltest.Mailbox
+	// staffSecret holds staff users' TOTP secrets, by email.
+	staffSecret map[string]string
 }
 
 type option func(*web.Config, *web.Deps)

@@ -20,9 +20,9 @@ type reqState struct {
 	route   string
 	session *portal.Session
 	user    *portal.User
-	status  int
-	// newToken is set when the session token changed during the request.
-	cleared bool
+	// w is the response, for code deep in a request that must set a cookie
+	// (a login completed by enrolling a required second factor).
+	w http.ResponseWriter
 }
 
 type stateKey struct{}
@@ -64,6 +64,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", st.id)
 		securityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
+		st.w = sw
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 		if sw.status == 0 {
 			sw.status = http.StatusOK

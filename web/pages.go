@@ -62,8 +62,13 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.formError(w, r, "login", p, err)
 	}
-	if res.Status == "2fa_required" {
+	switch res.Status {
+	case "2fa_required":
 		redirect(w, r, "/login/2fa"+nextQuery(next))
+		return nil
+	case "2fa_setup_required":
+		setFlash(w, "setup_required")
+		redirect(w, r, "/account/2fa")
 		return nil
 	}
 	if next == "" {

@@ -30,6 +30,8 @@ type page struct {
 	Next   string
 	Data   map[string]any
 	Status int
+	// Setup is true while policy forces the user to set up 2FA.
+	Setup bool
 }
 
 var funcs = template.FuncMap{
@@ -64,6 +66,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if p.User == nil && st.session != nil && st.session.Level == portal.LevelFull {
 		p.User = st.user
 	}
+	p.Setup = st.session != nil && st.session.Level == portal.LevelSetup
 	if p.Flash == "" {
 		p.Flash = takeFlash(w, r)
 	}
@@ -116,6 +119,11 @@ var flashes = map[string]string{
 	"method_removed":    "The method was removed.",
 	"preferred":         "Your preferred method was saved.",
 	"renamed":           "The method was renamed.",
+	"browser_revoked":   "The browser will ask for your second factor again.",
+	"invited":           "The invitation is on its way.",
+	"member_removed":    "The user was removed from your account.",
+	"policy":            "The two-factor requirement was saved.",
+	"setup_required":    "Two-factor authentication is required for your account. Set it up to continue.",
 	"email_verified":    "Thank you, your email address is confirmed.",
 	"email_change":      "We sent a link to your new address. Your email changes once you follow it.",
 	"verification_sent": "We sent a new confirmation link to your email address.",

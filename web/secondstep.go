@@ -39,7 +39,7 @@ func (s *Server) apiSecondStep(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	res, err := s.secondStep(r.Context(), w, r, in.Method, in.Code)
+	res, err := s.secondStep(r.Context(), w, r, in.Method, in.Code, in.Remember)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,11 @@ func (s *Server) secondStepPage(r *http.Request, method, next string) (*page, er
 			current = c
 		}
 	}
-	return &page{Title: "Two-factor authentication", Next: next, Data: map[string]any{"Current": current, "Choices": choices}}, nil
+	set, err := s.settings(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &page{Title: "Two-factor authentication", Next: next, Data: map[string]any{"Current": current, "Choices": choices, "Remember": set.RememberBrowsers}}, nil
 }
 
 func (s *Server) handleSecondStepPage(w http.ResponseWriter, r *http.Request) error {
@@ -92,7 +96,7 @@ func (s *Server) handleSecondStepForm(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	method, next := r.PostForm.Get("method"), safeNext(r.PostForm.Get("next"))
-	res, err := s.secondStep(r.Context(), w, r, method, r.PostForm.Get("code"))
+	res, err := s.secondStep(r.Context(), w, r, method, r.PostForm.Get("code"), r.PostForm.Get("remember_browser") != "")
 	if err != nil {
 		if portal.ErrorCode(err) == portal.ECONFLICT {
 			return err

@@ -55,7 +55,16 @@ func (s *Server) securityPage(r *http.Request) (*page, error) {
 			choices = append(choices, c)
 		}
 	}
+	browsers, err := s.Store.UserBrowsers(ctx, st.user.ID, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	var bviews []map[string]any
+	for _, b := range browsers {
+		bviews = append(bviews, map[string]any{"ID": b.ID, "Name": browserName(b.UserAgent), "IP": b.IP, "CreatedAt": b.CreatedAt, "LastUsedAt": b.LastUsedAt})
+	}
 	return &page{Title: "Security settings", Data: map[string]any{
+		"Browsers":   bviews,
 		"Events":     events,
 		"Recent":     s.Sessions.RecentlyAuthenticated(st.session, s.now()),
 		"TwoFactor":  tf,

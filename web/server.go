@@ -24,6 +24,7 @@ type Store interface {
 	portal.TokenStore
 	portal.MethodStore
 	portal.CodeStore
+	portal.AccountStore
 	Ping(ctx context.Context) error
 }
 
@@ -80,6 +81,9 @@ const (
 	// Pending routes accept a session at level "password": the second-factor
 	// step, recovery and logout.
 	Pending
+	// Setup routes enrol a second factor: a full session, or one at level
+	// "setup" (policy requires 2FA and the user has none yet).
+	Setup
 	// User routes need a fully authenticated session.
 	User
 	// Staff routes need a fully authenticated admin.
@@ -170,25 +174,34 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/account/reauth", User, s.handleReauthForm},
 		{"GET", "/login/2fa", Pending, s.handleSecondStepPage},
 		{"POST", "/login/2fa", Pending, s.handleSecondStepForm},
-		{"GET", "/account/2fa", User, s.handleTwoFactorStart},
-		{"POST", "/account/2fa/totp", User, s.handleTOTPBegin},
-		{"GET", "/account/2fa/totp", User, s.handleTOTPPage},
-		{"POST", "/account/2fa/totp/confirm", User, s.handleTOTPConfirm},
+		{"GET", "/account/2fa", Setup, s.handleTwoFactorStart},
+		{"POST", "/account/2fa/totp", Setup, s.handleTOTPBegin},
+		{"GET", "/account/2fa/totp", Setup, s.handleTOTPPage},
+		{"POST", "/account/2fa/totp/confirm", Setup, s.handleTOTPConfirm},
 		{"POST", "/account/2fa/backup_codes", User, s.handleBackupRegenerate},
 		{"POST", "/account/2fa/preferred", User, s.handlePreferredForm},
 		{"POST", "/account/2fa/methods/{id}/delete", User, s.handleMethodDelete},
 		{"POST", "/account/2fa/disable", User, s.handleDisableForm},
 		{"POST", "/login/2fa/send", Pending, s.handleSendCodeForm},
-		{"POST", "/account/2fa/email", User, s.handleEmailBegin},
-		{"POST", "/account/2fa/email/confirm", User, s.handleEmailConfirm},
+		{"POST", "/account/2fa/email", Setup, s.handleEmailBegin},
+		{"POST", "/account/2fa/email/confirm", Setup, s.handleEmailConfirm},
 		{"GET", "/verify-email", Public, s.handleVerifyEmailPage},
 		{"POST", "/verify-email", Public, s.handleVerifyEmailForm},
 		{"POST", "/account/email", User, s.handleChangeEmailForm},
-		{"POST", "/account/email/verify", User, s.handleResendVerification},
-		{"POST", "/account/2fa/whatsapp", User, s.handleWhatsAppBegin},
-		{"POST", "/account/2fa/whatsapp/confirm", User, s.handleWhatsAppConfirm},
-		{"POST", "/account/2fa/yubico_otp", User, s.handleYubicoEnrol},
+		{"POST", "/account/email/verify", Setup, s.handleResendVerification},
+		{"POST", "/account/2fa/whatsapp", Setup, s.handleWhatsAppBegin},
+		{"POST", "/account/2fa/whatsapp/confirm", Setup, s.handleWhatsAppConfirm},
+		{"POST", "/account/2fa/yubico_otp", Setup, s.handleYubicoEnrol},
 		{"POST", "/account/2fa/methods/{id}/rename", User, s.handleMethodRename},
+		{"POST", "/account/browsers/{id}/revoke", User, s.handleBrowserRevoke},
+		{"GET", "/recover", Public, s.handleRecoverPage},
+		{"POST", "/recover", Public, s.handleRecoverForm},
+		{"GET", "/account/users", User, s.handleMembersPage},
+		{"POST", "/account/users/invite", User, s.handleInviteForm},
+		{"POST", "/account/users/{id}/remove", User, s.handleMemberRemove},
+		{"POST", "/account/policy", User, s.handlePolicyForm},
+		{"GET", "/invite", Public, s.handleInvitePage},
+		{"POST", "/invite", Public, s.handleInviteAccept},
 
 		// JSON API.
 		{"POST", "/api/v1/register", Public, s.apiRegister},
@@ -198,27 +211,38 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/api/v1/me", User, s.apiMe},
 		{"POST", "/api/v1/me/password", User, s.apiChangePassword},
 		{"POST", "/api/v1/login/2fa", Pending, s.apiSecondStep},
-		{"POST", "/api/v1/me/2fa/totp", User, s.apiTOTPBegin},
-		{"POST", "/api/v1/me/2fa/totp/confirm", User, s.apiTOTPConfirm},
+		{"POST", "/api/v1/me/2fa/totp", Setup, s.apiTOTPBegin},
+		{"POST", "/api/v1/me/2fa/totp/confirm", Setup, s.apiTOTPConfirm},
 		{"PUT", "/api/v1/me/2fa/preferred", User, s.apiPreferred},
 		{"DELETE", "/api/v1/me/2fa/methods/{id}", User, s.apiMethodDelete},
 		{"DELETE", "/api/v1/me/2fa", User, s.apiDisable},
 		{"POST", "/api/v1/me/2fa/backup_codes", User, s.apiBackupRegenerate},
 		{"GET", "/api/v1/me/events", User, s.apiEvents},
 		{"POST", "/api/v1/login/2fa/send", Pending, s.apiSendCode},
-		{"POST", "/api/v1/me/2fa/email", User, s.apiEmailBegin},
-		{"POST", "/api/v1/me/2fa/email/confirm", User, s.apiEmailConfirm},
+		{"POST", "/api/v1/me/2fa/email", Setup, s.apiEmailBegin},
+		{"POST", "/api/v1/me/2fa/email/confirm", Setup, s.apiEmailConfirm},
 		{"POST", "/api/v1/me/email", User, s.apiChangeEmail},
-		{"POST", "/api/v1/me/email/verify", User, s.apiResendVerification},
+		{"POST", "/api/v1/me/email/verify", Setup, s.apiResendVerification},
 		{"POST", "/api/v1/verify-email", Public, s.apiVerifyEmail},
-		{"POST", "/api/v1/me/2fa/whatsapp", User, s.apiWhatsAppBegin},
-		{"POST", "/api/v1/me/2fa/whatsapp/confirm", User, s.apiWhatsAppConfirm},
-		{"POST", "/api/v1/me/2fa/webauthn/begin", User, s.apiWebAuthnRegisterBegin},
-		{"POST", "/api/v1/me/2fa/webauthn/finish", User, s.apiWebAuthnRegisterFinish},
+		{"POST", "/api/v1/me/2fa/whatsapp", Setup, s.apiWhatsAppBegin},
+		{"POST", "/api/v1/me/2fa/whatsapp/confirm", Setup, s.apiWhatsAppConfirm},
+		{"POST", "/api/v1/me/2fa/webauthn/begin", Setup, s.apiWebAuthnRegisterBegin},
+		{"POST", "/api/v1/me/2fa/webauthn/finish", Setup, s.apiWebAuthnRegisterFinish},
 		{"POST", "/api/v1/login/2fa/webauthn/begin", Pending, s.apiWebAuthnLoginBegin},
 		{"POST", "/api/v1/login/2fa/webauthn/finish", Pending, s.apiWebAuthnLoginFinish},
-		{"POST", "/api/v1/me/2fa/yubico_otp", User, s.apiYubicoEnrol},
+		{"POST", "/api/v1/me/2fa/yubico_otp", Setup, s.apiYubicoEnrol},
 		{"PATCH", "/api/v1/me/2fa/methods/{id}", User, s.apiMethodRename},
+		{"GET", "/api/v1/me/browsers", User, s.apiBrowsers},
+		{"DELETE", "/api/v1/me/browsers/{id}", User, s.apiBrowserRevoke},
+		{"POST", "/api/v1/recovery", Public, s.apiRecovery},
+		{"GET", "/api/v1/account/users", User, s.apiMembers},
+		{"POST", "/api/v1/account/users", User, s.apiInvite},
+		{"DELETE", "/api/v1/account/users/{id}", User, s.apiMemberRemove},
+		{"PUT", "/api/v1/account/policy", User, s.apiPolicy},
+		{"POST", "/api/v1/invitations/accept", Public, s.apiInviteAccept},
+		{"GET", "/api/v1/admin/recovery", Staff, s.apiRecoveries},
+		{"POST", "/api/v1/admin/recovery/{id}/approve", Staff, s.apiRecoveryApprove},
+		{"POST", "/api/v1/admin/recovery/{id}/deny", Staff, s.apiRecoveryDeny},
 	}
 }
 
@@ -237,12 +261,20 @@ func (s *Server) guard(rt Route) http.Handler {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return nil
 		}
-		if rt.Access > Pending && st.session.Level != portal.LevelFull {
+		switch lvl := st.session.Level; {
+		case rt.Access > Pending && lvl == portal.LevelPassword:
 			// Half-logged-in: only the second-factor step is reachable.
 			if isAPI(r) || r.Method != http.MethodGet {
 				return portal.Errorf(portal.EUNAUTHORIZED, "Finish signing in with your second factor first.")
 			}
 			http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
+			return nil
+		case rt.Access > Setup && lvl == portal.LevelSetup:
+			// Policy requires 2FA: nothing but setting it up.
+			if isAPI(r) || r.Method != http.MethodGet {
+				return portal.Errorf(portal.ESETUPREQUIRED, "Set up two-factor authentication first: it is required for your account.")
+			}
+			http.Redirect(w, r, "/account/2fa", http.StatusSeeOther)
 			return nil
 		}
 		if rt.Access == Staff && !st.user.IsStaff() {

@@ -202,8 +202,9 @@ func (s *Server) notify(ctx context.Context, u *portal.User, typ, detail, ip str
 }
 
 // secondStep completes a login at the second step: a new token at level
-// full, recent authentication from now.
-func (s *Server) secondStep(ctx context.Context, w http.ResponseWriter, r *http.Request, method, code string) (*mfa.Result, error) {
+// full, recent authentication from now; the browser is remembered if asked,
+// and a scheduled recovery reset is cancelled (the user can sign in).
+func (s *Server) secondStep(ctx context.Context, w http.ResponseWriter, r *http.Request, method, code string, remember bool) (*mfa.Result, error) {
 	st := state(r)
 	if st.session.Level == portal.LevelFull {
 		return nil, portal.Errorf(portal.ECONFLICT, "You are already signed in.")
@@ -214,6 +215,14 @@ func (s *Server) secondStep(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil, err
 	}
 	if _, err := s.startSession(ctx, w, r, u, portal.LevelFull, true); err != nil {
+		return nil, err
+	}
+	if remember {
+		if err := s.rememberBrowser(ctx, w, r, u); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.cancelRecovery(r, u); err != nil {
 		return nil, err
 	}
 	return res, s.completeLogin(r, u)
@@ -320,6 +329,15 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 		return nil, err
 	}
 	label := s.Factors.Get(m.Type).Label()
+	if st := state(r); st.session.Level == portal.LevelSetup {
+		// The required second factor is in place: the login is complete.
+		if _, err := s.startSession(ctx, st.w, r, u, portal.LevelFull, true); err != nil {
+			return nil, err
+		}
+		if err := s.completeLogin(r, u); err != nil {
+			return nil, err
+		}
+	}
 	if enabledNow {
 		s.securityEvent(r, u, portal.EventTwoFactorEnabled, label+" added. Backup codes were generated.")
 		return codes, nil

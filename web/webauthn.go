@@ -136,7 +136,7 @@ func (s *Server) apiWebAuthnLoginFinish(w http.ResponseWriter, r *http.Request) 
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if _, err := s.secondStep(r.Context(), w, r, portal.MethodWebAuthn, string(in.Credential)); err != nil {
+	if _, err := s.secondStep(r.Context(), w, r, portal.MethodWebAuthn, string(in.Credential), in.Remember); err != nil {
 		return err
 	}
 	next := safeNext(in.Next)

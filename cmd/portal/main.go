@@ -315,15 +315,21 @@ func (m *Main) flushOutbox(ctx context.Context) {
 	}
 }
 
-// sweepSessions deletes expired sessions every few minutes.
+// sweepSessions deletes expired sessions and carries out due recovery
+// resets, every minute.
 func (m *Main) sweepSessions(ctx context.Context) {
-	t := time.NewTicker(5 * time.Minute)
+	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		now := m.Clock.Now()
 		p := m.Config.Sessions
 		if _, err := m.DB.DeleteExpiredSessions(ctx, now.Add(-p.Idle).Unix(), now.Add(-p.Absolute).Unix()); err != nil && ctx.Err() == nil {
 			m.logger.Warn("sweep sessions", "err", err)
+		}
+		if n, err := m.Server.ApplyDueRecoveries(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Warn("apply recovery resets", "err", err)
+		} else if n > 0 {
+			m.logger.Info("recovery resets applied", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,127 @@
+package portal
+
+import (
+	"context"
+	"time"
+)
+
+// Staff 2FA policies (SPEC §10).
+const (
+	PolicyOptional = "optional"
+	PolicyStaff    = "staff" // the default: staff must use 2FA
+	PolicyEveryone = "everyone"
+)
+
+// Settings are the staff settings.
+type Settings struct {
+	TwoFactorPolicy  string
+	RememberBrowsers bool
+	RecoveryWait     time.Duration
+}
+
+// DefaultSettings apply until staff change them.
+var DefaultSettings = Settings{TwoFactorPolicy: PolicyStaff, RememberBrowsers: true, RecoveryWait: 24 * time.Hour}
+
+// MustUseTwoFactor reports whether policy requires u to have 2FA.
+func (s *Settings) MustUseTwoFactor(u *User, acct *Account) bool {
+	switch {
+	case s.TwoFactorPolicy == PolicyEveryone:
+		return true
+	case s.TwoFactorPolicy == PolicyStaff && u.IsStaff():
+		return true
+	}
+	return acct != nil && acct.Require2FA
+}
+
+// Member is a user of an account as its owner sees them.
+type Member struct {
+	User    *User
+	Methods []string // types of confirmed methods
+}
+
+// Invitation is a pending invitation of a member.
+type Invitation struct {
+	ID        string
+	Email     string
+	Name      string
+	CreatedAt int64
+	ExpiresAt int64
+}
+
+// Browser is a remembered browser ("don't ask again for 30 days").
+type Browser struct {
+	ID         string
+	UserID     string
+	TokenHash  string
+	UserAgent  string
+	IP         string
+	CreatedAt  int64
+	LastUsedAt int64
+	ExpiresAt  int64
+}
+
+// RememberFor is how long a remembered browser skips the second factor.
+const RememberFor = 30 * 24 * time.Hour
+
+// Recovery request states.
+const (
+	RecoveryPending   = "pending"
+	RecoveryApproved  = "approved" // reset scheduled at EffectiveAt
+	RecoveryDenied    = "denied"
+	RecoveryCancelled = "cancelled" // the user signed in with 2FA meanwhile
+	RecoveryCompleted = "completed" // 2FA was reset
+)
+
+// RecoveryRequest is a lockout recovery request.
+type RecoveryRequest struct {
+	ID          string
+	UserID      string
+	Email       string // of the user, for staff
+	Name        string
+	Message     string
+	Status      string
+	CreatedAt   int64
+	DecidedAt   int64
+	DecidedBy   string
+	Note        string
+	EffectiveAt int64
+	ClosedAt    int64
+}
+
+// AccountStore keeps accounts, their members and invitations, staff
+// settings, remembered browsers and recovery requests.
+type AccountStore interface {
+	AccountByID(ctx context.Context, id string) (*Account, error)
+	SetAccountRequire2FA(ctx context.Context, id string, on bool) error
+	// Members lists the users of an account with their confirmed method
+	// types, oldest first.
+	Members(ctx context.Context, accountID string) ([]*Member, error)
+	DeleteUser(ctx context.Context, id string) error
+	CreateInvitation(ctx context.Context, t *Token) error
+	Invitations(ctx context.Context, accountID string, now int64) ([]*Invitation, error)
+
+	Settings(ctx context.Context) (*Settings, error)
+	SaveSettings(ctx context.Context, s *Settings) error
+
+	CreateBrowser(ctx context.Context, b *Browser) error
+	// BrowserByToken finds a live remembered browser of a user by token hash.
+	BrowserByToken(ctx context.Context, userID, hash string, now int64) (*Browser, error)
+	TouchBrowser(ctx context.Context, id string, at int64) error
+	UserBrowsers(ctx context.Context, userID string, now int64) ([]*Browser, error)
+	DeleteBrowser(ctx context.Context, userID, id string) error
+	DeleteUserBrowsers(ctx context.Context, userID string) error
+
+	// CreateRecovery opens a request unless the user has an open one.
+	CreateRecovery(ctx context.Context, r *RecoveryRequest) (created bool, err error)
+	RecoveryByID(ctx context.Context, id string) (*RecoveryRequest, error)
+	Recoveries(ctx context.Context, status string, limit int) ([]*RecoveryRequest, error)
+	// DecideRecovery moves a pending request to approved or denied.
+	DecideRecovery(ctx context.Context, id, status, by, note string, at, effectiveAt int64) error
+	// CancelRecoveries cancels the user's approved (scheduled) requests and
+	// returns how many.
+	CancelRecoveries(ctx context.Context, userID string, at int64) (int, error)
+	// DueRecoveries lists approved requests whose waiting period is over.
+	DueRecoveries(ctx context.Context, now int64) ([]*RecoveryRequest, error)
+	// CompleteRecovery marks a due request completed, exactly once.
+	CompleteRecovery(ctx context.Context, id string, at int64) (bool, error)
+}
