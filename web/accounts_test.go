@@ -149,6 +149,9 @@ func TestPolicyForcesSetup(t *testing.T) {
 				t.Errorf("%s %s during forced setup: %d %s", rt.Method, rt.Path, resp.StatusCode, resp.Header.Get("Location"))
 			}
 		}
+		if page := m.get("/account/2fa"); page.StatusCode != 200 || !strings.Contains(page.Body, "required for your account") {
+			t.Fatalf("setup page: %d", page.StatusCode)
+		}
 		// Setting up TOTP completes the login.
 		e.enableTOTP(m)
 		if r := m.get("/api/v1/me"); r.StatusCode != 200 {

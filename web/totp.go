@@ -99,7 +99,7 @@ func (s *Server) twoFactorStartPage(r *http.Request) (*page, error) {
 	return &page{Title: "Set up two-factor authentication", Data: map[string]any{
 		"TwoFactor": tf, "EmailOffered": s.Email != nil, "HasEmail": has[portal.MethodEmail],
 		"WhatsAppOffered": s.WhatsApp != nil, "HasWhatsApp": has[portal.MethodWhatsApp],
-		"WebAuthnOffered": s.WebAuthn != nil, "YubicoOffered": s.YubicoOTP != nil,
+		"WebAuthnOffered": s.WebAuthn != nil, "YubicoOffered": s.YubicoOTP != nil, "Me": state(r).user,
 	}}, nil
 }
 

@@ -41,6 +41,11 @@ func (a authenticator) code(at time.Time) string {
 
 // scanQR decodes the QR code image of the page into an authenticator.
 func scanQR(t *testing.T, ctx context.Context) authenticator {
+	return scanQRFor(t, ctx, "ada@example.com")
+}
+
+// scanQRFor is scanQR for the account email.
+func scanQRFor(t *testing.T, ctx context.Context, email string) authenticator {
 	t.Helper()
 	src, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("img.qr"), "src"))
 	if err != nil || !src.Exists {
@@ -66,7 +71,7 @@ func scanQR(t *testing.T, ctx context.Context) authenticator {
 		t.Fatalf("QR holds %q, not an otpauth://totp URI", res.GetText())
 	}
 	q := u.Query()
-	if q.Get("algorithm") != "SHA1" || q.Get("digits") != "6" || q.Get("period") != "30" || q.Get("issuer") != "Client Portal" || u.Path != "/Client Portal:ada@example.com" {
+	if q.Get("algorithm") != "SHA1" || q.Get("digits") != "6" || q.Get("period") != "30" || q.Get("issuer") != "Client Portal" || u.Path != "/Client Portal:"+email {
 		t.Fatalf("otpauth URI %s", u)
 	}
 	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(q.Get("secret")))
