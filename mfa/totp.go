@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"net/url"
 	"strings"
 	"time"
 
@@ -89,11 +90,21 @@ func (t *TOTP) enrolment(email string, secret []byte) (*Enrolment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate totp secret: %w", err)
 	}
-	png, err := QRCode(key.URL())
+	uri := keyURI(t.Issuer, email, key.Secret())
+	png, err := QRCode(uri)
 	if err != nil {
 		return nil, err
 	}
-	return &Enrolment{Secret: key.Secret(), URI: key.URL(), QRPNG: png, Grouped: Group(key.Secret(), 4)}, nil
+	return &Enrolment{Secret: key.Secret(), URI: uri, QRPNG: png, Grouped: Group(key.Secret(), 4)}, nil
+}
+
+// keyURI builds Google's Key URI format. The query is encoded here (the
+// library leaves "&" and "+" in an issuer unescaped, which would cut or
+// change it); spaces become %20, which every authenticator app reads.
+func keyURI(issuer, account, secret string) string {
+	q := url.Values{"secret": {secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account, RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}
+	return u.String()
 }
 
 // Group splits s into space-separated groups of n characters.

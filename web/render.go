@@ -42,6 +42,14 @@ var funcs = template.FuncMap{
 		return time.Unix(unix, 0).UTC().Format("2 Jan 2006 15:04 UTC")
 	},
 	"eventTitle": portal.EventTitle,
+	// dict builds a map from key, value pairs, for small option lists.
+	"dict": func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	},
 }
 
 // templates are parsed once: each page with the shared layout.
@@ -119,6 +127,10 @@ var flashes = map[string]string{
 	"method_removed":    "The method was removed.",
 	"preferred":         "Your preferred method was saved.",
 	"renamed":           "The method was renamed.",
+	"reset":             "Two-factor authentication was reset. The user was signed out everywhere and emailed.",
+	"approved":          "Approved. The reset happens after the waiting period unless the user signs in with 2FA first.",
+	"denied":            "Denied. The user was told.",
+	"settings":          "Settings saved.",
 	"browser_revoked":   "The browser will ask for your second factor again.",
 	"invited":           "The invitation is on its way.",
 	"member_removed":    "The user was removed from your account.",
@@ -147,9 +159,12 @@ func redirect(w http.ResponseWriter, r *http.Request, path string) {
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
-// safeNext accepts only local paths as a post-login destination.
+// safeNext accepts only local paths as a post-login destination. Control
+// characters and backslashes are refused: browsers drop tabs and read "\"
+// as "/", which would turn "/\t/evil" or "/\\evil" into another site.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || len(next) > 2000 ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return ""
 	}
 	return next
