@@ -131,3 +131,19 @@ func EventTitle(typ string) string {
 	}
 	return typ
 }
+
+// EventFilter selects events for the staff event log.
+type EventFilter struct {
+	UserID string
+	Type   string
+	Since  int64 // inclusive, 0: no bound
+	Until  int64 // exclusive, 0: no bound
+	// Before is the keyset cursor: events strictly older than this id.
+	Before string
+	Limit  int
+}
+
+// EventLog lists events for staff.
+type EventLog interface {
+	Events(ctx context.Context, f EventFilter) ([]*Event, error)
+}

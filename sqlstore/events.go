@@ -40,3 +40,30 @@ func (db *DB) UserEvents(ctx context.Context, userID string, limit int) ([]*port
 	}
 	return out, rows.Err()
 }
+
+var _ portal.EventLog = (*DB)(nil)
+
+// Events lists events newest first with optional filters; ids are
+// time-ordered, so the keyset is the id alone.
+func (db *DB) Events(ctx context.Context, f portal.EventFilter) ([]*portal.Event, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	rows, err := db.ro.QueryContext(ctx, `SELECT id, user_id, actor_id, type, ip, user_agent, detail, created_at FROM events
+		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR type = $2) AND ($3 = 0 OR created_at >= $3) AND ($4 = 0 OR created_at < $4)
+		AND ($5 = '' OR id < $5)
+		ORDER BY id DESC LIMIT $6`, f.UserID, f.Type, f.Since, f.Until, f.Before, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*portal.Event
+	for rows.Next() {
+		var e portal.Event
+		if err := rows.Scan(&e.ID, &e.UserID, &e.ActorID, &e.Type, &e.IP, &e.UserAgent, &e.Detail, &e.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}

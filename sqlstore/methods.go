@@ -71,8 +71,10 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET preferred_method = $1 WHERE id = $2 AND preferred_method = ''`, m.Type, m.UserID)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET preferred_method = $1 WHERE id = $2 AND preferred_method = ''`, m.Type, m.UserID); err != nil {
+			return err
+		}
+		return refreshTwoFactor(ctx, tx, m.UserID)
 	})
 	m.ConfirmedAt = at
 	return enabledNow, err
@@ -94,7 +96,10 @@ func (db *DB) DeleteMethod(ctx context.Context, userID, id string) error {
 			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 AND m.type = users.preferred_method LIMIT 1),
 			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 ORDER BY m.created_at LIMIT 1), '')
 			WHERE id = $1`, userID)
-		return err
+		if err != nil {
+			return err
+		}
+		return refreshTwoFactor(ctx, tx, userID)
 	})
 }
 
@@ -191,10 +196,14 @@ func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string) 
 			`DELETE FROM backup_codes WHERE user_id = $1`,
 			`DELETE FROM backup_sets WHERE user_id = $1`,
 			`UPDATE users SET preferred_method = '' WHERE id = $1`,
+			`DELETE FROM browsers WHERE user_id = $1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return err
 			}
+		}
+		if err := refreshTwoFactor(ctx, tx, userID); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepSession)
 		return err

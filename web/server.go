@@ -25,6 +25,8 @@ type Store interface {
 	portal.MethodStore
 	portal.CodeStore
 	portal.AccountStore
+	portal.AdminStore
+	portal.EventLog
 	Ping(ctx context.Context) error
 }
 
@@ -126,6 +128,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{Config: cfg, Deps: d}
 	s.metrics = newMetrics(d.Hasher)
+	s.metrics.registry.MustRegister(newAdoptionCollector(s))
 	s.routes = s.routeTable()
 
 	mux := http.NewServeMux()
@@ -200,6 +203,17 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/account/users/invite", User, s.handleInviteForm},
 		{"POST", "/account/users/{id}/remove", User, s.handleMemberRemove},
 		{"POST", "/account/policy", User, s.handlePolicyForm},
+		{"GET", "/admin/users", Staff, s.handleAdminUsers},
+		{"GET", "/admin/users/export.csv", Staff, s.handleAdminExport},
+		{"GET", "/admin/users/{id}", Staff, s.handleAdminUser},
+		{"POST", "/admin/users/{id}/2fa/reset", Staff, s.handleAdminReset},
+		{"GET", "/admin/recovery", Staff, s.handleAdminRecovery},
+		{"POST", "/admin/recovery/{id}/approve", Staff, s.handleAdminRecoveryDecide},
+		{"POST", "/admin/recovery/{id}/deny", Staff, s.handleAdminRecoveryDecide},
+		{"GET", "/admin/events", Staff, s.handleAdminEvents},
+		{"GET", "/admin/stats", Staff, s.handleAdminStats},
+		{"GET", "/admin/settings", Staff, s.handleAdminSettings},
+		{"POST", "/admin/settings", Staff, s.handleAdminSettingsForm},
 		{"GET", "/invite", Public, s.handleInvitePage},
 		{"POST", "/invite", Public, s.handleInviteAccept},
 
@@ -240,6 +254,11 @@ func (s *Server) routeTable() []Route {
 		{"DELETE", "/api/v1/account/users/{id}", User, s.apiMemberRemove},
 		{"PUT", "/api/v1/account/policy", User, s.apiPolicy},
 		{"POST", "/api/v1/invitations/accept", Public, s.apiInviteAccept},
+		{"GET", "/api/v1/admin/users", Staff, s.apiAdminUsers},
+		{"POST", "/api/v1/admin/users/{id}/2fa/reset", Staff, s.apiAdminReset},
+		{"GET", "/api/v1/admin/events", Staff, s.apiAdminEvents},
+		{"GET", "/api/v1/admin/stats", Staff, s.apiAdminStats},
+		{"PUT", "/api/v1/admin/settings", Staff, s.apiAdminSettings},
 		{"GET", "/api/v1/admin/recovery", Staff, s.apiRecoveries},
 		{"POST", "/api/v1/admin/recovery/{id}/approve", Staff, s.apiRecoveryApprove},
 		{"POST", "/api/v1/admin/recovery/{id}/deny", Staff, s.apiRecoveryDeny},

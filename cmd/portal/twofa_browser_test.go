@@ -180,3 +180,6 @@ func TestBrowserTwoFactor(t *testing.T) {
 			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("nav")))
 	})
 }
+
+// base32NoPad decodes TOTP secrets.
+var base32NoPad = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -1,0 +1,576 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/clientportal/portal"
+)
+
+var _ portal.AdminStore = (*DB)(nil)
+
+// refreshTwoFactor recomputes the user's copies of their 2FA status
+// (users.twofa, users.twofa_methods and the user_method_types rows) from
+// their confirmed methods. Every transaction that confirms or deletes a
+// method calls it last.
+func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
+	// Lock the user row before reading methods: two transactions confirming
+	// methods of one user at once (PostgreSQL, READ COMMITTED) then take
+	// turns, and the second one's read sees the first one's method.
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET twofa = twofa WHERE id = $1`, userID); err != nil {
+		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT type FROM methods WHERE user_id = $1 AND confirmed_at > 0`, userID)
+	if err != nil {
+		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
+	}
+	var types []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		types = append(types, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Sorted in Go: string_agg and group_concat differ, and so may the
+	// databases' collations.
+	slices.Sort(types)
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET twofa = $1, twofa_methods = $2 WHERE id = $3`,
+		bool2int(len(types) > 0), strings.Join(types, ","), userID); err != nil {
+		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_method_types WHERE user_id = $1`, userID); err != nil {
+		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
+	}
+	for _, t := range types {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_method_types (user_id, type, created_at)
+			SELECT id, $2, created_at FROM users WHERE id = $1`, userID, t); err != nil {
+			return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
+		}
+	}
+	return nil
+}
+
+// adminColumns are the user columns of the staff list: userColumns without
+// the password hash, which a list never needs, plus the 2FA copies.
+const adminColumns = `u.id, u.account_id, u.email, u.email_key, u.name, u.role, u.disabled, u.email_verified_at, u.created_at, u.last_login_at, u.preferred_method, u.twofa, u.twofa_methods`
+
+// ListUsers returns one page of the staff user list, newest first.
+//
+// Each page is one index range read backwards from the cursor: the order is
+// (created_at DESC, id DESC) and every equality filter has an index ending
+// in (created_at, id) — users_created, users_twofa, users_role,
+// users_account, and user_method_types_list for a method. Filters combined
+// use one of those indexes and test the others row by row, which costs
+// (rows per page) / (share of rows that match the rest). An email search
+// (a query with "@") reads the email_key range and sorts its matches; a
+// name search tests every row in order until the page is full, so a name
+// that few users have reads the whole table (see the benchmark).
+func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.UserRow, string, error) {
+	f, err := f.Normalize()
+	if err != nil {
+		return nil, "", err
+	}
+	cur, err := decodeCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	query, args := listUsersQuery(f, cur)
+	rows, err := db.ro.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []*portal.UserRow
+	keys := map[string]string{} // limits key -> user id
+	for rows.Next() {
+		var r portal.UserRow
+		var emailKey, methods string
+		var twofa int
+		if err := rows.Scan(&r.ID, &r.AccountID, &r.Email, &emailKey, &r.Name, &r.Role, &r.Disabled, &r.EmailVerifiedAt,
+			&r.CreatedAt, &r.LastLoginAt, &r.PreferredMethod, &twofa, &methods); err != nil {
+			return nil, "", fmt.Errorf("list users: %w", err)
+		}
+		r.TwoFA = twofa == 1
+		if methods != "" {
+			r.Methods = strings.Split(methods, ",")
+		}
+		out = append(out, &r)
+		if len(out) <= f.Limit {
+			keys[portal.PasswordAccountLimit.Name+":"+emailKey] = r.ID
+			keys[portal.SecondFactorUserLimit.Name+":"+r.ID] = r.ID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	rows.Close()
+	// One row more than the page was asked for: there is a next page.
+	var next string
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	if err := db.addFailedAttempts(ctx, out, keys); err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// listUsersQuery builds the page query of f after cur (nil: first page).
+// Only placeholders carry input; the SQL text comes from constants.
+func listUsersQuery(f portal.UserFilter, cur *cursor) (string, []any) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	from, created, id := "users u", "u.created_at", "u.id"
+	var where []string
+	if f.Method != "" {
+		// Page on the method's own index and join the user: exact and one
+		// index range however rare the method is.
+		from, created, id = "user_method_types t JOIN users u ON u.id = t.user_id", "t.created_at", "t.user_id"
+		where = append(where, "t.type = "+arg(f.Method))
+	}
+	switch f.TwoFA {
+	case portal.TwoFAActivated:
+		where = append(where, "u.twofa = 1")
+	case portal.TwoFANotActivated:
+		where = append(where, "u.twofa = 0")
+	}
+	if f.Role != "" {
+		where = append(where, "u.role = "+arg(f.Role))
+	}
+	if f.AccountID != "" {
+		where = append(where, "u.account_id = "+arg(f.AccountID))
+	}
+	if f.Query != "" {
+		q := strings.ToLower(f.Query)
+		email := "u.email_key LIKE " + arg(escapeLike(q)+"%") + ` ESCAPE '\'`
+		if lo, hi := prefixRange(q); hi != "" {
+			email = "u.email_key >= " + arg(lo) + " AND u.email_key < " + arg(hi) + " AND " + email
+		} else if lo != "" {
+			email = "u.email_key >= " + arg(lo) + " AND " + email
+		}
+		if strings.Contains(q, "@") {
+			where = append(where, email)
+		} else {
+			where = append(where, "(("+email+") OR lower(u.name) LIKE "+arg("%"+escapeLike(q)+"%")+` ESCAPE '\')`)
+		}
+	}
+	if cur != nil {
+		// A row value compares (created_at, id) as one key, which both
+		// databases turn into a single index bound.
+		where = append(where, "("+created+", "+id+") < ("+arg(cur.createdAt)+", "+arg(cur.id)+")")
+	}
+	q := "SELECT " + adminColumns + " FROM " + from
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY " + created + " DESC, " + id + " DESC LIMIT " + arg(f.Limit+1)
+	return q, args
+}
+
+// addFailedAttempts fills in FailedAttempts of the page's users from the
+// consecutive login limits, with one query for the whole page. keys maps
+// each limits key to its user.
+func (db *DB) addFailedAttempts(ctx context.Context, page []*portal.UserRow, keys map[string]string) error {
+	if len(page) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(keys))
+	marks := make([]string, 0, len(keys))
+	for k := range keys {
+		args = append(args, k)
+		marks = append(marks, "$"+strconv.Itoa(len(args)))
+	}
+	rows, err := db.ro.QueryContext(ctx, `SELECT key, n FROM limits WHERE key IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("failed attempts: %w", err)
+	}
+	defer rows.Close()
+	failed := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return fmt.Errorf("failed attempts: %w", err)
+		}
+		failed[keys[k]] += n
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("failed attempts: %w", err)
+	}
+	for _, r := range page {
+		r.FailedAttempts = failed[r.ID]
+	}
+	return nil
+}
+
+// cursor is a position in the list: the last row of the previous page.
+type cursor struct {
+	createdAt int64
+	id        string
+}
+
+// encodeCursor makes the opaque next-page cursor: base64url of "createdAt:id".
+func encodeCursor(createdAt int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdAt, 10) + ":" + id))
+}
+
+var errCursor = &portal.Error{Code: portal.EINVALID, Field: "cursor",
+	Message: "The page cursor is not valid. Start again from the first page."}
+
+// decodeCursor reads a cursor made by encodeCursor; "" is the first page.
+func decodeCursor(s string) (*cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > 200 {
+		return nil, errCursor
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errCursor
+	}
+	at, id, ok := strings.Cut(string(b), ":")
+	if !ok || id == "" || strings.ContainsFunc(id, func(r rune) bool { return r > unicode.MaxASCII || !unicode.IsPrint(r) }) {
+		return nil, errCursor
+	}
+	n, err := strconv.ParseInt(at, 10, 64)
+	if err != nil || n < 0 {
+		return nil, errCursor
+	}
+	return &cursor{createdAt: n, id: id}, nil
+}
+
+// escapeLike quotes the LIKE wildcards of s for ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// prefixRange returns bounds lo <= s < hi holding every string s that
+// starts with p, for an index range; hi is "" when there is no upper bound.
+// The bounds are built from p's leading run of [0-9a-z] only, whose order is
+// the same in byte order (SQLite, PostgreSQL's C collation) and in the
+// linguistic collations PostgreSQL databases are often created with, where
+// punctuation such as "." or "@" is ignored at first. The range may so hold
+// more than the prefix; the LIKE beside it keeps the exact matches.
+func prefixRange(p string) (lo, hi string) {
+	n := 0
+	for n < len(p) && (p[n] >= '0' && p[n] <= '9' || p[n] >= 'a' && p[n] <= 'z') {
+		n++
+	}
+	lo = p[:n]
+	// The successor of lo in the alphabet 0-9a-z: bump the last character
+	// that is not "z" and cut after it.
+	for i := n - 1; i >= 0; i-- {
+		switch c := lo[i]; c {
+		case 'z':
+			continue
+		case '9':
+			return lo, lo[:i] + "a"
+		default:
+			return lo, lo[:i] + string(c+1)
+		}
+	}
+	return lo, ""
+}
+
+// TwoFactorStats counts users, and users with 2FA, by role and by method.
+// It reads the whole users_role_twofa and user_method_types_list indexes:
+// meant for a statistics page, not for every list page.
+func (db *DB) TwoFactorStats(ctx context.Context) (*portal.TwoFactorStats, error) {
+	st := &portal.TwoFactorStats{ByRole: map[string]portal.RoleAdoption{}, ByMethod: map[string]int{}}
+	rows, err := db.ro.QueryContext(ctx, `SELECT role, twofa, COUNT(*) FROM users GROUP BY role, twofa`)
+	if err != nil {
+		return nil, fmt.Errorf("2fa stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var role string
+		var twofa, n int
+		if err := rows.Scan(&role, &twofa, &n); err != nil {
+			return nil, fmt.Errorf("2fa stats: %w", err)
+		}
+		a := st.ByRole[role]
+		a.Total += n
+		st.Total += n
+		if twofa == 1 {
+			a.Enabled += n
+			st.Enabled += n
+		}
+		st.ByRole[role] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("2fa stats: %w", err)
+	}
+	rows.Close()
+	rows, err = db.ro.QueryContext(ctx, `SELECT type, COUNT(*) FROM user_method_types GROUP BY type`)
+	if err != nil {
+		return nil, fmt.Errorf("2fa stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ string
+		var n int
+		if err := rows.Scan(&typ, &n); err != nil {
+			return nil, fmt.Errorf("2fa stats: %w", err)
+		}
+		st.ByMethod[typ] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("2fa stats: %w", err)
+	}
+	return st, nil
+}
+
+// day is the length of the chart's buckets, UTC days.
+const day = 24 * 60 * 60
+
+// AdoptionHistory returns the adoption chart: per UTC day, how many of the
+// users with 2FA today first confirmed a method that day (by their earliest
+// confirmed method still present), and the running total. It reads the
+// methods_user index (user_id, confirmed_at) once.
+func (db *DB) AdoptionHistory(ctx context.Context, now int64, days int) ([]portal.DayPoint, error) {
+	if days < 1 || days > 3660 {
+		return nil, &portal.Error{Code: portal.EINVALID, Field: "days", Message: "The chart can show 1 to 3660 days."}
+	}
+	today := now / day
+	first := today - int64(days) + 1
+	// Integer division gives the day in both databases.
+	rows, err := db.ro.QueryContext(ctx, `SELECT d, COUNT(*) FROM
+		(SELECT MIN(confirmed_at) / 86400 AS d FROM methods WHERE confirmed_at > 0 GROUP BY user_id) f
+		WHERE d <= $1 GROUP BY d ORDER BY d`, today)
+	if err != nil {
+		return nil, fmt.Errorf("adoption history: %w", err)
+	}
+	defer rows.Close()
+	out := make([]portal.DayPoint, days)
+	for i := range out {
+		out[i].Day = (first + int64(i)) * day
+	}
+	total := 0 // users whose first day is before the chart
+	for rows.Next() {
+		var d int64
+		var n int
+		if err := rows.Scan(&d, &n); err != nil {
+			return nil, fmt.Errorf("adoption history: %w", err)
+		}
+		if d < first {
+			total += n
+		} else {
+			out[d-first].New = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("adoption history: %w", err)
+	}
+	for i := range out {
+		total += out[i].New
+		out[i].Total = total
+	}
+	return out, nil
+}
+
+// SeedOptions shapes the users SeedUsers makes. Zero values take the
+// defaults named on each field.
+type SeedOptions struct {
+	// First numbers the first user: emails are u<First>@example.com,
+	// u<First+1>@example.com and so on, so calls can add to one database.
+	First int
+	// TwoFAPercent of the users get one or two confirmed methods: 0 means
+	// 40, a negative value none.
+	TwoFAPercent int
+	// AccountSize is the users per customer account, an owner and members
+	// (default 5).
+	AccountSize int
+	// StaffEvery makes every StaffEvery-th user an admin (default 1000).
+	StaffEvery int
+	// Newest is the created_at of the last user (default 2026-01-01); four
+	// users share each second before it, so the list's id tie-break matters.
+	Newest int64
+	// Seed makes roles, names and methods reproducible (ids are random).
+	Seed uint64
+	// PasswordHash is every user's hash; the default matches no password.
+	PasswordHash string
+}
+
+// SeedUsers adds n users, their accounts and confirmed methods (without
+// secrets: seeded methods cannot be used to sign in) straight into the
+// tables, 1,000 rows per INSERT and 50,000 users per transaction, fast
+// enough for a million users. It is for benchmarks and load-testing tools,
+// never for a portal in use: it bypasses every check of CreateUser and
+// ConfirmMethod, and writes the 2FA copies refreshTwoFactor keeps itself.
+func (db *DB) SeedUsers(ctx context.Context, n int, opts SeedOptions) error {
+	if opts.TwoFAPercent == 0 {
+		opts.TwoFAPercent = 40
+	}
+	if opts.AccountSize <= 0 {
+		opts.AccountSize = 5
+	}
+	if opts.StaffEvery <= 0 {
+		opts.StaffEvery = 1000
+	}
+	if opts.Newest == 0 {
+		opts.Newest = 1767225600
+	}
+	if opts.PasswordHash == "" {
+		opts.PasswordHash = "seeded-user-without-password"
+	}
+	if db.Dialect == SQLite {
+		// Random ids and emails land all over their indexes: with SQLite's
+		// default 2 MB page cache a million users take many minutes.
+		if _, err := db.rw.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+			return fmt.Errorf("seed users: %w", err)
+		}
+		defer db.rw.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
+	}
+	rnd := rand.New(rand.NewPCG(opts.Seed, uint64(opts.First)))
+	first := []string{"Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances", "Edsger", "Radia", "Donald"}
+	last := []string{"Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Thompson", "Hamilton", "Ritchie", "Allen", "Dijkstra", "Perlman", "Knuth"}
+	// Method types by share of the users with 2FA, as portals tend to see.
+	types := []struct {
+		typ    string
+		weight int
+	}{{portal.MethodTOTP, 60}, {portal.MethodWebAuthn, 18}, {portal.MethodEmail, 12}, {portal.MethodWhatsApp, 6}, {portal.MethodYubicoOTP, 4}}
+	pick := func() string {
+		w := rnd.IntN(100)
+		for _, t := range types {
+			if w < t.weight {
+				return t.typ
+			}
+			w -= t.weight
+		}
+		return portal.MethodTOTP
+	}
+	var acct string
+	inAcct := opts.AccountSize // users in the current account; full: start one
+	const perTx = 50000
+	for done := 0; done < n; done += perTx {
+		size := min(perTx, n-done)
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			accounts := newBatch(tx, `INSERT INTO accounts (id, name, created_at) VALUES `, 3)
+			users := newBatch(tx, `INSERT INTO users (id, account_id, email, email_key, name, role, password_hash, email_verified_at, created_at, preferred_method, twofa, twofa_methods) VALUES `, 12)
+			methods := newBatch(tx, `INSERT INTO methods (id, user_id, type, name, confirmed_at, created_at) VALUES `, 6)
+			umt := newBatch(tx, `INSERT INTO user_method_types (user_id, type, created_at) VALUES `, 3)
+			for k := done; k < done+size; k++ {
+				num := opts.First + k
+				at := opts.Newest - int64(n-1-k)/4
+				id := portal.NewID()
+				email := "u" + strconv.Itoa(num) + "@example.com"
+				name := first[rnd.IntN(len(first))] + " " + last[rnd.IntN(len(last))]
+				role, account := portal.RoleMember, acct
+				switch {
+				case (num+1)%opts.StaffEvery == 0:
+					role, account = portal.RoleAdmin, ""
+				case inAcct >= opts.AccountSize:
+					acct, inAcct = portal.NewID(), 0
+					role, account = portal.RoleOwner, acct
+					accounts.add(acct, name, at)
+				}
+				if role != portal.RoleAdmin {
+					inAcct++
+				}
+				var mine []string
+				if rnd.IntN(100) < opts.TwoFAPercent {
+					mine = append(mine, pick())
+					if t := pick(); rnd.IntN(4) == 0 && t != mine[0] {
+						mine = append(mine, t)
+					}
+				}
+				preferred := ""
+				if len(mine) > 0 {
+					preferred = mine[0]
+				}
+				sorted := slices.Sorted(slices.Values(mine))
+				users.add(id, account, email, email, name, role, opts.PasswordHash, at, at, preferred,
+					bool2int(len(mine) > 0), strings.Join(sorted, ","))
+				for _, t := range mine {
+					methods.add(portal.NewID(), id, t, t, at+60, at+30)
+				}
+				for _, t := range sorted {
+					umt.add(id, t, at)
+				}
+			}
+			// Parents first: methods and types refer to users.
+			for _, b := range []*batch{accounts, users, methods, umt} {
+				if err := b.flush(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("seed users: %w", err)
+		}
+	}
+	// Fresh statistics, as PostgreSQL's autovacuum would gather soon after
+	// a bulk load. SQLite keeps none unless asked, and is left as a portal
+	// in use would be.
+	if db.Dialect == Postgres {
+		if _, err := db.rw.ExecContext(ctx, `ANALYZE`); err != nil {
+			return fmt.Errorf("seed users: analyze: %w", err)
+		}
+	}
+	return nil
+}
+
+// batch gathers rows for multi-row INSERTs into one table. Rows wait in
+// memory until flush, so a transaction can send parents before children.
+type batch struct {
+	tx   *sql.Tx
+	head string // "INSERT INTO t (a, b) VALUES "
+	cols int
+	args []any
+}
+
+func newBatch(tx *sql.Tx, head string, cols int) *batch {
+	return &batch{tx: tx, head: head, cols: cols}
+}
+
+// add queues one row of b.cols values.
+func (b *batch) add(vals ...any) { b.args = append(b.args, vals...) }
+
+// flush inserts the queued rows, 1,000 per statement (at most 12,000
+// parameters, under SQLite's 32,766 and PostgreSQL's 65,535).
+func (b *batch) flush(ctx context.Context) error {
+	const perStmt = 1000
+	for len(b.args) > 0 {
+		rows := min(perStmt, len(b.args)/b.cols)
+		var q strings.Builder
+		q.WriteString(b.head)
+		for r := range rows {
+			if r > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			for c := range b.cols {
+				if c > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("$" + strconv.Itoa(r*b.cols+c+1))
+			}
+			q.WriteByte(')')
+		}
+		if _, err := b.tx.ExecContext(ctx, q.String(), b.args[:rows*b.cols]...); err != nil {
+			return err
+		}
+		b.args = b.args[rows*b.cols:]
+	}
+	return nil
+}
