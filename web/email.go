@@ -204,12 +204,7 @@ func (s *Server) apiEmailConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"method": methodJSON(m)}
-	if codes != nil {
-		out["backup_codes"] = codes
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeConfirmed(w, m, codes)
 }
 
 func (s *Server) handleEmailBegin(w http.ResponseWriter, r *http.Request) error {
@@ -242,13 +237,7 @@ func (s *Server) handleEmailConfirm(w http.ResponseWriter, r *http.Request) erro
 		}
 		return s.formError(w, r, "email_setup", &page{Title: "Add email as a two-factor method", Data: map[string]any{"Retry": true}}, err)
 	}
-	if codes == nil {
-		setFlash(w, "method_added")
-		redirect(w, r, "/account/security")
-		return nil
-	}
-	s.renderBackupCodes(w, r, codes, true)
-	return nil
+	return s.showConfirmed(w, r, codes)
 }
 
 // sendVerification emails a link proving the user's current address.

@@ -73,12 +73,7 @@ func (s *Server) apiTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"method": methodJSON(m)}
-	if codes != nil {
-		out["backup_codes"] = codes
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeConfirmed(w, m, codes)
 }
 
 // reauthFirst sends a browser to re-authenticate and come back.
@@ -181,11 +176,5 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) error
 		}
 		return s.formError(w, r, "totp_setup", p, err)
 	}
-	if codes == nil {
-		setFlash(w, "method_added")
-		redirect(w, r, "/account/security")
-		return nil
-	}
-	s.renderBackupCodes(w, r, codes, true)
-	return nil
+	return s.showConfirmed(w, r, codes)
 }

@@ -406,3 +406,26 @@ func methodName(m *portal.Method) string {
 	}
 	return " “" + m.Name + "”"
 }
+
+// writeConfirmed answers a confirmed enrolment (SPEC §11): the method, and
+// the backup codes when 2FA was just turned on.
+func writeConfirmed(w http.ResponseWriter, m *portal.Method, codes []string) error {
+	out := map[string]any{"method": methodJSON(m)}
+	if codes != nil {
+		out["backup_codes"] = codes
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// showConfirmed ends an enrolment in the browser: the backup codes page
+// when 2FA was just turned on, the Security page otherwise.
+func (s *Server) showConfirmed(w http.ResponseWriter, r *http.Request, codes []string) error {
+	if codes == nil {
+		setFlash(w, "method_added")
+		redirect(w, r, "/account/security")
+		return nil
+	}
+	s.renderBackupCodes(w, r, codes, true)
+	return nil
+}

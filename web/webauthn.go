@@ -98,12 +98,7 @@ func (s *Server) apiWebAuthnRegisterFinish(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"method": methodJSON(m)}
-	if codes != nil {
-		out["backup_codes"] = codes
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeConfirmed(w, m, codes)
 }
 
 // apiWebAuthnLoginBegin serves the login step and re-authentication alike:

@@ -76,12 +76,7 @@ func (s *Server) apiWhatsAppConfirm(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"method": methodJSON(m)}
-	if codes != nil {
-		out["backup_codes"] = codes
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeConfirmed(w, m, codes)
 }
 
 func (s *Server) handleWhatsAppBegin(w http.ResponseWriter, r *http.Request) error {
@@ -118,11 +113,5 @@ func (s *Server) handleWhatsAppConfirm(w http.ResponseWriter, r *http.Request) e
 		}
 		return s.formError(w, r, "whatsapp_setup", &page{Title: "Add WhatsApp as a two-factor method", Data: map[string]any{"Retry": true}}, err)
 	}
-	if codes == nil {
-		setFlash(w, "method_added")
-		redirect(w, r, "/account/security")
-		return nil
-	}
-	s.renderBackupCodes(w, r, codes, true)
-	return nil
+	return s.showConfirmed(w, r, codes)
 }

@@ -55,12 +55,7 @@ func (s *Server) apiYubicoEnrol(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"method": methodJSON(m)}
-	if codes != nil {
-		out["backup_codes"] = codes
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeConfirmed(w, m, codes)
 }
 
 func (s *Server) handleYubicoEnrol(w http.ResponseWriter, r *http.Request) error {
@@ -82,11 +77,5 @@ func (s *Server) handleYubicoEnrol(w http.ResponseWriter, r *http.Request) error
 		}
 		return s.formError(w, r, "twofa_start", p, err)
 	}
-	if codes == nil {
-		setFlash(w, "method_added")
-		redirect(w, r, "/account/security")
-		return nil
-	}
-	s.renderBackupCodes(w, r, codes, true)
-	return nil
+	return s.showConfirmed(w, r, codes)
 }
