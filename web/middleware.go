@@ -104,17 +104,17 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(portal.RandomToken(8))
 }
 
-// maxBody bounds request bodies: forms and JSON here are small.
-const maxBody = 64 << 10
+// DefaultMaxBody bounds request bodies: forms and JSON here are small.
+const DefaultMaxBody = 64 << 10
 
 // limitBody caps every request body.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxBody {
+		if r.ContentLength > s.MaxBody {
 			s.Error(w, r, portal.Errorf(portal.ETOOLARGE, "The request is too large."))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBody)
 		next.ServeHTTP(w, r)
 	})
 }

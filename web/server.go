@@ -36,6 +36,8 @@ type Config struct {
 	Registration   bool // self-registration open
 	Sessions       portal.SessionPolicy
 	TrustedProxies []netip.Prefix
+	// MaxBody caps request bodies (DefaultMaxBody when zero).
+	MaxBody int64
 }
 
 // Deps are the services the web layer uses, wired in main.
@@ -109,6 +111,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.Sessions == (portal.SessionPolicy{}) {
 		cfg.Sessions = portal.DefaultSessionPolicy
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
 	}
 	if d.Factors == nil {
 		fs := []mfa.Factor{d.TOTP}

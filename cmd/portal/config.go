@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,16 @@ type Config struct {
 	WhatsApp *whatsapp.Config
 	// Yubico is nil unless validation API credentials are set.
 	Yubico *yubico.Config
+	// HTTP holds the server's protections against slow and oversized
+	// clients.
+	HTTP HTTPLimits
+}
+
+// HTTPLimits are the HTTP server's timeouts and size limits.
+type HTTPLimits struct {
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int
+	MaxBodyBytes                                              int64
 }
 
 // configError names the variable that stopped start-up.
@@ -178,6 +189,41 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 				return nil, &configError{d.name, fmt.Sprintf("%q must be a duration of at least 1m, like 1h or 24h", v)}
 			}
 			*d.dst = t
+		}
+	}
+
+	c.HTTP = HTTPLimits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10, MaxBodyBytes: 64 << 10}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"PORTAL_HTTP_READ_HEADER_TIMEOUT", &c.HTTP.ReadHeaderTimeout}, {"PORTAL_HTTP_READ_TIMEOUT", &c.HTTP.ReadTimeout},
+		{"PORTAL_HTTP_WRITE_TIMEOUT", &c.HTTP.WriteTimeout}, {"PORTAL_HTTP_IDLE_TIMEOUT", &c.HTTP.IdleTimeout}} {
+		if v := get(d.name, ""); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t < 100*time.Millisecond || t > time.Hour {
+				return nil, &configError{d.name, fmt.Sprintf("%q must be a duration between 100ms and 1h, like 10s", v)}
+			}
+			*d.dst = t
+		}
+	}
+	for _, d := range []struct {
+		name     string
+		dst      *int64
+		min, max int64
+	}{{"PORTAL_HTTP_MAX_HEADER_BYTES", nil, 4 << 10, 1 << 20}, {"PORTAL_HTTP_MAX_BODY_BYTES", &c.HTTP.MaxBodyBytes, 4 << 10, 16 << 20}} {
+		v := get(d.name, "")
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < d.min || n > d.max {
+			return nil, &configError{d.name, fmt.Sprintf("%q must be a number of bytes from %d to %d", v, d.min, d.max)}
+		}
+		if d.dst != nil {
+			*d.dst = n
+		} else {
+			c.HTTP.MaxHeaderBytes = int(n)
 		}
 	}
 	return c, nil

@@ -223,7 +223,7 @@ func (m *Main) open(ctx context.Context) error {
 	}
 	m.Server = web.New(web.Config{
 		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
-		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies,
+		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies, MaxBody: m.Config.HTTP.MaxBodyBytes,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
 		Notifier: mailer, Links: mailer,
@@ -274,11 +274,11 @@ func (m *Main) serve(ctx context.Context) error {
 	m.Addr = ln.Addr().String()
 	m.HTTP = &http.Server{
 		Handler:           m.Server,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		ReadHeaderTimeout: m.Config.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       m.Config.HTTP.ReadTimeout,
+		WriteTimeout:      m.Config.HTTP.WriteTimeout,
+		IdleTimeout:       m.Config.HTTP.IdleTimeout,
+		MaxHeaderBytes:    m.Config.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
 	m.logger.Info("listening", "addr", m.Addr, "base_url", m.Config.BaseURL.String(), "database", m.DB.Dialect)
