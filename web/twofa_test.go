@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"regexp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -403,19 +404,48 @@ func TestNoPlaintextSecrets(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect)
 		e.register("d@example.com")
+		verifyLink := e.box.LastLink("d@example.com")
 		c := e.login("d@example.com")
 		secret, backup := e.enableTOTP(c)
+		// An email code, a remembered browser and an invitation too.
+		e.verifyEmail("d@example.com")
+		e.clock.Add(30 * time.Second)
+		c.api("POST", "/api/v1/reauth", map[string]string{"password": testPassword, "method": "totp", "code": codeAt(t, secret, e.clock.Now())})
+		c.api("POST", "/api/v1/me/2fa/email", nil)
+		emailCode := e.box.LastCode("d@example.com")
+		c.api("POST", "/api/v1/me/2fa/email/confirm", map[string]string{"code": emailCode})
+		e.clock.Add(61 * time.Second)
+		p := e.passwordStep("d@example.com")
+		p.api("POST", "/api/v1/login/2fa/send", map[string]string{"method": "email"})
+		loginCode := e.box.LastCode("d@example.com")
+		p.api("POST", "/api/v1/login/2fa", map[string]any{"method": "email", "code": loginCode, "remember_browser": true})
+		var remember string
+		u, _ := url.Parse(e.ts.URL)
+		for _, ck := range p.http.Jar.Cookies(u) {
+			if ck.Name == "portal_remember" {
+				remember = ck.Value
+			}
+		}
+		if remember == "" {
+			t.Fatal("no remember cookie")
+		}
+		p.api("POST", "/api/v1/account/users", map[string]string{"email": "inv@example.com", "name": "Inv"})
+		inviteLink := e.box.LastLink("inv@example.com")
 		dump := storetest.Dump(t, e.dsn)
 		logs := e.logs.String()
-		secrets := append([]string{secret, testPassword, c.cookie()}, backup...)
+		secrets := append([]string{secret, testPassword, c.cookie(), p.cookie(), remember, emailCode, loginCode,
+			tokenOf(verifyLink), tokenOf(inviteLink)}, backup...)
 		for _, b := range backup {
 			secrets = append(secrets, strings.ReplaceAll(b, "-", ""))
 		}
 		for _, s := range secrets {
-			if strings.Contains(dump, s) {
+			// Whole words only: a 6-digit code may otherwise match inside a
+			// timestamp by chance.
+			word := regexp.MustCompile(`\b` + regexp.QuoteMeta(s) + `\b`)
+			if word.MatchString(dump) {
 				t.Errorf("database holds %q in plaintext", s)
 			}
-			if strings.Contains(logs, s) {
+			if word.MatchString(logs) {
 				t.Errorf("logs hold %q", s)
 			}
 		}
@@ -460,4 +490,10 @@ func TestSecondStepPages(t *testing.T) {
 	}
 	_ = secret
 	_ = http.StatusOK
+}
+
+// tokenOf is the token parameter of a link.
+func tokenOf(link string) string {
+	u, _ := url.Parse(link)
+	return u.Query().Get("token")
 }
