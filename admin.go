@@ -29,8 +29,8 @@ type UserFilter struct {
 	Role      string // RoleOwner, RoleMember or RoleAdmin
 	AccountID string
 	// Query matches users whose email starts with it (ignoring case) or,
-	// when it holds no "@", whose name contains it. With an "@" only the
-	// email is searched, which is what keeps that search on an index.
+	// when it holds no "@", whose email or name starts with it. Both are
+	// prefix searches so they stay on an index at millions of users.
 	Query string
 	// Limit is the page size: 0 means DefaultUserPage, at most MaxUserPage.
 	Limit int
@@ -85,6 +85,9 @@ type UserRow struct {
 	User
 	TwoFA   bool     // at least one confirmed method
 	Methods []string // confirmed method types, sorted, each once
+	// TwoFASince is when the earliest confirmed method still present was
+	// confirmed (Unix time, 0 without 2FA).
+	TwoFASince int64
 	// FailedAttempts counts the password and second-factor failures since
 	// the user's last success (the consecutive login limits of SPEC §2, §4).
 	FailedAttempts int
@@ -121,6 +124,6 @@ type AdminStore interface {
 	TwoFactorStats(ctx context.Context) (*TwoFactorStats, error)
 	// AdoptionHistory returns one point per UTC day for the days days up to
 	// and including the day of now. It counts users who have 2FA now, by
-	// the day of their earliest confirmed method still present.
+	// the day of their earliest confirmed method still present (TwoFASince).
 	AdoptionHistory(ctx context.Context, now int64, days int) ([]DayPoint, error)
 }

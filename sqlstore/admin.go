@@ -17,7 +17,7 @@ import (
 var _ portal.AdminStore = (*DB)(nil)
 
 // refreshTwoFactor recomputes the user's copies of their 2FA status
-// (users.twofa, users.twofa_methods and the user_method_types rows) from
+// (users.twofa, twofa_methods, twofa_since and the user_method_types rows) from
 // their confirmed methods. Every transaction that confirms or deletes a
 // method calls it last.
 func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
@@ -27,18 +27,23 @@ func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET twofa = twofa WHERE id = $1`, userID); err != nil {
 		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT type FROM methods WHERE user_id = $1 AND confirmed_at > 0`, userID)
+	rows, err := tx.QueryContext(ctx, `SELECT type, MIN(confirmed_at) FROM methods WHERE user_id = $1 AND confirmed_at > 0 GROUP BY type`, userID)
 	if err != nil {
 		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
 	}
 	var types []string
+	var since int64
 	for rows.Next() {
 		var t string
-		if err := rows.Scan(&t); err != nil {
+		var at int64
+		if err := rows.Scan(&t, &at); err != nil {
 			rows.Close()
 			return err
 		}
 		types = append(types, t)
+		if since == 0 || at < since {
+			since = at
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -47,8 +52,8 @@ func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
 	// Sorted in Go: string_agg and group_concat differ, and so may the
 	// databases' collations.
 	slices.Sort(types)
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET twofa = $1, twofa_methods = $2 WHERE id = $3`,
-		bool2int(len(types) > 0), strings.Join(types, ","), userID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET twofa = $1, twofa_methods = $2, twofa_since = $3 WHERE id = $4`,
+		bool2int(len(types) > 0), strings.Join(types, ","), since, userID); err != nil {
 		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM user_method_types WHERE user_id = $1`, userID); err != nil {
@@ -65,19 +70,21 @@ func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
 
 // adminColumns are the user columns of the staff list: userColumns without
 // the password hash, which a list never needs, plus the 2FA copies.
-const adminColumns = `u.id, u.account_id, u.email, u.email_key, u.name, u.role, u.disabled, u.email_verified_at, u.created_at, u.last_login_at, u.preferred_method, u.twofa, u.twofa_methods`
+const adminColumns = `u.id, u.account_id, u.email, u.email_key, u.name, u.role, u.disabled, u.email_verified_at, u.created_at, u.last_login_at, u.preferred_method, u.twofa, u.twofa_methods, u.twofa_since`
 
 // ListUsers returns one page of the staff user list, newest first.
 //
 // Each page is one index range read backwards from the cursor: the order is
 // (created_at DESC, id DESC) and every equality filter has an index ending
-// in (created_at, id) — users_created, users_twofa, users_role,
-// users_account, and user_method_types_list for a method. Filters combined
-// use one of those indexes and test the others row by row, which costs
-// (rows per page) / (share of rows that match the rest). An email search
-// (a query with "@") reads the email_key range and sorts its matches; a
-// name search tests every row in order until the page is full, so a name
-// that few users have reads the whole table (see the benchmark).
+// in (created_at, id) — users_account, users_role, users_twofa,
+// users_created, and user_method_types_list for a method. With several
+// filters, driver picks the index and the other filters are tested row by
+// row, which costs (rows per page) / (share of rows passing them). An email
+// search (a query with "@") reads the email_key range and sorts its
+// matches. A search without "@" also matches names anywhere in them, which
+// no index serves: rows are tested in order until the page is full, so a
+// search that few users match reads the whole table (about a second at a
+// million users; see BenchmarkListUsers).
 func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.UserRow, string, error) {
 	f, err := f.Normalize()
 	if err != nil {
@@ -100,7 +107,7 @@ func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.Use
 		var emailKey, methods string
 		var twofa int
 		if err := rows.Scan(&r.ID, &r.AccountID, &r.Email, &emailKey, &r.Name, &r.Role, &r.Disabled, &r.EmailVerifiedAt,
-			&r.CreatedAt, &r.LastLoginAt, &r.PreferredMethod, &twofa, &methods); err != nil {
+			&r.CreatedAt, &r.LastLoginAt, &r.PreferredMethod, &twofa, &methods, &r.TwoFASince); err != nil {
 			return nil, "", fmt.Errorf("list users: %w", err)
 		}
 		r.TwoFA = twofa == 1
@@ -130,46 +137,101 @@ func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.Use
 	return out, next, nil
 }
 
+// Indexes a page can be read from, most selective first (see driver).
+const (
+	byAccount = iota // users_account
+	byEmail          // the email_key range of a search with "@"
+	byStaff          // users_role, role admin: staff are few
+	byMethod         // user_method_types_list
+	byRole           // users_role, owner or member
+	byTwoFA          // users_twofa
+	byCreated        // users_created: no filter with an index
+)
+
+// driver picks the index a page of f is read from. The choice is made
+// here rather than left to the planner because SQLite keeps no statistics
+// unless asked: given an account and a 2FA filter it read every user with
+// 2FA to find the account's five. Accounts, email prefixes with "@" and
+// staff are small sets; a method is rarer than a role of customers, which
+// is rarer than one 2FA state.
+func driver(f portal.UserFilter) int {
+	switch {
+	case f.AccountID != "":
+		return byAccount
+	case f.Query != "" && strings.Contains(f.Query, "@"):
+		return byEmail
+	case f.Role == portal.RoleAdmin:
+		return byStaff
+	case f.Method != "":
+		return byMethod
+	case f.Role != "":
+		return byRole
+	case f.TwoFA != "":
+		return byTwoFA
+	}
+	return byCreated
+}
+
 // listUsersQuery builds the page query of f after cur (nil: first page).
 // Only placeholders carry input; the SQL text comes from constants.
+//
+// Filters other than the driver's are written so that no index can serve
+// them ("u.role || ''", "u.twofa + 0"), which leaves the planner one index
+// to read, in both databases; they are then tested on each row read.
 func listUsersQuery(f portal.UserFilter, cur *cursor) (string, []any) {
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	d := driver(f)
 	from, created, id := "users u", "u.created_at", "u.id"
 	var where []string
-	if f.Method != "" {
-		// Page on the method's own index and join the user: exact and one
-		// index range however rare the method is.
+	if f.AccountID != "" {
+		where = append(where, "u.account_id = "+arg(f.AccountID))
+	}
+	switch {
+	case f.Method == "":
+	case d == byMethod:
+		// Page on the method's own index and join the user: one index
+		// range however rare the method is.
 		from, created, id = "user_method_types t JOIN users u ON u.id = t.user_id", "t.created_at", "t.user_id"
 		where = append(where, "t.type = "+arg(f.Method))
+	default:
+		where = append(where, "EXISTS (SELECT 1 FROM user_method_types t WHERE t.user_id = u.id AND t.type = "+arg(f.Method)+")")
+	}
+	twofa, role := "u.twofa", "u.role"
+	if d != byTwoFA {
+		twofa = "u.twofa + 0"
+	}
+	if d != byRole && d != byStaff {
+		role = "u.role || ''"
 	}
 	switch f.TwoFA {
 	case portal.TwoFAActivated:
-		where = append(where, "u.twofa = 1")
+		where = append(where, twofa+" = 1")
 	case portal.TwoFANotActivated:
-		where = append(where, "u.twofa = 0")
+		where = append(where, twofa+" = 0")
 	}
 	if f.Role != "" {
-		where = append(where, "u.role = "+arg(f.Role))
-	}
-	if f.AccountID != "" {
-		where = append(where, "u.account_id = "+arg(f.AccountID))
+		where = append(where, role+" = "+arg(f.Role))
 	}
 	if f.Query != "" {
 		q := strings.ToLower(f.Query)
 		email := "u.email_key LIKE " + arg(escapeLike(q)+"%") + ` ESCAPE '\'`
-		if lo, hi := prefixRange(q); hi != "" {
-			email = "u.email_key >= " + arg(lo) + " AND u.email_key < " + arg(hi) + " AND " + email
-		} else if lo != "" {
-			email = "u.email_key >= " + arg(lo) + " AND " + email
-		}
-		if strings.Contains(q, "@") {
+		switch {
+		case d == byEmail:
+			// The LIKE keeps exact prefix matches within the range.
+			if lo, hi := prefixRange(q); hi != "" {
+				email = "u.email_key >= " + arg(lo) + " AND u.email_key < " + arg(hi) + " AND " + email
+			} else if lo != "" {
+				email = "u.email_key >= " + arg(lo) + " AND " + email
+			}
 			where = append(where, email)
-		} else {
-			where = append(where, "(("+email+") OR lower(u.name) LIKE "+arg("%"+escapeLike(q)+"%")+` ESCAPE '\')`)
+		case strings.Contains(q, "@"):
+			where = append(where, email)
+		default:
+			where = append(where, "("+email+" OR lower(u.name) LIKE "+arg("%"+escapeLike(q)+"%")+` ESCAPE '\')`)
 		}
 	}
 	if cur != nil {
@@ -343,19 +405,20 @@ func (db *DB) TwoFactorStats(ctx context.Context) (*portal.TwoFactorStats, error
 const day = 24 * 60 * 60
 
 // AdoptionHistory returns the adoption chart: per UTC day, how many of the
-// users with 2FA today first confirmed a method that day (by their earliest
-// confirmed method still present), and the running total. It reads the
-// methods_user index (user_id, confirmed_at) once.
+// users with 2FA today first confirmed a method that day (users.twofa_since,
+// their earliest confirmed method still present), and the running total.
+// It reads the users_twofa_since index over every user with 2FA, counting
+// those before the chart's first day in one group.
 func (db *DB) AdoptionHistory(ctx context.Context, now int64, days int) ([]portal.DayPoint, error) {
 	if days < 1 || days > 3660 {
 		return nil, &portal.Error{Code: portal.EINVALID, Field: "days", Message: "The chart can show 1 to 3660 days."}
 	}
 	today := now / day
 	first := today - int64(days) + 1
-	// Integer division gives the day in both databases.
-	rows, err := db.ro.QueryContext(ctx, `SELECT d, COUNT(*) FROM
-		(SELECT MIN(confirmed_at) / 86400 AS d FROM methods WHERE confirmed_at > 0 GROUP BY user_id) f
-		WHERE d <= $1 GROUP BY d ORDER BY d`, today)
+	// Integer division gives the day in both databases; day 0 gathers
+	// everyone before the chart.
+	rows, err := db.ro.QueryContext(ctx, `SELECT CASE WHEN twofa_since < $1 THEN 0 ELSE twofa_since / 86400 END AS d, COUNT(*)
+		FROM users WHERE twofa_since > 0 AND twofa_since < $2 GROUP BY d`, first*day, (today+1)*day)
 	if err != nil {
 		return nil, fmt.Errorf("adoption history: %w", err)
 	}
@@ -364,7 +427,7 @@ func (db *DB) AdoptionHistory(ctx context.Context, now int64, days int) ([]porta
 	for i := range out {
 		out[i].Day = (first + int64(i)) * day
 	}
-	total := 0 // users whose first day is before the chart
+	total := 0
 	for rows.Next() {
 		var d int64
 		var n int
@@ -401,8 +464,9 @@ type SeedOptions struct {
 	AccountSize int
 	// StaffEvery makes every StaffEvery-th user an admin (default 1000).
 	StaffEvery int
-	// Newest is the created_at of the last user (default 2026-01-01); four
-	// users share each second before it, so the list's id tie-break matters.
+	// Newest is the created_at of the last user (default 2026-01-01).
+	// Users come in fours that share a second (so the list's id tie-break
+	// matters), 30 seconds apart: a million users span about 87 days.
 	Newest int64
 	// Seed makes roles, names and methods reproducible (ids are random).
 	Seed uint64
@@ -464,13 +528,13 @@ func (db *DB) SeedUsers(ctx context.Context, n int, opts SeedOptions) error {
 	for done := 0; done < n; done += perTx {
 		size := min(perTx, n-done)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
-			accounts := newBatch(tx, `INSERT INTO accounts (id, name, created_at) VALUES `, 3)
-			users := newBatch(tx, `INSERT INTO users (id, account_id, email, email_key, name, role, password_hash, email_verified_at, created_at, preferred_method, twofa, twofa_methods) VALUES `, 12)
-			methods := newBatch(tx, `INSERT INTO methods (id, user_id, type, name, confirmed_at, created_at) VALUES `, 6)
-			umt := newBatch(tx, `INSERT INTO user_method_types (user_id, type, created_at) VALUES `, 3)
+			accounts := newBatch(tx, `INSERT INTO accounts (id, name, created_at) VALUES `)
+			users := newBatch(tx, `INSERT INTO users (id, account_id, email, email_key, name, role, password_hash, email_verified_at, created_at, preferred_method, twofa, twofa_methods, twofa_since) VALUES `)
+			methods := newBatch(tx, `INSERT INTO methods (id, user_id, type, name, confirmed_at, created_at) VALUES `)
+			umt := newBatch(tx, `INSERT INTO user_method_types (user_id, type, created_at) VALUES `)
 			for k := done; k < done+size; k++ {
 				num := opts.First + k
-				at := opts.Newest - int64(n-1-k)/4
+				at := opts.Newest - int64((n-1-k)/4)*30
 				id := portal.NewID()
 				email := "u" + strconv.Itoa(num) + "@example.com"
 				name := first[rnd.IntN(len(first))] + " " + last[rnd.IntN(len(last))]
@@ -493,13 +557,13 @@ func (db *DB) SeedUsers(ctx context.Context, n int, opts SeedOptions) error {
 						mine = append(mine, t)
 					}
 				}
-				preferred := ""
+				preferred, since := "", int64(0)
 				if len(mine) > 0 {
-					preferred = mine[0]
+					preferred, since = mine[0], at+60
 				}
 				sorted := slices.Sorted(slices.Values(mine))
 				users.add(id, account, email, email, name, role, opts.PasswordHash, at, at, preferred,
-					bool2int(len(mine) > 0), strings.Join(sorted, ","))
+					bool2int(len(mine) > 0), strings.Join(sorted, ","), since)
 				for _, t := range mine {
 					methods.add(portal.NewID(), id, t, t, at+60, at+30)
 				}
@@ -519,12 +583,12 @@ func (db *DB) SeedUsers(ctx context.Context, n int, opts SeedOptions) error {
 			return fmt.Errorf("seed users: %w", err)
 		}
 	}
-	// Fresh statistics, as PostgreSQL's autovacuum would gather soon after
-	// a bulk load. SQLite keeps none unless asked, and is left as a portal
-	// in use would be.
+	// Statistics and a visibility map, as PostgreSQL's autovacuum would
+	// make soon after a bulk load. SQLite keeps no statistics unless asked
+	// and is left as a portal in use would be.
 	if db.Dialect == Postgres {
-		if _, err := db.rw.ExecContext(ctx, `ANALYZE`); err != nil {
-			return fmt.Errorf("seed users: analyze: %w", err)
+		if _, err := db.rw.ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+			return fmt.Errorf("seed users: vacuum: %w", err)
 		}
 	}
 	return nil
@@ -532,45 +596,51 @@ func (db *DB) SeedUsers(ctx context.Context, n int, opts SeedOptions) error {
 
 // batch gathers rows for multi-row INSERTs into one table. Rows wait in
 // memory until flush, so a transaction can send parents before children.
+//
+// Values are written into the SQL as literals, not bound: the SQLite driver
+// looks each bound parameter's name up in a list, which makes statements
+// with thousands of parameters quadratic (minutes for a million users).
+// Every value is a number or a quoted string made by SeedUsers.
 type batch struct {
 	tx   *sql.Tx
-	head string // "INSERT INTO t (a, b) VALUES "
-	cols int
-	args []any
+	head string   // "INSERT INTO t (a, b) VALUES "
+	rows []string // "(1, 'a')"
 }
 
-func newBatch(tx *sql.Tx, head string, cols int) *batch {
-	return &batch{tx: tx, head: head, cols: cols}
+func newBatch(tx *sql.Tx, head string) *batch { return &batch{tx: tx, head: head} }
+
+// add queues one row of int, int64 and string values.
+func (b *batch) add(vals ...any) {
+	var r strings.Builder
+	r.WriteByte('(')
+	for i, v := range vals {
+		if i > 0 {
+			r.WriteString(", ")
+		}
+		switch v := v.(type) {
+		case int:
+			r.WriteString(strconv.Itoa(v))
+		case int64:
+			r.WriteString(strconv.FormatInt(v, 10))
+		case string:
+			r.WriteString("'" + strings.ReplaceAll(v, "'", "''") + "'")
+		default:
+			panic(fmt.Sprintf("batch: unsupported value %T", v))
+		}
+	}
+	r.WriteByte(')')
+	b.rows = append(b.rows, r.String())
 }
 
-// add queues one row of b.cols values.
-func (b *batch) add(vals ...any) { b.args = append(b.args, vals...) }
-
-// flush inserts the queued rows, 1,000 per statement (at most 12,000
-// parameters, under SQLite's 32,766 and PostgreSQL's 65,535).
+// flush inserts the queued rows, 1,000 per statement.
 func (b *batch) flush(ctx context.Context) error {
 	const perStmt = 1000
-	for len(b.args) > 0 {
-		rows := min(perStmt, len(b.args)/b.cols)
-		var q strings.Builder
-		q.WriteString(b.head)
-		for r := range rows {
-			if r > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteByte('(')
-			for c := range b.cols {
-				if c > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("$" + strconv.Itoa(r*b.cols+c+1))
-			}
-			q.WriteByte(')')
-		}
-		if _, err := b.tx.ExecContext(ctx, q.String(), b.args[:rows*b.cols]...); err != nil {
+	for len(b.rows) > 0 {
+		n := min(perStmt, len(b.rows))
+		if _, err := b.tx.ExecContext(ctx, b.head+strings.Join(b.rows[:n], ", ")); err != nil {
 			return err
 		}
-		b.args = b.args[rows*b.cols:]
+		b.rows = b.rows[n:]
 	}
 	return nil
 }

@@ -220,8 +220,9 @@ func TestListUsers(t *testing.T) {
 			{"email with @", portal.UserFilter{Query: "user042@ex"}, func(u *portal.User) bool { return u.Email == "User042@Example.com" }},
 			{"email only with @", portal.UserFilter{Query: "hopper@"}, func(*portal.User) bool { return false }},
 			{"whole email", portal.UserFilter{Query: "user119@example.com"}, func(u *portal.User) bool { return u.Email == "User119@Example.com" }},
-			{"name", portal.UserFilter{Query: "Hopper"}, func(u *portal.User) bool { return u.Name == "Grace Hopper" }},
-			{"name and role", portal.UserFilter{Query: "ce hop", Role: portal.RoleAdmin},
+			{"name prefix", portal.UserFilter{Query: "grace h"}, func(u *portal.User) bool { return u.Name == "Grace Hopper" }},
+			{"name is a prefix search", portal.UserFilter{Query: "Hopper"}, func(*portal.User) bool { return false }},
+			{"name and role", portal.UserFilter{Query: "GRACE", Role: portal.RoleAdmin},
 				func(u *portal.User) bool { return u.Name == "Grace Hopper" && u.Role == portal.RoleAdmin }},
 			{"wildcards are literal", portal.UserFilter{Query: "user%1"}, func(*portal.User) bool { return false }},
 			{"underscore is literal", portal.UserFilter{Query: "user_1"}, func(*portal.User) bool { return false }},
@@ -253,6 +254,15 @@ func TestListUsers(t *testing.T) {
 				}
 				if want := w.types(u); r.TwoFA != (len(want) > 0) || !slices.Equal(r.Methods, want) {
 					t.Errorf("%s: twofa %v methods %v, want %v", u.Email, r.TwoFA, r.Methods, want)
+				}
+				var since int64
+				for _, m := range w.methods[u.ID] {
+					if since == 0 || m.ConfirmedAt < since {
+						since = m.ConfirmedAt
+					}
+				}
+				if r.TwoFASince != since {
+					t.Errorf("%s: 2FA since %d, want %d", u.Email, r.TwoFASince, since)
 				}
 				if r.TwoFA {
 					enabled++
@@ -486,9 +496,9 @@ func TestAdminMigrationBackfill(t *testing.T) {
 		}
 		got := map[string]string{}
 		for _, r := range rows {
-			got[r.ID] = fmt.Sprint(r.TwoFA, r.Methods)
+			got[r.ID] = fmt.Sprint(r.TwoFA, r.Methods, r.TwoFASince)
 		}
-		want := map[string]string{"a": "true [totp yubico_otp]", "b": "false []", "c": "false []"}
+		want := map[string]string{"a": "true [totp yubico_otp] 5", "b": "false [] 0", "c": "false [] 0"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("after migration %v, want %v", got, want)
 		}
