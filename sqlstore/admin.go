@@ -176,7 +176,7 @@ func driver(f portal.UserFilter) int {
 // Only placeholders carry input; the SQL text comes from constants.
 //
 // Filters other than the driver's are written so that no index can serve
-// them ("u.role || ''", "u.twofa + 0"), which leaves the planner one index
+// them ("u.role || ”", "u.twofa + 0"), which leaves the planner one index
 // to read, in both databases; they are then tested on each row read.
 func listUsersQuery(f portal.UserFilter, cur *cursor) (string, []any) {
 	var args []any

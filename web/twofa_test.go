@@ -2,9 +2,9 @@ package web_test
 
 import (
 	"fmt"
-	"regexp"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
