@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/clientportal/portal"
 )
@@ -79,12 +80,10 @@ const adminColumns = `u.id, u.account_id, u.email, u.email_key, u.name, u.role, 
 // in (created_at, id) — users_account, users_role, users_twofa,
 // users_created, and user_method_types_list for a method. With several
 // filters, driver picks the index and the other filters are tested row by
-// row, which costs (rows per page) / (share of rows passing them). An email
-// search (a query with "@") reads the email_key range and sorts its
-// matches. A search without "@" also matches names anywhere in them, which
-// no index serves: rows are tested in order until the page is full, so a
-// search that few users match reads the whole table (about a second at a
-// million users; see BenchmarkListUsers).
+// row, which costs (rows per page) / (share of rows passing them). A search
+// of three characters or more reads the email_key and users_name_lower
+// ranges of its prefix instead and sorts the matches; a shorter one is
+// tested row by row, as a filter.
 func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.UserRow, string, error) {
 	f, err := f.Normalize()
 	if err != nil {
@@ -140,7 +139,7 @@ func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.Use
 // Indexes a page can be read from, most selective first (see driver).
 const (
 	byAccount = iota // users_account
-	byEmail          // the email_key range of a search with "@"
+	byQuery          // email_key and lower(name) ranges of a search
 	byStaff          // users_role, role admin: staff are few
 	byMethod         // user_method_types_list
 	byRole           // users_role, owner or member
@@ -148,18 +147,24 @@ const (
 	byCreated        // users_created: no filter with an index
 )
 
+// minRangeQuery is the shortest search read from the email and name
+// indexes. A shorter one matches a large share of users, so reading rows in
+// list order fills a page after a few thousand, while its index ranges
+// could hold most of the table, to be sorted.
+const minRangeQuery = 3
+
 // driver picks the index a page of f is read from. The choice is made
 // here rather than left to the planner because SQLite keeps no statistics
 // unless asked: given an account and a 2FA filter it read every user with
-// 2FA to find the account's five. Accounts, email prefixes with "@" and
-// staff are small sets; a method is rarer than a role of customers, which
-// is rarer than one 2FA state.
+// 2FA to find the account's five. Accounts, searches and staff are small
+// sets; a method is rarer than a role of customers, which is rarer than one
+// 2FA state.
 func driver(f portal.UserFilter) int {
 	switch {
 	case f.AccountID != "":
 		return byAccount
-	case f.Query != "" && strings.Contains(f.Query, "@"):
-		return byEmail
+	case utf8.RuneCountInString(f.Query) >= minRangeQuery:
+		return byQuery
 	case f.Role == portal.RoleAdmin:
 		return byStaff
 	case f.Method != "":
@@ -176,8 +181,9 @@ func driver(f portal.UserFilter) int {
 // Only placeholders carry input; the SQL text comes from constants.
 //
 // Filters other than the driver's are written so that no index can serve
-// them ("u.role || ”", "u.twofa + 0"), which leaves the planner one index
-// to read, in both databases; they are then tested on each row read.
+// them (an expression such as u.twofa + 0, or the role concatenated with
+// an empty string), which leaves the planner one index to read, in both
+// databases; they are then tested on each row read.
 func listUsersQuery(f portal.UserFilter, cur *cursor) (string, []any) {
 	var args []any
 	arg := func(v any) string {
@@ -217,21 +223,34 @@ func listUsersQuery(f portal.UserFilter, cur *cursor) (string, []any) {
 		where = append(where, role+" = "+arg(f.Role))
 	}
 	if f.Query != "" {
+		// A prefix of the email or (without "@") of the name, ignoring
+		// case. The LIKE keeps exact matches; the range beside it, when
+		// this search drives the page, is what an index can read.
 		q := strings.ToLower(f.Query)
-		email := "u.email_key LIKE " + arg(escapeLike(q)+"%") + ` ESCAPE '\'`
-		switch {
-		case d == byEmail:
-			// The LIKE keeps exact prefix matches within the range.
-			if lo, hi := prefixRange(q); hi != "" {
-				email = "u.email_key >= " + arg(lo) + " AND u.email_key < " + arg(hi) + " AND " + email
-			} else if lo != "" {
-				email = "u.email_key >= " + arg(lo) + " AND " + email
+		like := arg(escapeLike(q) + "%")
+		var lo, hi string
+		if d == byQuery {
+			lo, hi = prefixRange(q)
+			lo = arg(lo)
+			if hi != "" {
+				hi = arg(hi)
 			}
-			where = append(where, email)
-		case strings.Contains(q, "@"):
-			where = append(where, email)
-		default:
-			where = append(where, "("+email+" OR lower(u.name) LIKE "+arg("%"+escapeLike(q)+"%")+` ESCAPE '\')`)
+		}
+		match := func(col string) string {
+			c := col + " LIKE " + like + ` ESCAPE '\'`
+			if hi != "" {
+				c = col + " < " + hi + " AND " + c
+			}
+			if lo != "" {
+				c = col + " >= " + lo + " AND " + c
+			}
+			return "(" + c + ")"
+		}
+		if strings.Contains(q, "@") {
+			where = append(where, match("u.email_key"))
+		} else {
+			// lower(u.name) is the expression of the users_name_lower index.
+			where = append(where, "("+match("u.email_key")+" OR "+match("lower(u.name)")+")")
 		}
 	}
 	if cur != nil {
@@ -327,30 +346,23 @@ func escapeLike(s string) string {
 
 // prefixRange returns bounds lo <= s < hi holding every string s that
 // starts with p, for an index range; hi is "" when there is no upper bound.
-// The bounds are built from p's leading run of [0-9a-z] only, whose order is
-// the same in byte order (SQLite, PostgreSQL's C collation) and in the
-// linguistic collations PostgreSQL databases are often created with, where
-// punctuation such as "." or "@" is ignored at first. The range may so hold
-// more than the prefix; the LIKE beside it keeps the exact matches.
+// hi is p cut after its last ASCII letter or digit that is not "z", which is
+// bumped to the next one in 0-9a-z: that order is the same in byte order
+// (SQLite, PostgreSQL's C collation) and in the linguistic collations
+// PostgreSQL databases are often created with, where punctuation and spaces
+// count only after letters, so bumping one of those would not give an upper
+// bound. The range may hold more than the prefix; the LIKE beside it keeps
+// the exact matches.
 func prefixRange(p string) (lo, hi string) {
-	n := 0
-	for n < len(p) && (p[n] >= '0' && p[n] <= '9' || p[n] >= 'a' && p[n] <= 'z') {
-		n++
-	}
-	lo = p[:n]
-	// The successor of lo in the alphabet 0-9a-z: bump the last character
-	// that is not "z" and cut after it.
-	for i := n - 1; i >= 0; i-- {
-		switch c := lo[i]; c {
-		case 'z':
-			continue
-		case '9':
-			return lo, lo[:i] + "a"
-		default:
-			return lo, lo[:i] + string(c+1)
+	for i := len(p) - 1; i >= 0; i-- {
+		switch c := p[i]; {
+		case c == '9':
+			return p, p[:i] + "a"
+		case c >= '0' && c < '9' || c >= 'a' && c < 'z':
+			return p, p[:i] + string(c+1)
 		}
 	}
-	return lo, ""
+	return p, ""
 }
 
 // TwoFactorStats counts users, and users with 2FA, by role and by method.

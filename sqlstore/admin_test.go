@@ -528,6 +528,11 @@ func TestPrefixSearchSpecialCharacters(t *testing.T) {
 			"ö":    {"ö@example.com"},
 			"a":    {"a9b@example.com", "aa@example.com", "a9@example.com", "ab@example.com"},
 			"@exa": nil,
+			"z.z":  {"z.z@example.com"},
+			"a9b":  {"a9b@example.com"},
+			"a9@e": {"a9@example.com"},
+			"zz@e": {"zz@example.com"},
+			"ö@e":  {"ö@example.com"},
 		} {
 			rows, _, err := db.ListUsers(context.Background(), portal.UserFilter{Query: q})
 			if err != nil {
