@@ -132,7 +132,7 @@ func (db *DB) SaveSettings(ctx context.Context, s *portal.Settings) error {
 
 const browserColumns = `id, user_id, token_hash, user_agent, ip, created_at, last_used_at, expires_at`
 
-func scanBrowser(row interface{ Scan(...any) error }) (*portal.Browser, error) {
+func scanBrowser(row scanner) (*portal.Browser, error) {
 	var b portal.Browser
 	err := row.Scan(&b.ID, &b.UserID, &b.TokenHash, &b.UserAgent, &b.IP, &b.CreatedAt, &b.LastUsedAt, &b.ExpiresAt)
 	return &b, err
@@ -162,20 +162,7 @@ func (db *DB) TouchBrowser(ctx context.Context, id string, at int64) error {
 
 // UserBrowsers lists a user's live remembered browsers, most recent first.
 func (db *DB) UserBrowsers(ctx context.Context, userID string, now int64) ([]*portal.Browser, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+browserColumns+` FROM browsers WHERE user_id = $1 AND expires_at > $2 ORDER BY last_used_at DESC, id`, userID, now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.Browser
-	for rows.Next() {
-		b, err := scanBrowser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, scanBrowser, `SELECT `+browserColumns+` FROM browsers WHERE user_id = $1 AND expires_at > $2 ORDER BY last_used_at DESC, id`, userID, now)
 }
 
 // DeleteBrowser revokes one remembered browser.
@@ -191,7 +178,7 @@ func (db *DB) DeleteUserBrowsers(ctx context.Context, userID string) error {
 
 const recoveryColumns = `r.id, r.user_id, u.email, u.name, r.message, r.status, r.created_at, r.decided_at, r.decided_by, r.note, r.effective_at, r.closed_at`
 
-func scanRecovery(row interface{ Scan(...any) error }) (*portal.RecoveryRequest, error) {
+func scanRecovery(row scanner) (*portal.RecoveryRequest, error) {
 	var r portal.RecoveryRequest
 	err := row.Scan(&r.ID, &r.UserID, &r.Email, &r.Name, &r.Message, &r.Status, &r.CreatedAt, &r.DecidedAt, &r.DecidedBy, &r.Note, &r.EffectiveAt, &r.ClosedAt)
 	return &r, err
@@ -232,21 +219,8 @@ func (db *DB) RecoveryByID(ctx context.Context, id string) (*portal.RecoveryRequ
 
 // Recoveries lists requests in a state ("" for all), newest first.
 func (db *DB) Recoveries(ctx context.Context, status string, limit int) ([]*portal.RecoveryRequest, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+recoveryColumns+` FROM recovery_requests r JOIN users u ON u.id = r.user_id
+	return queryAll(ctx, db, scanRecovery, `SELECT `+recoveryColumns+` FROM recovery_requests r JOIN users u ON u.id = r.user_id
 		WHERE ($1 = '' OR r.status = $1) ORDER BY r.created_at DESC, r.id DESC LIMIT $2`, status, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.RecoveryRequest
-	for rows.Next() {
-		r, err := scanRecovery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // DecideRecovery approves or denies a pending request, once.
@@ -276,21 +250,8 @@ func (db *DB) CancelRecoveries(ctx context.Context, userID string, at int64) (in
 
 // DueRecoveries lists approved requests whose waiting period is over.
 func (db *DB) DueRecoveries(ctx context.Context, now int64) ([]*portal.RecoveryRequest, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+recoveryColumns+` FROM recovery_requests r JOIN users u ON u.id = r.user_id
+	return queryAll(ctx, db, scanRecovery, `SELECT `+recoveryColumns+` FROM recovery_requests r JOIN users u ON u.id = r.user_id
 		WHERE r.status = $1 AND r.effective_at <= $2 ORDER BY r.effective_at`, portal.RecoveryApproved, now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.RecoveryRequest
-	for rows.Next() {
-		r, err := scanRecovery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // CompleteRecovery marks a due request done, exactly once.

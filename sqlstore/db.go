@@ -167,3 +167,24 @@ func bool2int(b bool) int {
 	}
 	return 0
 }
+
+// scanner is a row or rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a query on the reader pool and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.ro.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -24,21 +24,15 @@ func (db *DB) AddEvent(ctx context.Context, e *portal.Event) error {
 
 // UserEvents lists a user's newest events first.
 func (db *DB) UserEvents(ctx context.Context, userID string, limit int) ([]*portal.Event, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT id, user_id, actor_id, type, ip, user_agent, detail, created_at
-		FROM events WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, userID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.Event
-	for rows.Next() {
-		var e portal.Event
-		if err := rows.Scan(&e.ID, &e.UserID, &e.ActorID, &e.Type, &e.IP, &e.UserAgent, &e.Detail, &e.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, &e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, scanEvent, `SELECT `+eventColumns+` FROM events WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, userID, limit)
+}
+
+const eventColumns = `id, user_id, actor_id, type, ip, user_agent, detail, created_at`
+
+func scanEvent(row scanner) (*portal.Event, error) {
+	var e portal.Event
+	err := row.Scan(&e.ID, &e.UserID, &e.ActorID, &e.Type, &e.IP, &e.UserAgent, &e.Detail, &e.CreatedAt)
+	return &e, err
 }
 
 var _ portal.EventLog = (*DB)(nil)
@@ -49,21 +43,8 @@ func (db *DB) Events(ctx context.Context, f portal.EventFilter) ([]*portal.Event
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
-	rows, err := db.ro.QueryContext(ctx, `SELECT id, user_id, actor_id, type, ip, user_agent, detail, created_at FROM events
+	return queryAll(ctx, db, scanEvent, `SELECT `+eventColumns+` FROM events
 		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR type = $2) AND ($3 = 0 OR created_at >= $3) AND ($4 = 0 OR created_at < $4)
 		AND ($5 = '' OR id < $5)
 		ORDER BY id DESC LIMIT $6`, f.UserID, f.Type, f.Since, f.Until, f.Before, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.Event
-	for rows.Next() {
-		var e portal.Event
-		if err := rows.Scan(&e.ID, &e.UserID, &e.ActorID, &e.Type, &e.IP, &e.UserAgent, &e.Detail, &e.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, &e)
-	}
-	return out, rows.Err()
 }

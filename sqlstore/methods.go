@@ -13,7 +13,7 @@ var _ portal.MethodStore = (*DB)(nil)
 
 const methodColumns = `id, user_id, type, name, secret, data, confirmed_at, last_step, created_at, last_used_at`
 
-func scanMethod(row interface{ Scan(...any) error }) (*portal.Method, error) {
+func scanMethod(row scanner) (*portal.Method, error) {
 	var m portal.Method
 	err := row.Scan(&m.ID, &m.UserID, &m.Type, &m.Name, &m.Secret, &m.Data, &m.ConfirmedAt, &m.LastStep, &m.CreatedAt, &m.LastUsedAt)
 	return &m, err
@@ -31,21 +31,8 @@ func (db *DB) CreateMethod(ctx context.Context, m *portal.Method) error {
 
 // UserMethods lists a user's methods, confirmed first, oldest first.
 func (db *DB) UserMethods(ctx context.Context, userID string) ([]*portal.Method, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+methodColumns+` FROM methods WHERE user_id = $1
+	return queryAll(ctx, db, scanMethod, `SELECT `+methodColumns+` FROM methods WHERE user_id = $1
 		ORDER BY CASE WHEN confirmed_at > 0 THEN 0 ELSE 1 END, created_at, id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.Method
-	for rows.Next() {
-		m, err := scanMethod(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
 // ConfirmMethod confirms a pending method; with set, it also stores the
@@ -212,20 +199,7 @@ func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string) 
 
 // SealedSecrets lists every method with a sealed secret.
 func (db *DB) SealedSecrets(ctx context.Context) ([]*portal.Method, error) {
-	rows, err := db.ro.QueryContext(ctx, `SELECT `+methodColumns+` FROM methods WHERE secret <> '' ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*portal.Method
-	for rows.Next() {
-		m, err := scanMethod(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, scanMethod, `SELECT `+methodColumns+` FROM methods WHERE secret <> '' ORDER BY id`)
 }
 
 // ReplaceSecret swaps a sealed secret, only if it has not changed meanwhile.
