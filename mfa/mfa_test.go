@@ -198,7 +198,9 @@ func BenchmarkBackupVerify(b *testing.B) {
 // backupStore accepts every code: the benchmark measures the hashing.
 type backupStore struct{ params string }
 
-func (s *backupStore) BackupParams(context.Context, string) (string, int, error) { return s.params, 9, nil }
+func (s *backupStore) BackupParams(context.Context, string) (string, int, error) {
+	return s.params, 9, nil
+}
 func (s *backupStore) ConsumeBackupCode(context.Context, string, string, int64) (bool, error) {
 	return true, nil
 }
