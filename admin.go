@@ -28,9 +28,9 @@ type UserFilter struct {
 	Method    string // a confirmed method type, e.g. MethodTOTP
 	Role      string // RoleOwner, RoleMember or RoleAdmin
 	AccountID string
-	// Query matches users whose email starts with it (ignoring case) or,
-	// when it holds no "@", whose email or name starts with it. Both are
-	// prefix searches so they stay on an index at millions of users.
+	// Query is a prefix, ignoring case, of the email or, when it holds no
+	// "@", of the email or the name. Prefixes, unlike substrings, can be
+	// read from an index at millions of users.
 	Query string
 	// Limit is the page size: 0 means DefaultUserPage, at most MaxUserPage.
 	Limit int

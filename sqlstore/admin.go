@@ -10,17 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/clientportal/portal"
 )
 
 var _ portal.AdminStore = (*DB)(nil)
 
-// refreshTwoFactor recomputes the user's copies of their 2FA status
-// (users.twofa, twofa_methods, twofa_since and the user_method_types rows) from
-// their confirmed methods. Every transaction that confirms or deletes a
-// method calls it last.
+// refreshTwoFactor recomputes the copies of a user's 2FA status (users.twofa,
+// twofa_methods, twofa_since and the user_method_types rows) from their
+// confirmed methods. Every transaction that confirms or deletes a method
+// calls it last: ConfirmMethod, DeleteMethod, DisableTwoFactor.
 func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
 	// Lock the user row before reading methods: two transactions confirming
 	// methods of one user at once (PostgreSQL, READ COMMITTED) then take
@@ -81,9 +80,12 @@ const adminColumns = `u.id, u.account_id, u.email, u.email_key, u.name, u.role, 
 // users_created, and user_method_types_list for a method. With several
 // filters, driver picks the index and the other filters are tested row by
 // row, which costs (rows per page) / (share of rows passing them). A search
-// of three characters or more reads the email_key and users_name_lower
-// ranges of its prefix instead and sorts the matches; a shorter one is
-// tested row by row, as a filter.
+// matching fewer than narrowRows emails and names is read from the
+// email_key and users_name_lower ranges of its prefix instead, and sorted;
+// a broader one is tested row by row, as a filter. That is quick while
+// recent users match, but a broad search whose matches are all old users
+// reads every newer row first (0.4 to 0.7 s at a million users, see
+// BenchmarkListUsers).
 func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.UserRow, string, error) {
 	f, err := f.Normalize()
 	if err != nil {
@@ -93,7 +95,13 @@ func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.Use
 	if err != nil {
 		return nil, "", err
 	}
-	query, args := listUsersQuery(f, cur)
+	narrow := false
+	if f.Query != "" && f.AccountID == "" {
+		if narrow, err = db.narrowSearch(ctx, f.Query); err != nil {
+			return nil, "", err
+		}
+	}
+	query, args := listUsersQuery(f, cur, narrow)
 	rows, err := db.ro.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list users: %w", err)
@@ -139,7 +147,7 @@ func (db *DB) ListUsers(ctx context.Context, f portal.UserFilter) ([]*portal.Use
 // Indexes a page can be read from, most selective first (see driver).
 const (
 	byAccount = iota // users_account
-	byQuery          // email_key and lower(name) ranges of a search
+	byQuery          // email_key and users_name_lower ranges of a search
 	byStaff          // users_role, role admin: staff are few
 	byMethod         // user_method_types_list
 	byRole           // users_role, owner or member
@@ -147,23 +155,55 @@ const (
 	byCreated        // users_created: no filter with an index
 )
 
-// minRangeQuery is the shortest search read from the email and name
-// indexes. A shorter one matches a large share of users, so reading rows in
-// list order fills a page after a few thousand, while its index ranges
-// could hold most of the table, to be sorted.
-const minRangeQuery = 3
+// narrowRows is where a search stops being read from its index ranges:
+// up to this many rows are cheap to fetch and sort (about 3 ms a thousand
+// at a million users); a search matching more fills a page soon when rows
+// are read in list order, if its matches are spread over time (some
+// 50 × users / narrowRows rows, 25,000 at a million users).
+const narrowRows = 2000
 
-// driver picks the index a page of f is read from. The choice is made
-// here rather than left to the planner because SQLite keeps no statistics
-// unless asked: given an account and a 2FA filter it read every user with
-// 2FA to find the account's five. Accounts, searches and staff are small
+// narrowSearch reports whether the email and (without "@") name ranges of
+// the search q hold fewer than narrowRows users. It counts at most
+// narrowRows entries of each, from the indexes alone in SQLite (about a
+// millisecond); PostgreSQL must visit rows for the name expression (up to
+// some 12 ms at a million users). SQLite keeps no statistics unless asked,
+// so it cannot judge this itself.
+func (db *DB) narrowSearch(ctx context.Context, q string) (bool, error) {
+	lo, hi := prefixRange(strings.ToLower(q))
+	args := []any{lo}
+	bound := func(col string) string {
+		c := col + " >= $1"
+		if hi != "" {
+			c += " AND " + col + " < $2"
+		}
+		return "(SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE " + c + " LIMIT " + strconv.Itoa(narrowRows) + ") r)"
+	}
+	if hi != "" {
+		args = append(args, hi)
+	}
+	probe := "SELECT " + bound("email_key")
+	if !strings.Contains(q, "@") {
+		probe += " + " + bound("lower(name)")
+	}
+	var n int
+	if err := db.ro.QueryRowContext(ctx, probe, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("list users: search size: %w", err)
+	}
+	return n < narrowRows, nil
+}
+
+// driver picks the index a page of f is read from; narrow tells whether
+// the search's ranges are small (narrowSearch). The choice is made here
+// rather than left to the planner because SQLite keeps no statistics unless
+// asked: given an account and a 2FA filter it read every user with 2FA to
+// find the account's five. Accounts, narrow searches and staff are small
 // sets; a method is rarer than a role of customers, which is rarer than one
 // 2FA state.
-func driver(f portal.UserFilter) int {
+func driver(f portal.UserFilter, narrow bool) int {
 	switch {
 	case f.AccountID != "":
 		return byAccount
-	case utf8.RuneCountInString(f.Query) >= minRangeQuery:
+	case f.Query != "" && narrow:
 		return byQuery
 	case f.Role == portal.RoleAdmin:
 		return byStaff
@@ -184,13 +224,13 @@ func driver(f portal.UserFilter) int {
 // them (an expression such as u.twofa + 0, or the role concatenated with
 // an empty string), which leaves the planner one index to read, in both
 // databases; they are then tested on each row read.
-func listUsersQuery(f portal.UserFilter, cur *cursor) (string, []any) {
+func listUsersQuery(f portal.UserFilter, cur *cursor, narrow bool) (string, []any) {
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	d := driver(f)
+	d := driver(f, narrow)
 	from, created, id := "users u", "u.created_at", "u.id"
 	var where []string
 	if f.AccountID != "" {
@@ -482,7 +522,8 @@ type SeedOptions struct {
 	Newest int64
 	// Seed makes roles, names and methods reproducible (ids are random).
 	Seed uint64
-	// PasswordHash is every user's hash; the default matches no password.
+	// PasswordHash is every user's hash; the default is no valid hash, so
+	// seeded users cannot sign in.
 	PasswordHash string
 }
 
@@ -509,8 +550,8 @@ func (db *DB) SeedUsers(ctx context.Context, n int, opts SeedOptions) error {
 		opts.PasswordHash = "seeded-user-without-password"
 	}
 	if db.Dialect == SQLite {
-		// Random ids and emails land all over their indexes: with SQLite's
-		// default 2 MB page cache a million users take many minutes.
+		// Random ids and emails land all over their indexes; a page cache
+		// larger than the default 2 MB keeps those pages in memory.
 		if _, err := db.rw.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
 			return fmt.Errorf("seed users: %w", err)
 		}

@@ -77,12 +77,15 @@ func BenchmarkListUsers(b *testing.B) {
 				{"staff_activated/first", portal.UserFilter{Role: portal.RoleAdmin, TwoFA: portal.TwoFAActivated}},
 				{"account_activated/first", portal.UserFilter{AccountID: acct, TwoFA: portal.TwoFAActivated}},
 				{"search_email/first", portal.UserFilter{Query: "u" + strconv.Itoa(n*42/100) + "@"}},
-				{"search_prefix/first", portal.UserFilter{Query: "u" + strconv.Itoa(n*42/10000)}}, // about 111 emails
+				{"search_prefix/first", portal.UserFilter{Query: "u" + strconv.Itoa(n*42/10000)}},       // about 111 emails
+				{"search_prefix_1111/first", portal.UserFilter{Query: "u" + strconv.Itoa(n*42/100000)}}, // near the most a search sorts
 				{"search_name/first", portal.UserFilter{Query: "grace h"}},
-				{"search_short/first", portal.UserFilter{Query: "gr"}},
-				// The worst case: a search too short for the indexes that
-				// almost nobody matches is read row by row (see ListUsers).
-				{"search_short_rare/first", portal.UserFilter{Query: "u0"}},
+				{"search_broad/first", portal.UserFilter{Query: "gr"}},      // a twelfth of the names
+				{"search_short_rare/first", portal.UserFilter{Query: "u0"}}, // one email
+				// The worst case: a broad search (too many matches to sort)
+				// whose matches are all old users is read row by row until
+				// they come (u1, u10…, u100000…: the oldest fifth).
+				{"search_broad_old/first", portal.UserFilter{Query: "u1"}},
 			} {
 				rows, _, err := db.ListUsers(ctx, bc.f)
 				if err != nil || len(rows) == 0 {

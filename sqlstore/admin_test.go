@@ -550,3 +550,46 @@ func TestPrefixSearchSpecialCharacters(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchBroadAndNarrow searches users made by SeedUsers with prefixes
+// that match more users than a search reads from its index ranges ("u":
+// every email) and fewer, alone and with filters: both ways must serve the
+// same users in the same order.
+func TestSearchBroadAndNarrow(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		db := storetest.MustOpen(t, dialect)
+		if err := db.SeedUsers(context.Background(), 2500, sqlstore.SeedOptions{Seed: 7, StaffEvery: 50}); err != nil {
+			t.Fatal(err)
+		}
+		_, all := walk(t, db, portal.UserFilter{}, portal.MaxUserPage)
+		if len(all) != 2500 {
+			t.Fatalf("%d users listed, want 2500", len(all))
+		}
+		for _, f := range []portal.UserFilter{
+			{Query: "u"}, {Query: "U1"}, {Query: "u12"}, {Query: "u2499@"}, {Query: "u1@"}, {Query: "u1@example.com"},
+			{Query: "grace"}, {Query: "gr"}, {Query: "ada l"}, {Query: "Ada Lovelace"},
+			{Query: "u", TwoFA: portal.TwoFAActivated}, {Query: "u1", Role: portal.RoleAdmin},
+			{Query: "u", Method: portal.MethodWebAuthn}, {Query: "grace", TwoFA: portal.TwoFANotActivated, Role: portal.RoleMember},
+		} {
+			q := strings.ToLower(f.Query)
+			var want []string
+			for _, r := range all {
+				match := strings.HasPrefix(r.Email, q) || !strings.Contains(q, "@") && strings.HasPrefix(strings.ToLower(r.Name), q)
+				switch {
+				case f.TwoFA == portal.TwoFAActivated && !r.TwoFA, f.TwoFA == portal.TwoFANotActivated && r.TwoFA,
+					f.Role != "" && r.Role != f.Role, f.Method != "" && !slices.Contains(r.Methods, f.Method):
+					match = false
+				}
+				if match {
+					want = append(want, r.ID)
+				}
+			}
+			if len(want) == 0 {
+				t.Fatalf("%+v matches nobody: the test needs a better seed", f)
+			}
+			if got, _ := walk(t, db, f, 37); !slices.Equal(got, want) {
+				t.Errorf("%+v: %d users, want %d", f, len(got), len(want))
+			}
+		}
+	})
+}
