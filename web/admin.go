@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -368,14 +369,39 @@ func (s *Server) handleAdminEvents(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// stats gathers the adoption numbers and the 90-day chart.
+// statsTTL is how long adoption numbers are reused: they count the whole
+// user table (100–200 ms at a million users), and a minute old is fresh
+// enough for a chart or a Prometheus scrape.
+const statsTTL = time.Minute
+
+// statsCache holds the last adoption numbers.
+type statsCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	st   *portal.TwoFactorStats
+	hist []portal.DayPoint
+}
+
+// stats gathers the adoption numbers and the 90-day chart, reusing them for
+// statsTTL.
 func (s *Server) stats(ctx context.Context) (*portal.TwoFactorStats, []portal.DayPoint, error) {
+	c := &s.statsCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	if c.st != nil && now.Sub(c.at) < statsTTL && !now.Before(c.at) {
+		return c.st, c.hist, nil
+	}
 	st, err := s.Store.TwoFactorStats(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	hist, err := s.Store.AdoptionHistory(ctx, s.now().Unix(), 90)
-	return st, hist, err
+	hist, err := s.Store.AdoptionHistory(ctx, now.Unix(), 90)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.at, c.st, c.hist = now, st, hist
+	return st, hist, nil
 }
 
 func (s *Server) apiAdminStats(w http.ResponseWriter, r *http.Request) error {

@@ -158,12 +158,22 @@ func TestAdminStatsAndSettings(t *testing.T) {
 	if m := fmt.Sprint(st["by_method"]); !strings.Contains(m, "totp:map[share:0.5 users:2]") {
 		t.Fatalf("by method: %s", m)
 	}
+	// The numbers are reused for a minute (they count the whole table).
+	e.register("d@example.com")
+	if st := admin.get("/api/v1/admin/stats").json(); st["total"] != float64(4) {
+		t.Fatalf("stats recomputed within the minute: %v", st["total"])
+	}
+	e.clock.Add(61 * time.Second)
+	admin = e.staffLogin("ops@example.com")
+	if st := admin.get("/api/v1/admin/stats").json(); st["total"] != float64(5) || st["share"] != 0.4 {
+		t.Fatalf("stats after a minute: %v", st)
+	}
 	page := admin.get("/admin/stats")
-	if !strings.Contains(page.Body, "<svg") || !strings.Contains(page.Body, "50.0%") {
+	if !strings.Contains(page.Body, "<svg") || !strings.Contains(page.Body, "40.0%") {
 		t.Fatal("stats page lacks the chart or the share")
 	}
 	metrics := e.client().get("/metrics").Body
-	if !strings.Contains(metrics, `portal_users_2fa_enabled{role="owner"} 1`) || !strings.Contains(metrics, `portal_users_2fa_method{method="totp"} 2`) {
+	if !strings.Contains(metrics, `portal_users_2fa_enabled{role="owner"} 1`) || !strings.Contains(metrics, `portal_users_2fa_method{method="totp"} 2`) || !strings.Contains(metrics, `portal_users{role="owner"} 4`) {
 		t.Fatalf("metrics lack adoption gauges")
 	}
 	for _, bad := range []map[string]any{

@@ -93,7 +93,7 @@ func (c *adoptionCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *adoptionCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := c.s.Store.TwoFactorStats(ctx)
+	st, _, err := c.s.stats(ctx)
 	if err != nil {
 		c.s.Logger.Warn("metrics: 2FA statistics", "err", err)
 		return

@@ -70,9 +70,10 @@ type Server struct {
 	Config
 	Deps
 
-	metrics *metrics
-	routes  []Route
-	handler http.Handler
+	metrics    *metrics
+	statsCache statsCache
+	routes     []Route
+	handler    http.Handler
 }
 
 // Access says who may reach a route.
