@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +13,9 @@ import (
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mfa"
-	"github.com/clientportal/portal/password"
 	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/sqlstore/storetest"
-	"github.com/clientportal/portal/web"
 )
 
 // The fuzz targets here drive the real handler over HTTP with what an
@@ -51,22 +46,8 @@ func newFuzzPortal(f *testing.F) *fuzzPortal {
 	f.Helper()
 	e := &env{clock: portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), logs: &portaltest.SyncBuffer{}}
 	e.dsn = storetest.DSN(f, sqlstore.SQLite)
-	e.db = storetest.MustOpenDSN(f, e.dsn)
-	e.ts = httptest.NewUnstartedServer(nil)
-	base, _ := url.Parse("http://" + e.ts.Listener.Addr().String())
-	hasher := password.NewHasher(cheap, 0)
 	e.keys = mustKeys(f)
-	e.mail = &portaltest.Notifier{}
-	e.box = &portaltest.Mailbox{}
-	d := web.Deps{
-		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail, Links: e.box,
-		TOTP: &mfa.TOTP{Store: e.db, Keys: e.keys, Issuer: "Test Portal"}, Backup: &mfa.Backup{Store: e.db, Hasher: hasher},
-		Email: &mfa.Email{Codes: &mfa.Codes{Store: e.db, Keys: e.keys, Policy: portal.DefaultCodePolicy}, Mailer: e.box},
-	}
-	e.web = web.New(web.Config{BaseURL: base, Registration: true}, d)
-	e.ts.Config.Handler = e.web
-	e.ts.Start()
-	f.Cleanup(e.ts.Close)
+	startEnv(f, e)
 
 	ctx := context.Background()
 	p := &fuzzPortal{e: e}

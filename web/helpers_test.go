@@ -67,7 +67,15 @@ func newEnv(t *testing.T, dialect string, opts ...option) *env {
 func newEnvDSN(t *testing.T, dsn string, clock *portaltest.Clock, keys *mfa.Keyring, opts ...option) *env {
 	t.Helper()
 	e := &env{t: t, dsn: dsn, clock: clock, logs: &portaltest.SyncBuffer{}, keys: keys}
-	e.db = storetest.MustOpenDSN(t, e.dsn)
+	startEnv(t, e, opts...)
+	return e
+}
+
+// startEnv opens e's database and starts its portal, wired as main wires it
+// (with cheap hashing and recording mail), until tb ends.
+func startEnv(tb testing.TB, e *env, opts ...option) {
+	tb.Helper()
+	e.db = storetest.MustOpenDSN(tb, e.dsn)
 	e.ts = httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + e.ts.Listener.Addr().String())
 	cfg := web.Config{BaseURL: base, Registration: true}
@@ -88,8 +96,7 @@ func newEnvDSN(t *testing.T, dsn string, clock *portaltest.Clock, keys *mfa.Keyr
 	e.web = web.New(cfg, d)
 	e.ts.Config.Handler = e.web
 	e.ts.Start()
-	t.Cleanup(e.ts.Close)
-	return e
+	tb.Cleanup(e.ts.Close)
 }
 
 // client is a browser-like HTTP client with its own cookie jar.
