@@ -41,8 +41,31 @@ func (p LimitPolicy) LockDelay(n int) time.Duration {
 	return min(d, p.MaxDelay)
 }
 
+// Attempt names one counter: a policy and what it counts (an IP address,
+// an account).
+type Attempt struct {
+	Policy LimitPolicy
+	Key    string
+}
+
+// Taken is what TakeAttempts did.
+type Taken struct {
+	// OK: one attempt was taken on every counter.
+	OK bool
+	// Without OK, nothing was taken: Refused is the index of a counter at
+	// its limit and Retry how long until it allows another attempt.
+	Refused int
+	Retry   time.Duration
+	// With OK, each counter's count including this attempt.
+	Counts []int
+}
+
 // LimitStore keeps attempt counters.
 type LimitStore interface {
+	// TakeAttempts reserves one attempt on each counter at now, all or
+	// none, in one transaction: a request checked against an IP and an
+	// account limit costs one round of writes.
+	TakeAttempts(ctx context.Context, now time.Time, attempts ...Attempt) (*Taken, error)
 	// TakeAttempt reserves one attempt under p for key at now. When the limit
 	// is reached it returns ok=false and how long to wait.
 	TakeAttempt(ctx context.Context, p LimitPolicy, key string, now time.Time) (ok bool, retry time.Duration, n int, err error)

@@ -33,8 +33,57 @@ type Session struct {
 	IP        string
 }
 
+// LoginStep is what a sign-in step writes, all in one transaction: the
+// attempts it takes, the TOTP step it uses up, the new session replacing
+// the old, the attempt counters it settles and, when the login is
+// complete, its record.
+type LoginStep struct {
+	// Take reserves one attempt on each counter first, all or none (as
+	// LimitStore.TakeAttempts); when refused, nothing at all is written.
+	Take []Attempt
+	// Use consumes a TOTP step (the replay guard, as
+	// MethodStore.ConsumeStep); when the step was already used, only the
+	// attempts taken are written.
+	Use *StepUse
+	// Ends is the session the new one replaces ("" for none).
+	Ends string
+	// Session is the new session (nil: only settle the counters).
+	Session *Session
+	// Release gives back attempts that were not failures (window limits
+	// count failures only); Reset clears consecutive counters. Both at At.
+	Release, Reset []Attempt
+	At             time.Time
+	// Complete: the user is now signed in; their last login is set.
+	Complete bool
+	// CancelRecoveries cancels pending or approved recovery requests: the
+	// user signed in with a second factor, so they can sign in after all.
+	CancelRecoveries bool
+	// Event, when set, is recorded.
+	Event *Event
+}
+
+// StepUse is a TOTP step to use up.
+type StepUse struct {
+	MethodID string
+	Step     int64
+}
+
+// StepOutcome is what StepLogin did.
+type StepOutcome struct {
+	// Taken is the result of LoginStep.Take (nil without it); without OK
+	// nothing was written.
+	Taken *Taken
+	// Replayed: LoginStep.Use found its step used already; only the
+	// attempts were written.
+	Replayed bool
+	// Cancelled counts the recovery requests cancelled.
+	Cancelled int
+}
+
 // SessionStore keeps sessions.
 type SessionStore interface {
+	// StepLogin writes step in one transaction.
+	StepLogin(ctx context.Context, step *LoginStep) (*StepOutcome, error)
 	CreateSession(ctx context.Context, s *Session) error
 	// SessionByID returns the session and its user in one query.
 	SessionByID(ctx context.Context, id string) (*Session, *User, error)

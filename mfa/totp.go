@@ -120,36 +120,45 @@ func Group(s string, n int) string {
 // Verify implements Factor: the code may match the current step or one step
 // either side; a step is accepted once per method, ever.
 func (t *TOTP) Verify(ctx context.Context, req *Request) (*Result, error) {
-	code, err := NormalizeDigits(req.Code, 6)
+	res, step, err := t.Match(req)
 	if err != nil {
 		return nil, err
 	}
-	now := req.Now.Unix()
-	step := now / totpPeriod
+	ok, err := t.Store.ConsumeStep(ctx, res.Method.ID, step, req.Now.Unix())
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		// Replayed, or an earlier step than one already used.
+		return nil, errCode
+	}
+	return res, nil
+}
+
+// Match checks a code without using it up: the result and the step it
+// matched, which the caller must consume (MethodStore.ConsumeStep, or
+// LoginStep.Use with the rest of a login) before treating it as a success.
+func (t *TOTP) Match(req *Request) (*Result, int64, error) {
+	code, err := NormalizeDigits(req.Code, 6)
+	if err != nil {
+		return nil, 0, err
+	}
+	step := req.Now.Unix() / totpPeriod
 	for _, m := range req.Methods {
 		secret, err := t.Keys.Open(m.UserID, m.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("open totp secret of method %s: %w", m.ID, err)
+			return nil, 0, fmt.Errorf("open totp secret of method %s: %w", m.ID, err)
 		}
 		for _, off := range []int64{0, -1, 1} {
 			want, err := totp.GenerateCodeCustom(string(secret), time.Unix((step+off)*totpPeriod, 0), totpOpts)
 			if err != nil {
-				return nil, fmt.Errorf("totp code: %w", err)
+				return nil, 0, fmt.Errorf("totp code: %w", err)
 			}
-			if subtle.ConstantTimeCompare([]byte(want), []byte(code)) != 1 {
-				continue
+			if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+				return &Result{Method: m, Drift: int(off), BackupLeft: -1}, step + off, nil
 			}
-			ok, err := t.Store.ConsumeStep(ctx, m.ID, step+off, now)
-			if err != nil {
-				return nil, err
-			} else if !ok {
-				// Replayed, or an earlier step than one already used.
-				return nil, errCode
-			}
-			return &Result{Method: m, Drift: int(off), BackupLeft: -1}, nil
 		}
 	}
-	return nil, errCode
+	return nil, 0, errCode
 }
 
 // ConfirmCode checks a code against a secret being enrolled (not yet stored

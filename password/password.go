@@ -53,10 +53,12 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher allowing limit concurrent hashes (0 means
-// 2 × GOMAXPROCS).
+// GOMAXPROCS, within SPEC §2's bound of 2 × GOMAXPROCS: a hash is pure CPU,
+// so more at once than there are processors finish no sooner and only hold
+// more memory).
 func NewHasher(p Params, limit int) *Hasher {
 	if limit <= 0 {
-		limit = 2 * runtime.GOMAXPROCS(0)
+		limit = runtime.GOMAXPROCS(0)
 	}
 	return &Hasher{Params: p, Wait: 3 * time.Second, slots: make(chan struct{}, limit)}
 }

@@ -239,7 +239,11 @@ func (db *DB) DecideRecovery(ctx context.Context, id, status, by, note string, a
 
 // CancelRecoveries cancels a user's scheduled resets.
 func (db *DB) CancelRecoveries(ctx context.Context, userID string, at int64) (int, error) {
-	res, err := db.rw.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE user_id = $3 AND status IN ($4, $5)`,
+	return cancelRecoveries(ctx, db.rw, userID, at)
+}
+
+func cancelRecoveries(ctx context.Context, q execer, userID string, at int64) (int, error) {
+	res, err := q.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE user_id = $3 AND status IN ($4, $5)`,
 		portal.RecoveryCancelled, at, userID, portal.RecoveryApproved, portal.RecoveryPending)
 	if err != nil {
 		return 0, err

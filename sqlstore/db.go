@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -39,6 +41,11 @@ type DB struct {
 	Dialect string
 	rw      *sql.DB
 	ro      *sql.DB
+	// SQLite: writes is the group-commit queue (see group.go); stop ends
+	// the writer and the checkpointer, which close their done channels.
+	writes                    chan *groupWrite
+	stop, stopped, writerDone chan struct{}
+	closeOnce                 sync.Once
 }
 
 // Open opens the database named by dsn: "sqlite:PATH" or "postgres://…".
@@ -76,19 +83,40 @@ func openSQLite(path string) (*DB, error) {
 		q.Add("_pragma", p)
 	}
 	base := "file:" + path + "?" + q.Encode()
-	rw, err := sql.Open("sqlite", base+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
+	drv := &sqlite.Driver{}
+	// The writer does not checkpoint at commit (SQLite's default every
+	// 1,000 pages): copying the log into the database is done beside it,
+	// so the one writer only ever appends to the log.
+	rw := sql.OpenDB(&sqliteConnector{dsn: base + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)", drv: drv})
 	rw.SetMaxOpenConns(1)
-	ro, err := sql.Open("sqlite", base)
-	if err != nil {
-		rw.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
+	ro := sql.OpenDB(&sqliteConnector{dsn: base, drv: drv})
 	ro.SetMaxOpenConns(8)
 	ro.SetMaxIdleConns(8)
-	return &DB{Dialect: SQLite, rw: rw, ro: ro}, nil
+	db := &DB{Dialect: SQLite, rw: rw, ro: ro, writes: make(chan *groupWrite),
+		stop: make(chan struct{}), stopped: make(chan struct{}), writerDone: make(chan struct{})}
+	go db.checkpoint()
+	go db.writer()
+	return db, nil
+}
+
+// checkpoint copies the write-ahead log into the database file every
+// second, without blocking the writer or readers (PASSIVE), and truncates
+// the log once it is all copied so it does not grow on disk.
+func (db *DB) checkpoint() {
+	defer close(db.stopped)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+		}
+		var busy, logged, done int
+		if err := db.ro.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &done); err == nil && logged > 0 && logged == done {
+			db.ro.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
+	}
 }
 
 // Migrate applies the embedded migrations that have not run yet.
@@ -122,6 +150,13 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.stop != nil {
+		db.closeOnce.Do(func() {
+			close(db.stop)
+			<-db.stopped
+			<-db.writerDone
+		})
+	}
 	err := db.rw.Close()
 	if db.ro != db.rw {
 		err = errors.Join(err, db.ro.Close())
@@ -166,6 +201,12 @@ func bool2int(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// execer is a pool or a transaction, for helpers that run in either.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // scanner is a row or rows.

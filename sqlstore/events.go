@@ -12,11 +12,15 @@ var _ portal.EventStore = (*DB)(nil)
 
 // AddEvent records a security event.
 func (db *DB) AddEvent(ctx context.Context, e *portal.Event) error {
+	return addEvent(ctx, db.rw, e)
+}
+
+func addEvent(ctx context.Context, q execer, e *portal.Event) error {
 	if e.ID == "" {
 		// Time-ordered ids keep events of the same second in order.
 		e.ID = fmt.Sprintf("%016x", time.Now().UnixNano()) + portal.NewID()[:10]
 	}
-	_, err := db.rw.ExecContext(ctx, `INSERT INTO events (id, user_id, actor_id, type, ip, user_agent, detail, created_at)
+	_, err := q.ExecContext(ctx, `INSERT INTO events (id, user_id, actor_id, type, ip, user_agent, detail, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		e.ID, e.UserID, e.ActorID, e.Type, e.IP, e.UserAgent, e.Detail, e.CreatedAt)
 	return err

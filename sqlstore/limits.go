@@ -13,23 +13,64 @@ import (
 
 var _ portal.LimitStore = (*DB)(nil)
 
-// TakeAttempt reserves an attempt with one atomic upsert: the row is only
+// errRefused rolls back a transaction that reached a limit.
+var errRefused = errors.New("attempt refused")
+
+// TakeAttempts reserves an attempt on each counter in one transaction;
+// when one is at its limit the transaction is rolled back, so nothing is
+// taken.
+func (db *DB) TakeAttempts(ctx context.Context, now time.Time, attempts ...portal.Attempt) (*portal.Taken, error) {
+	var taken *portal.Taken
+	err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		taken, err = takeAttempts(ctx, tx, now, attempts)
+		return err
+	})
+	if err != nil && !errors.Is(err, errRefused) {
+		return nil, fmt.Errorf("take attempts: %w", err)
+	}
+	return taken, nil
+}
+
+// takeAttempts takes the attempts in tx, returning errRefused (with the
+// refusal in Taken) at the first counter at its limit.
+func takeAttempts(ctx context.Context, tx *sql.Tx, now time.Time, attempts []portal.Attempt) (*portal.Taken, error) {
+	taken := &portal.Taken{OK: true}
+	for i, a := range attempts {
+		ok, retry, n, err := takeAttempt(ctx, tx, a.Policy, a.Key, now)
+		if err != nil {
+			return nil, err
+		} else if !ok {
+			return &portal.Taken{Refused: i, Retry: retry}, errRefused
+		}
+		taken.Counts = append(taken.Counts, n)
+	}
+	return taken, nil
+}
+
+// TakeAttempt reserves one attempt under p for key at now. When the limit
+// is reached it returns ok=false and how long to wait.
+func (db *DB) TakeAttempt(ctx context.Context, p portal.LimitPolicy, key string, now time.Time) (bool, time.Duration, int, error) {
+	return takeAttempt(ctx, db.rw, p, key, now)
+}
+
+// takeAttempt reserves an attempt with one atomic upsert: the row is only
 // updated (and a row returned) while the limit allows it, so parallel
 // requests on any number of replicas are counted exactly.
-func (db *DB) TakeAttempt(ctx context.Context, p portal.LimitPolicy, key string, now time.Time) (bool, time.Duration, int, error) {
+func takeAttempt(ctx context.Context, q execer, p portal.LimitPolicy, key string, now time.Time) (bool, time.Duration, int, error) {
 	k := p.Name + ":" + key
 	t := now.Unix()
-	var q string
+	var query string
 	if p.Window > 0 {
 		w := int64(p.Window / time.Second)
-		q = fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
+		query = fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
 			ON CONFLICT (key) DO UPDATE SET
 				n = CASE WHEN limits.window_start <= $2 - %[1]d THEN 1 ELSE limits.n + 1 END,
 				window_start = CASE WHEN limits.window_start <= $2 - %[1]d THEN $2 ELSE limits.window_start END
 			WHERE limits.n < %[2]d OR limits.window_start <= $2 - %[1]d
 			RETURNING n`, w, p.Threshold)
 	} else {
-		q = fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
+		query = fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
 			ON CONFLICT (key) DO UPDATE SET
 				n = limits.n + 1,
 				locked_until = CASE %s ELSE 0 END
@@ -37,7 +78,7 @@ func (db *DB) TakeAttempt(ctx context.Context, p portal.LimitPolicy, key string,
 			RETURNING n`, lockCases(p))
 	}
 	var n int
-	err := db.rw.QueryRowContext(ctx, q, k, t).Scan(&n)
+	err := q.QueryRowContext(ctx, query, k, t).Scan(&n)
 	if err == nil {
 		return true, 0, n, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -45,7 +86,7 @@ func (db *DB) TakeAttempt(ctx context.Context, p portal.LimitPolicy, key string,
 	}
 	// Over the limit: read when it lifts.
 	var start, until int64
-	if err := db.rw.QueryRowContext(ctx, `SELECT n, window_start, locked_until FROM limits WHERE key = $1`, k).Scan(&n, &start, &until); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT n, window_start, locked_until FROM limits WHERE key = $1`, k).Scan(&n, &start, &until); err != nil {
 		return false, 0, 0, fmt.Errorf("read limit %s: %w", p.Name, err)
 	}
 	if p.Window > 0 {
@@ -78,19 +119,27 @@ func lockCases(p portal.LimitPolicy) string {
 // ReleaseAttempt returns an attempt that turned out not to be a failure (or
 // could not be checked at all).
 func (db *DB) ReleaseAttempt(ctx context.Context, p portal.LimitPolicy, key string, now time.Time) error {
+	return releaseAttempt(ctx, db.rw, p, key, now)
+}
+
+func releaseAttempt(ctx context.Context, q execer, p portal.LimitPolicy, key string, now time.Time) error {
 	k := p.Name + ":" + key
 	if p.Window > 0 {
-		_, err := db.rw.ExecContext(ctx, `UPDATE limits SET n = n - 1 WHERE key = $1 AND n > 0 AND window_start > $2`,
+		_, err := q.ExecContext(ctx, `UPDATE limits SET n = n - 1 WHERE key = $1 AND n > 0 AND window_start > $2`,
 			k, now.Unix()-int64(p.Window/time.Second))
 		return err
 	}
-	_, err := db.rw.ExecContext(ctx, fmt.Sprintf(`UPDATE limits SET n = n - 1,
+	_, err := q.ExecContext(ctx, fmt.Sprintf(`UPDATE limits SET n = n - 1,
 		locked_until = CASE WHEN n - 1 < %d THEN 0 ELSE locked_until END WHERE key = $1 AND n > 0`, p.Threshold), k)
 	return err
 }
 
 // ResetAttempts clears a counter after a success.
 func (db *DB) ResetAttempts(ctx context.Context, p portal.LimitPolicy, key string) error {
-	_, err := db.rw.ExecContext(ctx, `DELETE FROM limits WHERE key = $1`, p.Name+":"+key)
+	return resetAttempts(ctx, db.rw, p, key)
+}
+
+func resetAttempts(ctx context.Context, q execer, p portal.LimitPolicy, key string) error {
+	_, err := q.ExecContext(ctx, `DELETE FROM limits WHERE key = $1`, p.Name+":"+key)
 	return err
 }

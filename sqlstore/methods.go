@@ -99,12 +99,24 @@ func (db *DB) DeletePendingMethods(ctx context.Context, userID, typ string) erro
 // ConsumeStep is the atomic replay guard: the step must be later than any
 // accepted before.
 func (db *DB) ConsumeStep(ctx context.Context, methodID string, step, at int64) (bool, error) {
-	res, err := db.rw.ExecContext(ctx, `UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1 AND confirmed_at > 0`, step, at, methodID)
+	var used bool
+	err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		used, err = consumeStep(ctx, tx, methodID, step, at)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("consume step: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return used, nil
+}
+
+func consumeStep(ctx context.Context, tx *sql.Tx, methodID string, step, at int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1 AND confirmed_at > 0`, step, at, methodID)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // TouchMethod records a use.

@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 
 	"github.com/clientportal/portal"
 )
@@ -10,10 +13,86 @@ var _ portal.SessionStore = (*DB)(nil)
 
 // CreateSession stores s.
 func (db *DB) CreateSession(ctx context.Context, s *portal.Session) error {
-	_, err := db.rw.ExecContext(ctx, `INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip)
+	return createSession(ctx, db.rw, s)
+}
+
+func createSession(ctx context.Context, q execer, s *portal.Session) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP)
 	return err
+}
+
+// StepLogin writes a login step in one transaction (one commit where
+// separate calls would make eight).
+func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.StepOutcome, error) {
+	var out *portal.StepOutcome
+	err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = &portal.StepOutcome{}
+		var err error
+		if len(st.Take) > 0 {
+			// Refused (errRefused), the whole step is rolled back.
+			if out.Taken, err = takeAttempts(ctx, tx, st.At, st.Take); err != nil {
+				return err
+			}
+		}
+		if st.Use != nil {
+			used, err := consumeStep(ctx, tx, st.Use.MethodID, st.Use.Step, st.At.Unix())
+			if err != nil {
+				return err
+			} else if !used {
+				out.Replayed = true
+				return nil
+			}
+		}
+		return stepLogin(ctx, tx, st, out)
+	})
+	if errors.Is(err, errRefused) {
+		return out, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("login step: %w", err)
+	}
+	return out, nil
+}
+
+// stepLogin writes the settling part of a login step.
+func stepLogin(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
+	for _, a := range st.Release {
+		if err := releaseAttempt(ctx, tx, a.Policy, a.Key, st.At); err != nil {
+			return err
+		}
+	}
+	for _, a := range st.Reset {
+		if err := resetAttempts(ctx, tx, a.Policy, a.Key); err != nil {
+			return err
+		}
+	}
+	if st.Ends != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, st.Ends); err != nil {
+			return err
+		}
+	}
+	if st.Session != nil {
+		if err := createSession(ctx, tx, st.Session); err != nil {
+			return err
+		}
+	}
+	if st.Complete {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET last_login_at = $1 WHERE id = $2`, st.At.Unix(), st.Session.UserID); err != nil {
+			return err
+		}
+	}
+	if st.CancelRecoveries {
+		n, err := cancelRecoveries(ctx, tx, st.Session.UserID, st.At.Unix())
+		if err != nil {
+			return err
+		}
+		out.Cancelled = n
+	}
+	if st.Event != nil {
+		return addEvent(ctx, tx, st.Event)
+	}
+	return nil
 }
 
 // SessionByID returns a session with its user, in one round trip.

@@ -52,7 +52,9 @@ func (s *Server) newUser(ctx context.Context, email, name, pw, role string) (*po
 // checkPassword is the first factor with every guard of SPEC §2: the IP and
 // account limits are taken before hashing (so parallel guesses are counted
 // exactly), unknown users cost a dummy hash, and all failures look alike.
-func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw string) (*portal.User, error) {
+// A success settles the counters in step, written by the caller with its
+// session, or at once when step is nil.
+func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw string, step *portal.LoginStep) (*portal.User, error) {
 	key, _, err := portal.NormalizeEmail(email)
 	if err != nil {
 		return nil, err
@@ -64,25 +66,22 @@ func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw s
 		// Longer than any valid password: fail without hashing megabytes.
 		pw = pw[:1024]
 	}
-	ip := state(r).ip
 	now := s.now()
-	ok, retry, _, err := s.Store.TakeAttempt(ctx, portal.PasswordIPLimit, ip, now)
+	ip := portal.Attempt{Policy: portal.PasswordIPLimit, Key: state(r).ip}
+	account := portal.Attempt{Policy: portal.PasswordAccountLimit, Key: key}
+	taken, err := s.Store.TakeAttempts(ctx, now, ip, account)
 	if err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, portal.RateLimited(retry, "Too many failed sign-in attempts from your network. Try again later.")
+	} else if !taken.OK && taken.Refused == 0 {
+		return nil, portal.RateLimited(taken.Retry, "Too many failed sign-in attempts from your network. Try again later.")
+	} else if !taken.OK {
+		return nil, portal.RateLimited(taken.Retry, "Too many failed sign-in attempts for this account. Try again later.")
 	}
-	ok, retry, n, err := s.Store.TakeAttempt(ctx, portal.PasswordAccountLimit, key, now)
-	if err != nil {
-		return nil, err
-	} else if !ok {
-		s.Store.ReleaseAttempt(ctx, portal.PasswordIPLimit, ip, now)
-		return nil, portal.RateLimited(retry, "Too many failed sign-in attempts for this account. Try again later.")
-	}
+	n := taken.Counts[1]
 	// Give the reserved attempts back when the check itself could not run.
 	release := func() {
-		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), portal.PasswordIPLimit, ip, now)
-		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), portal.PasswordAccountLimit, key, now)
+		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), ip.Policy, ip.Key, now)
+		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), account.Policy, account.Key, now)
 	}
 
 	user, err := s.Store.UserByEmail(ctx, key)
@@ -112,8 +111,18 @@ func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw s
 		return nil, errCredentials
 	}
 	// Success: the consecutive count starts again and the IP keeps only failures.
-	s.Store.ResetAttempts(ctx, portal.PasswordAccountLimit, key)
-	s.Store.ReleaseAttempt(ctx, portal.PasswordIPLimit, ip, now)
+	settle := step
+	if settle == nil {
+		settle = &portal.LoginStep{}
+	}
+	settle.At = now
+	settle.Reset = append(settle.Reset, account)
+	settle.Release = append(settle.Release, ip)
+	if step == nil {
+		if _, err := s.Store.StepLogin(context.WithoutCancel(ctx), settle); err != nil {
+			s.Logger.Error("settle attempt counters", logAttrs(r), "err", err)
+		}
+	}
 	if rehash {
 		if h, err := s.Hasher.Hash(ctx, pw); err == nil {
 			if err := s.Store.UpdatePasswordHash(ctx, user.ID, h); err == nil {
@@ -136,7 +145,8 @@ type loginResult struct {
 // password when a second factor is due, full otherwise. Either way the
 // token is new.
 func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Request, email, pw string) (*loginResult, error) {
-	user, err := s.checkPassword(ctx, r, email, pw)
+	step := &portal.LoginStep{}
+	user, err := s.checkPassword(ctx, r, email, pw, step)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +160,7 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			return nil, err
 		}
 		if !remembered {
-			if _, err := s.startSession(ctx, w, r, user, portal.LevelPassword, false); err != nil {
+			if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelPassword, false, step); err != nil {
 				return nil, err
 			}
 			methods := s.loginMethods(tf)
@@ -160,25 +170,15 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	} else if must, err := s.mustUseTwoFactor(ctx, user); err != nil {
 		return nil, err
 	} else if must {
-		if _, err := s.startSession(ctx, w, r, user, portal.LevelSetup, true); err != nil {
+		if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelSetup, true, step); err != nil {
 			return nil, err
 		}
 		return &loginResult{Status: "2fa_setup_required"}, nil
 	}
-	if _, err := s.startSession(ctx, w, r, user, portal.LevelFull, true); err != nil {
-		return nil, err
-	}
-	if err := s.completeLogin(r, user); err != nil {
+	if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelFull, true, step); err != nil {
 		return nil, err
 	}
 	return &loginResult{Status: "authenticated", User: toUserJSON(user)}, nil
-}
-
-// completeLogin records a finished login.
-func (s *Server) completeLogin(r *http.Request, user *portal.User) error {
-	s.metrics.logins.WithLabelValues("success").Inc()
-	s.event(r, user.ID, portal.EventLoginSucceeded, "")
-	return s.Store.SetLastLogin(r.Context(), user.ID, s.now().Unix())
 }
 
 // changePassword replaces the password and ends every other session.

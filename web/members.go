@@ -125,7 +125,7 @@ func (s *Server) acceptInvitation(ctx context.Context, w http.ResponseWriter, r 
 	if _, err := s.startSession(ctx, w, r, u, portal.LevelFull, true); err != nil {
 		return nil, err
 	}
-	return &loginResult{Status: "authenticated", User: toUserJSON(u)}, s.completeLogin(r, u)
+	return &loginResult{Status: "authenticated", User: toUserJSON(u)}, nil
 }
 
 // removeMember deletes a member of the owner's account.

@@ -142,9 +142,6 @@ func (s *Server) signInNewUser(w http.ResponseWriter, r *http.Request, u *portal
 	if _, err := s.startSession(r.Context(), w, r, u, portal.LevelFull, true); err != nil {
 		return err
 	}
-	if err := s.completeLogin(r, u); err != nil {
-		return err
-	}
 	setFlash(w, flash)
 	redirect(w, r, "/dashboard")
 	return nil

@@ -131,16 +131,6 @@ func (s *Server) decideRecovery(ctx context.Context, r *http.Request, id string,
 	return s.Store.RecoveryByID(ctx, id)
 }
 
-// cancelRecovery cancels scheduled resets when the user signs in with 2FA.
-func (s *Server) cancelRecovery(r *http.Request, u *portal.User) error {
-	n, err := s.Store.CancelRecoveries(r.Context(), u.ID, s.now().Unix())
-	if err != nil || n == 0 {
-		return err
-	}
-	s.securityEvent(r, u, portal.EventRecoveryCancelled, "You signed in with your two-factor method, so the pending recovery request was cancelled.")
-	return nil
-}
-
 // ApplyDueRecoveries carries out approved resets whose waiting period is
 // over: every method and backup code goes, sessions end, the user is told
 // and must set up 2FA again where policy requires it. Safe to run on every

@@ -57,33 +57,57 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 }
 
 // startSession replaces the caller's session (if any) with a new one at
-// level for user: a new token at every login step, the old one dead.
+// level for user: a new token at every login step, the old one dead. A
+// session at level full completes the login, which is recorded.
 func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *portal.User, level string, reauth bool) (*portal.Session, error) {
-	st := state(r)
-	if st.session != nil {
-		if err := s.Store.DeleteSession(ctx, st.session.ID); err != nil {
-			return nil, err
-		}
+	if _, err := s.startSessionWith(ctx, w, r, user, level, reauth, &portal.LoginStep{At: s.now()}); err != nil {
+		return nil, err
 	}
+	return state(r).session, nil
+}
+
+// startSessionWith is startSession writing step's other changes (attempts,
+// a TOTP step's use, counters, cancelled recoveries) in the same
+// transaction. When step's attempt was refused or its code used already,
+// nothing was written and no session starts: the outcome tells.
+func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r *http.Request, user *portal.User, level string, reauth bool, step *portal.LoginStep) (*portal.StepOutcome, error) {
+	st := state(r)
 	token, hash := portal.NewSecretToken()
-	now := s.now().Unix()
+	now := step.At.Unix()
 	sess := &portal.Session{ID: hash, UserID: user.ID, Level: level, CreatedAt: now, LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 256), IP: st.ip}
-	if st.session != nil && st.session.UserID == user.ID {
-		// The absolute timeout runs from the first step of this login.
-		sess.CreatedAt = st.session.CreatedAt
+	if st.session != nil {
+		step.Ends = st.session.ID
+		if st.session.UserID == user.ID {
+			// The absolute timeout runs from the first step of this login.
+			sess.CreatedAt = st.session.CreatedAt
+		}
 	}
 	if reauth {
 		sess.ReauthAt = now
 	}
-	if err := s.Store.CreateSession(ctx, sess); err != nil {
+	step.Session = sess
+	if level == portal.LevelFull {
+		step.Complete = true
+		step.Event = s.newEvent(r, user.ID, portal.EventLoginSucceeded, "")
+	}
+	out, err := s.Store.StepLogin(ctx, step)
+	if err != nil {
 		return nil, err
+	} else if (out.Taken != nil && !out.Taken.OK) || out.Replayed {
+		return out, nil
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: s.secure(),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(s.Sessions.Absolute / time.Second),
 	})
 	st.session, st.user = sess, user
-	return sess, nil
+	if step.Complete {
+		s.metrics.logins.WithLabelValues("success").Inc()
+	}
+	if out.Cancelled > 0 {
+		s.securityEvent(r, user, portal.EventRecoveryCancelled, "You signed in with your two-factor method, so the pending recovery request was cancelled.")
+	}
+	return out, nil
 }
 
 // endSession logs the caller out.
@@ -116,14 +140,19 @@ func (s *Server) requireRecent(r *http.Request) error {
 
 // event records a security event; a failure to record is logged, not fatal.
 func (s *Server) event(r *http.Request, userID, typ, detail string) {
+	if err := s.Store.AddEvent(context.WithoutCancel(r.Context()), s.newEvent(r, userID, typ, detail)); err != nil {
+		s.Logger.Error("record security event", "request_id", state(r).id, "type", typ, "err", err)
+	}
+}
+
+// newEvent describes a security event of this request.
+func (s *Server) newEvent(r *http.Request, userID, typ, detail string) *portal.Event {
 	st := state(r)
 	e := &portal.Event{UserID: userID, Type: typ, IP: st.ip, UserAgent: truncate(r.UserAgent(), 256), Detail: detail, CreatedAt: s.now().Unix()}
 	if st.user != nil && st.user.ID != userID {
 		e.ActorID = st.user.ID
 	}
-	if err := s.Store.AddEvent(context.WithoutCancel(r.Context()), e); err != nil {
-		s.Logger.Error("record security event", "request_id", st.id, "type", typ, "err", err)
-	}
+	return e
 }
 
 func truncate(s string, n int) string {

@@ -61,11 +61,25 @@ func (s *Server) loginMethods(st *portal.TwoFactorStatus) []string {
 	return out
 }
 
+// matcher is a factor whose check has no side effect (TOTP): the use of
+// the code is written with the attempt counters and the login itself, so
+// a verification costs one transaction.
+type matcher interface {
+	Match(req *mfa.Request) (*mfa.Result, int64, error)
+}
+
+var _ matcher = (*mfa.TOTP)(nil)
+
 // verifySecondFactor runs one second-factor attempt under the shared limit
 // of SPEC §4: the attempt is taken (per account across all methods and
-// logins, and per IP) before the check, so parallel guesses are exact.
-// Malformed input is refused without counting; a wrong code counts.
-func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *portal.User, method, code string) (*mfa.Result, error) {
+// logins, and per IP) before the outcome counts, in the same transaction
+// that uses the code, so parallel guesses are exact. Malformed input is
+// refused without counting; a wrong code counts.
+//
+// With step, a success only adds its writes (attempts, the code's use,
+// counters to settle) to step, and the caller writes them with its session
+// and checks the outcome with stepRefused; without, they are written now.
+func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *portal.User, method, code string, step *portal.LoginStep) (*mfa.Result, error) {
 	f := s.Factors.Get(method)
 	if f == nil {
 		return nil, portal.Errorf(portal.EINVALID, "Choose one of your two-factor methods.")
@@ -85,46 +99,118 @@ func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *por
 			return nil, portal.Errorf(portal.EINVALID, "You have not set up %s. Choose one of your methods.", f.Label())
 		}
 	}
-	ip, now := state(r).ip, s.now()
-	ok, retry, _, err := s.Store.TakeAttempt(ctx, portal.SecondFactorIPLimit, ip, now)
+	now := s.now()
+	ip := portal.Attempt{Policy: portal.SecondFactorIPLimit, Key: state(r).ip}
+	user := portal.Attempt{Policy: portal.SecondFactorUserLimit, Key: u.ID}
+	req := &mfa.Request{User: u, Methods: methods, Code: code, LoginID: sessionID(r), Now: now}
+	own := step == nil
+	if own {
+		step = &portal.LoginStep{}
+	}
+	settle := func() {
+		step.At = now
+		step.Reset = append(step.Reset, user)
+		step.Release = append(step.Release, ip)
+	}
+	if m, ok := f.(matcher); ok {
+		res, at, err := m.Match(req)
+		if err == nil {
+			settle()
+			step.Take, step.Use = []portal.Attempt{ip, user}, &portal.StepUse{MethodID: res.Method.ID, Step: at}
+			if own {
+				if err := s.writeStep(ctx, r, u, method, step); err != nil {
+					return nil, err
+				}
+				s.afterSecondFactor(r, u, method, res)
+			}
+			return res, nil
+		} else if portal.ErrorCode(err) != portal.ECODE {
+			return nil, err // malformed, or our failure: nothing counted
+		}
+		taken, terr := s.Store.TakeAttempts(ctx, now, ip, user)
+		if terr != nil {
+			return nil, terr
+		} else if !taken.OK {
+			return nil, refusal(taken)
+		}
+		return nil, s.wrongCode(r, u, method, taken.Counts[1], err)
+	}
+
+	taken, err := s.Store.TakeAttempts(ctx, now, ip, user)
 	if err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, portal.RateLimited(retry, "Too many wrong codes from your network. Try again in %s.", wait(retry))
+	} else if !taken.OK {
+		return nil, refusal(taken)
 	}
-	ok, retry, n, err := s.Store.TakeAttempt(ctx, portal.SecondFactorUserLimit, u.ID, now)
-	if err != nil {
-		s.Store.ReleaseAttempt(ctx, portal.SecondFactorIPLimit, ip, now)
-		return nil, err
-	} else if !ok {
-		s.Store.ReleaseAttempt(ctx, portal.SecondFactorIPLimit, ip, now)
-		return nil, portal.RateLimited(retry, "Too many wrong codes. For your security, wait %s before trying again.", wait(retry))
-	}
-	res, err := f.Verify(ctx, &mfa.Request{User: u, Methods: methods, Code: code, LoginID: sessionID(r), Now: now})
+	res, err := f.Verify(ctx, req)
 	bg := context.WithoutCancel(ctx)
 	switch portal.ErrorCode(err) {
 	case "":
-		s.Store.ResetAttempts(bg, portal.SecondFactorUserLimit, u.ID)
-		s.Store.ReleaseAttempt(bg, portal.SecondFactorIPLimit, ip, now)
-		s.afterSecondFactor(r, u, method, res)
+		settle()
+		if own {
+			if err := s.writeStep(bg, r, u, method, step); err != nil {
+				s.Logger.Error("settle attempt counters", logAttrs(r), "err", err)
+			}
+			s.afterSecondFactor(r, u, method, res)
+		}
 		return res, nil
 	case portal.ECODE:
-		s.event(r, u.ID, portal.EventSecondFactorFailed, f.Label())
 		s.counterRegressed(r, u, err)
-		s.Logger.Info("second factor failed", logAttrs(r), "user_id", u.ID, "method", method, "consecutive", n)
-		if n == portal.SecondFactorUserLimit.Threshold {
-			s.securityEvent(r, u, portal.EventSecondFactorLocked, fmt.Sprintf("%d wrong codes in a row.", n))
-		}
-		return nil, err
+		return nil, s.wrongCode(r, u, method, taken.Counts[1], err)
 	default:
 		if portal.ErrorCode(err) == portal.EUNAVAILABLE {
 			s.Logger.Error("second factor could not be checked", logAttrs(r), "user_id", u.ID, "method", method, "err", err)
 		}
 		// Not a guess (malformed input, or our failure): give the attempt back.
-		s.Store.ReleaseAttempt(bg, portal.SecondFactorUserLimit, u.ID, now)
-		s.Store.ReleaseAttempt(bg, portal.SecondFactorIPLimit, ip, now)
+		s.Store.ReleaseAttempt(bg, user.Policy, user.Key, now)
+		s.Store.ReleaseAttempt(bg, ip.Policy, ip.Key, now)
 		return nil, err
 	}
+}
+
+// writeStep writes a login step and turns a refused or replayed outcome
+// into the error the user sees.
+func (s *Server) writeStep(ctx context.Context, r *http.Request, u *portal.User, method string, step *portal.LoginStep) error {
+	out, err := s.Store.StepLogin(ctx, step)
+	if err != nil {
+		return err
+	}
+	return s.stepRefused(r, u, method, out)
+}
+
+// stepRefused is the error of a login step whose attempt was refused by a
+// limit or whose code was used already, or nil.
+func (s *Server) stepRefused(r *http.Request, u *portal.User, method string, out *portal.StepOutcome) error {
+	switch {
+	case out.Taken != nil && !out.Taken.OK:
+		return refusal(out.Taken)
+	case out.Replayed:
+		return s.wrongCode(r, u, method, out.Taken.Counts[1], mfa.ErrCode())
+	}
+	return nil
+}
+
+// refusal is the 429 of a second-factor attempt over a limit: the IP's
+// (counter 0) or the account's (counter 1).
+func refusal(taken *portal.Taken) error {
+	if taken.Refused == 0 {
+		return portal.RateLimited(taken.Retry, "Too many wrong codes from your network. Try again in %s.", wait(taken.Retry))
+	}
+	return portal.RateLimited(taken.Retry, "Too many wrong codes. For your security, wait %s before trying again.", wait(taken.Retry))
+}
+
+// wrongCode records a wrong code, the n-th in a row, and returns err.
+func (s *Server) wrongCode(r *http.Request, u *portal.User, method string, n int, err error) error {
+	label := method
+	if f := s.Factors.Get(method); f != nil {
+		label = f.Label()
+	}
+	s.event(r, u.ID, portal.EventSecondFactorFailed, label)
+	s.Logger.Info("second factor failed", logAttrs(r), "user_id", u.ID, "method", method, "consecutive", n)
+	if n == portal.SecondFactorUserLimit.Threshold {
+		s.securityEvent(r, u, portal.EventSecondFactorLocked, fmt.Sprintf("%d wrong codes in a row.", n))
+	}
+	return err
 }
 
 // afterSecondFactor records what a success tells: drift, backup code use.
@@ -203,36 +289,40 @@ func (s *Server) notify(ctx context.Context, u *portal.User, typ, detail, ip str
 
 // secondStep completes a login at the second step: a new token at level
 // full, recent authentication from now; the browser is remembered if asked,
-// and a scheduled recovery reset is cancelled (the user can sign in).
+// and a scheduled recovery reset is cancelled (the user can sign in). The
+// attempt, the code's use, the session and the login's record are one
+// transaction for TOTP.
 func (s *Server) secondStep(ctx context.Context, w http.ResponseWriter, r *http.Request, method, code string, remember bool) (*mfa.Result, error) {
 	st := state(r)
 	if st.session.Level == portal.LevelFull {
 		return nil, portal.Errorf(portal.ECONFLICT, "You are already signed in.")
 	}
 	u := st.user
-	res, err := s.verifySecondFactor(ctx, r, u, method, code)
+	step := &portal.LoginStep{CancelRecoveries: true}
+	res, err := s.verifySecondFactor(ctx, r, u, method, code, step)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.startSession(ctx, w, r, u, portal.LevelFull, true); err != nil {
+	out, err := s.startSessionWith(ctx, w, r, u, portal.LevelFull, true, step)
+	if err != nil {
+		return nil, err
+	} else if err := s.stepRefused(r, u, method, out); err != nil {
 		return nil, err
 	}
+	s.afterSecondFactor(r, u, method, res)
 	if remember {
 		if err := s.rememberBrowser(ctx, w, r, u); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.cancelRecovery(r, u); err != nil {
-		return nil, err
-	}
-	return res, s.completeLogin(r, u)
+	return res, nil
 }
 
 // reauthenticate proves password and, for users with 2FA, a second factor,
 // and starts sudo mode (SPEC §3).
 func (s *Server) reauthenticate(ctx context.Context, r *http.Request, pw, method, code string) error {
 	st := state(r)
-	if _, err := s.checkPassword(ctx, r, st.user.Email, pw); err != nil {
+	if _, err := s.checkPassword(ctx, r, st.user.Email, pw, nil); err != nil {
 		if portal.ErrorCode(err) == portal.ECREDENTIALS {
 			return &portal.Error{Code: portal.ECREDENTIALS, Message: "Incorrect password.", Field: "password"}
 		}
@@ -249,7 +339,7 @@ func (s *Server) reauthenticate(ctx context.Context, r *http.Request, pw, method
 		if code == "" {
 			return &portal.Error{Code: portal.EINVALID, Message: "Enter a code from your two-factor method as well.", Field: "code"}
 		}
-		if _, err := s.verifySecondFactor(ctx, r, st.user, method, code); err != nil {
+		if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, nil); err != nil {
 			return err
 		}
 	}
@@ -273,7 +363,7 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 	if !tf.Enabled {
 		return portal.Errorf(portal.ECONFLICT, "Two-factor authentication is not turned on.")
 	}
-	if _, err := s.checkPassword(ctx, r, st.user.Email, pw); err != nil {
+	if _, err := s.checkPassword(ctx, r, st.user.Email, pw, nil); err != nil {
 		if portal.ErrorCode(err) == portal.ECREDENTIALS {
 			return &portal.Error{Code: portal.ECREDENTIALS, Message: "Incorrect password.", Field: "password"}
 		}
@@ -285,7 +375,7 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 			method = portal.MethodBackupCode
 		}
 	}
-	if _, err := s.verifySecondFactor(ctx, r, st.user, method, code); err != nil {
+	if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, nil); err != nil {
 		return err
 	}
 	if err := s.Store.DisableTwoFactor(ctx, st.user.ID, st.session.ID); err != nil {
@@ -332,9 +422,6 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 	if st := state(r); st.session.Level == portal.LevelSetup {
 		// The required second factor is in place: the login is complete.
 		if _, err := s.startSession(ctx, st.w, r, u, portal.LevelFull, true); err != nil {
-			return nil, err
-		}
-		if err := s.completeLogin(r, u); err != nil {
 			return nil, err
 		}
 	}

@@ -19,6 +19,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
 	t.Run("ConsecutiveLimit", func(t *testing.T) { testConsecutiveLimit(t, open(t)) })
 	t.Run("WindowLimit", func(t *testing.T) { testWindowLimit(t, open(t)) })
+	t.Run("TakeAttempts", func(t *testing.T) { testTakeAttempts(t, open(t)) })
+	t.Run("StepLogin", func(t *testing.T) { testStepLogin(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("Codes", func(t *testing.T) { testCodes(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
@@ -293,6 +295,78 @@ func testWindowLimit(t *testing.T, db *sqlstore.DB) {
 	}
 	if ok, _, n, _ := db.TakeAttempt(ctx, p, "ip", now.Add(10*time.Minute)); !ok || n != 1 {
 		t.Fatalf("new window: ok=%v n=%d, want a fresh count", ok, n)
+	}
+}
+
+// testTakeAttempts: several counters are taken all or none, also under
+// parallel requests.
+func testTakeAttempts(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	now := time.Unix(2_000_000, 0)
+	ip := portal.Attempt{Policy: portal.LimitPolicy{Name: "ip", Threshold: 8, Window: time.Hour}, Key: "1.2.3.4"}
+	acct := portal.Attempt{Policy: portal.LimitPolicy{Name: "acct", Threshold: 3, Delay: time.Minute, MaxDelay: time.Hour}, Key: "u1"}
+	allowed := portaltest.Parallel(10, func(int) bool {
+		taken, err := db.TakeAttempts(ctx, now, ip, acct)
+		return err == nil && taken.OK
+	})
+	if allowed != 3 {
+		t.Fatalf("allowed %d, want 3 (the account limit)", allowed)
+	}
+	taken, err := db.TakeAttempts(ctx, now, ip, acct)
+	if err != nil || taken.OK || taken.Refused != 1 || taken.Retry != time.Minute {
+		t.Fatalf("TakeAttempts at the account limit = %+v, %v; want refused by counter 1 for 1m", taken, err)
+	}
+	// The refused requests took nothing from the IP counter: another
+	// account from the same IP gets its attempts and sees count 4.
+	other := portal.Attempt{Policy: acct.Policy, Key: "u2"}
+	if taken, err := db.TakeAttempts(ctx, now, ip, other); err != nil || !taken.OK || taken.Counts[0] != 4 || taken.Counts[1] != 1 {
+		t.Fatalf("TakeAttempts for another account = %+v, %v; want counts [4 1]", taken, err)
+	}
+}
+
+// testStepLogin: a login step replaces the session, settles counters,
+// records the login and cancels recovery requests in one call.
+func testStepLogin(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	u := NewUser(t, db, "step@example.com")
+	now := time.Unix(3_000_000, 0)
+	old := &portal.Session{ID: "old", UserID: u.ID, Level: portal.LevelPassword, CreatedAt: 100, LastSeenAt: 100}
+	if err := db.CreateSession(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.CreateRecovery(ctx, &portal.RecoveryRequest{ID: "rec", UserID: u.ID, Message: "lost phone", Status: portal.RecoveryPending, CreatedAt: 200}); err != nil || !ok {
+		t.Fatalf("CreateRecovery = %v, %v", ok, err)
+	}
+	acct := portal.Attempt{Policy: portal.LimitPolicy{Name: "acct", Threshold: 3, Delay: time.Minute, MaxDelay: time.Hour}, Key: u.ID}
+	ip := portal.Attempt{Policy: portal.LimitPolicy{Name: "ip", Threshold: 2, Window: time.Hour}, Key: "1.2.3.4"}
+	for range 2 {
+		if taken, err := db.TakeAttempts(ctx, now, ip, acct); err != nil || !taken.OK {
+			t.Fatalf("TakeAttempts = %+v, %v", taken, err)
+		}
+	}
+	step := &portal.LoginStep{
+		Ends: "old", Session: &portal.Session{ID: "new", UserID: u.ID, Level: portal.LevelFull, CreatedAt: 100, LastSeenAt: now.Unix()},
+		Release: []portal.Attempt{ip}, Reset: []portal.Attempt{acct}, At: now,
+		Complete: true, CancelRecoveries: true, Event: &portal.Event{UserID: u.ID, Type: portal.EventLoginSucceeded, CreatedAt: now.Unix()},
+	}
+	if out, err := db.StepLogin(ctx, step); err != nil || out.Cancelled != 1 {
+		t.Fatalf("StepLogin = %+v, %v; want 1 recovery cancelled", out, err)
+	}
+	if _, _, err := db.SessionByID(ctx, "old"); err != portal.ErrNotFound {
+		t.Fatalf("old session survived: %v", err)
+	}
+	if s, su, err := db.SessionByID(ctx, "new"); err != nil || s.Level != portal.LevelFull || su.LastLoginAt != now.Unix() {
+		t.Fatalf("new session = %+v, user %+v, %v", s, su, err)
+	}
+	if r, err := db.RecoveryByID(ctx, "rec"); err != nil || r.Status != portal.RecoveryCancelled {
+		t.Fatalf("recovery = %+v, %v; want cancelled", r, err)
+	}
+	if evs, err := db.UserEvents(ctx, u.ID, 10); err != nil || len(evs) != 1 || evs[0].Type != portal.EventLoginSucceeded {
+		t.Fatalf("events = %+v, %v", evs, err)
+	}
+	// The account counter was reset and the IP got one attempt back.
+	if taken, err := db.TakeAttempts(ctx, now, ip, acct); err != nil || !taken.OK || taken.Counts[0] != 2 || taken.Counts[1] != 1 {
+		t.Fatalf("after the step: %+v, %v; want counts [2 1]", taken, err)
 	}
 }
 
