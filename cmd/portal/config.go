@@ -19,7 +19,10 @@ import (
 // Config is the operator's configuration (SPEC §12), read from PORTAL_*
 // environment variables.
 type Config struct {
-	Addr           string
+	Addr string
+	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on a
+	// separate listener; it must be a loopback address.
+	PprofAddr      string
 	BaseURL        *url.URL
 	DataDir        string
 	DatabaseURL    string
@@ -69,6 +72,13 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.Addr = get("PORTAL_ADDR", "127.0.0.1:8080")
 	if _, err := netip.ParseAddrPort(c.Addr); err != nil && !strings.HasPrefix(c.Addr, ":") && !strings.HasPrefix(c.Addr, "localhost:") {
 		return nil, &configError{"PORTAL_ADDR", fmt.Sprintf("%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Addr)}
+	}
+
+	if c.PprofAddr = get("PORTAL_PPROF_ADDR", ""); c.PprofAddr != "" {
+		ap, err := netip.ParseAddrPort(c.PprofAddr)
+		if err != nil || !ap.Addr().IsLoopback() {
+			return nil, &configError{"PORTAL_PPROF_ADDR", fmt.Sprintf("%q is not a loopback host:port (for example 127.0.0.1:6060): the profiler must not be reachable from outside", c.PprofAddr)}
+		}
 	}
 
 	raw := get("PORTAL_BASE_URL", "http://localhost:8080")

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,6 +37,13 @@ func main() {
 		// Each argon2id hash allocates 19 MiB that is garbage a moment later;
 		// a soft limit makes the collector return it before the heap doubles.
 		debug.SetMemoryLimit(defaultMemoryLimit)
+		if os.Getenv("GOGC") == "" {
+			// With the limit in place, collecting at every doubling of the
+			// small live heap would run the collector after nearly every
+			// hash (measured: a quarter of a login's CPU); collect as the
+			// limit nears instead.
+			debug.SetGCPercent(400)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -108,6 +116,7 @@ const usage = `Usage:
   portal users reset-2fa --email E --reason R
   portal keys rotate             re-encrypt every stored secret with the first key
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
+  portal bench [flags]           seed a benchmark database, load a portal and report (see README)
 
 Configuration comes from PORTAL_* environment variables; see README.md.`
 
@@ -151,6 +160,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	case "dev-whatsapp":
 		return m.devWhatsApp(ctx, m.Command[1:])
+	case "bench":
+		return m.bench(ctx, m.Command[1:])
 	case "keys":
 		if len(m.Command) > 1 && m.Command[1] == "rotate" {
 			return m.keysRotate(ctx)
@@ -288,6 +299,11 @@ func (m *Main) serve(ctx context.Context) error {
 		fmt.Fprintf(m.Stdout, "\nNo administrator exists yet. Open this one-time link to create one (valid 24 hours):\n\n  %s\n\n", link)
 	}
 
+	if m.Config.PprofAddr != "" {
+		if err := m.servePprof(); err != nil {
+			return err
+		}
+	}
 	m.sweepCtx, m.stopSweep = context.WithCancel(context.Background())
 	go m.sweepSessions(m.sweepCtx)
 	go m.worker().Run(m.sweepCtx)
@@ -297,6 +313,22 @@ func (m *Main) serve(ctx context.Context) error {
 			m.serveErr <- err
 		}
 	}()
+	return nil
+}
+
+// servePprof serves the profiler on its own loopback listener, apart from
+// the portal's routes and middleware.
+func (m *Main) servePprof() error {
+	ln, err := net.Listen("tcp", m.Config.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("PORTAL_PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.logger.Warn("profiler listening", "addr", ln.Addr().String())
+	go http.Serve(ln, mux)
 	return nil
 }
 

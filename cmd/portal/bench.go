@@ -1,0 +1,489 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/sqlstore"
+)
+
+// The benchmark's scenarios (issue: second-factor step, full login, staff
+// list, email code).
+const (
+	scenarioSecondFactor = "second-factor"
+	scenarioLogin        = "login"
+	scenarioAdminList    = "admin-list"
+	scenarioEmailCode    = "email-code"
+)
+
+var allScenarios = []string{scenarioSecondFactor, scenarioLogin, scenarioAdminList, scenarioEmailCode}
+
+// benchPassword is every seeded user's password.
+const benchPassword = "bench-password-42!"
+
+// benchSecret is the TOTP secret (base32) of a seeded user: derived from the
+// user id, so a later run against the same database can compute codes
+// without storing them.
+func benchSecret(userID string) string {
+	mac := hmac.New(sha256.New, []byte("client portal benchmark"))
+	mac.Write([]byte(userID))
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(mac.Sum(nil)[:20])
+}
+
+var benchTOTP = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// bench is `portal bench`: seed, start (or target) a portal, drive it over
+// HTTP on loopback and report.
+type bench struct {
+	m        *Main
+	users    int
+	clients  int
+	duration time.Duration
+	url      string
+	pid      int
+	profiles string
+	pprof    string // the portal's profiler address, with --cpuprofile
+	client   *http.Client
+	sink     *smtpSink
+
+	mu    sync.Mutex
+	pool  []sqlstore.SeededUser // users not yet used by a scenario
+	share map[string]int        // users each scenario may take
+}
+
+// usersPerSecond is how many users each scenario may use per second of
+// run, well above what this kind of machine reaches: a user's TOTP step
+// and email code can be used once, so each request needs a fresh user.
+var usersPerSecond = map[string]float64{scenarioSecondFactor: 8000, scenarioEmailCode: 4000, scenarioLogin: 200}
+
+const benchUsage = `Usage: portal bench [flags]
+
+Seeds users with TOTP and email codes into PORTAL_DATABASE_URL (an empty
+database: use one only for benchmarks), starts the portal on loopback (or
+uses --url), drives it with concurrent clients and prints a table.
+`
+
+func (m *Main) bench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() { fmt.Fprint(m.Stderr, benchUsage); fs.PrintDefaults() }
+	scenarios := fs.String("scenario", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", "))
+	b := &bench{m: m}
+	fs.IntVar(&b.users, "users", 100_000, "users to seed when the database has none")
+	fs.IntVar(&b.clients, "clients", 16, "concurrent clients")
+	fs.DurationVar(&b.duration, "duration", 10*time.Second, "how long each scenario runs")
+	fs.StringVar(&b.url, "url", "", "benchmark a portal already running on this URL (sharing the database and keys) instead of starting one")
+	fs.IntVar(&b.pid, "pid", 0, "with --url: the portal's process id, to report its CPU time and memory")
+	fs.StringVar(&b.profiles, "cpuprofile", "", "write the portal's CPU profile of each scenario to this directory (SCENARIO.pprof)")
+	jsonOut := fs.String("json", "", "also write the results as JSON to this file (- for standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The serving default would make the collector run without pause
+		// under the load generator's heap and the argon2id measurement.
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+	names := strings.Split(*scenarios, ",")
+	for _, n := range names {
+		if !slices.Contains(allScenarios, n) {
+			return fmt.Errorf("bench: unknown scenario %q (want %s)", n, strings.Join(allScenarios, ", "))
+		}
+	}
+	if b.users < 1 || b.clients < 1 || b.duration <= 0 {
+		return errors.New("bench: --users, --clients and --duration must be positive")
+	}
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	if err := b.seed(ctx); err != nil {
+		return err
+	}
+	b.plan(names)
+	b.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConnsPerHost: b.clients, DisableCompression: true, IdleConnTimeout: time.Minute,
+		DialContext: dialFromRandomLoopback,
+	}}
+	sink, err := startSMTPSink()
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	b.sink = sink
+	if b.url == "" {
+		stop, err := b.startPortal(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	b.waitForFreshStep()
+	defer b.markRun()
+	var results []*benchResult
+	for _, name := range names {
+		res, err := b.run(ctx, name)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", name, err)
+		}
+		results = append(results, res)
+	}
+	printResults(m.Stdout, results)
+	if *jsonOut != "" {
+		data, _ := json.MarshalIndent(map[string]any{
+			"clients": b.clients, "duration_seconds": b.duration.Seconds(), "database": m.DB.Dialect,
+			"gomaxprocs": runtime.GOMAXPROCS(0), "results": results,
+		}, "", "  ")
+		data = append(data, '\n')
+		if *jsonOut == "-" {
+			_, err = m.Stdout.Write(data)
+		} else {
+			err = os.WriteFile(*jsonOut, data, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("bench: write JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+// seed adds the users unless the database already has seeded ones, and
+// loads the pool of users with 2FA that scenarios take from.
+func (b *bench) seed(ctx context.Context) error {
+	db := b.m.DB
+	pool, err := db.SeededUsers(ctx, 1, false)
+	if err != nil {
+		return err
+	}
+	if len(pool) == 0 {
+		hash, err := password.NewHasher(password.DefaultParams, 0).Hash(ctx, benchPassword)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		err = db.SeedUsers(ctx, b.users, sqlstore.SeedOptions{
+			Seed: 1, TwoFAPercent: 60, StaffEvery: max(2, min(1000, b.users/10)), PasswordHash: hash,
+			Methods: []string{portal.MethodTOTP, portal.MethodEmail},
+			Secret: func(userID, typ string) string {
+				if typ != portal.MethodTOTP {
+					return ""
+				}
+				return b.m.keys.Seal(userID, []byte(benchSecret(userID)))
+			},
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(b.m.Stdout, "seeded %d users in %.1f s\n", b.users, time.Since(start).Seconds())
+	} else {
+		fmt.Fprintln(b.m.Stdout, "using the users already seeded in this database")
+	}
+	// Enough users for every scenario at rates well above the targets;
+	// each is used once per run (a TOTP step and an email code can only
+	// be used once).
+	if b.pool, err = db.SeededUsers(ctx, 400_000, false); err != nil {
+		return err
+	}
+	// Start somewhere else in the pool each run, so that runs close
+	// together mostly use different users (an email code can be resent
+	// once a minute and ten times an hour).
+	k := rand.IntN(len(b.pool))
+	b.pool = append(b.pool[k:], b.pool[:k]...)
+	return nil
+}
+
+// waitForFreshStep waits for the next 30-second TOTP step when a previous
+// run ended in the current one: its users' codes for this step are spent,
+// and replaying them would count as wrong codes.
+func (b *bench) waitForFreshStep() {
+	marker := filepath.Join(b.m.Config.DataDir, "bench-last-run")
+	if data, err := os.ReadFile(marker); err == nil {
+		last, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		now := time.Now().Unix()
+		if last/30 == now/30 {
+			wait := time.Duration(30-now%30) * time.Second
+			fmt.Fprintf(b.m.Stdout, "waiting %s for a new TOTP step (the last run used this one)\n", wait)
+			time.Sleep(wait)
+		}
+	}
+}
+
+// markRun records when this run last verified codes.
+func (b *bench) markRun() {
+	os.WriteFile(filepath.Join(b.m.Config.DataDir, "bench-last-run"), []byte(strconv.FormatInt(time.Now().Unix(), 10)+"\n"), 0o644)
+}
+
+// plan shares the pool among the scenarios, in proportion to their needs
+// when it is too small for all of them.
+func (b *bench) plan(names []string) {
+	want := map[string]int{}
+	total := 0
+	for _, n := range names {
+		want[n] = int(usersPerSecond[n]*b.duration.Seconds()) + b.clients
+		if usersPerSecond[n] == 0 {
+			want[n] = 0
+		}
+		total += want[n]
+	}
+	// Logins need few users (each costs a password hash): they get theirs
+	// first, the others share the rest.
+	pool := len(b.pool)
+	b.share = map[string]int{}
+	if w, ok := want[scenarioLogin]; ok {
+		b.share[scenarioLogin] = min(w, pool/2)
+		pool -= b.share[scenarioLogin]
+		total -= w
+	}
+	for n, w := range want {
+		if n == scenarioLogin {
+			continue
+		}
+		b.share[n] = w
+		if total > pool {
+			b.share[n] = w * pool / total
+		}
+	}
+}
+
+// take hands out the unused users planned for a scenario.
+func (b *bench) take(name string) []sqlstore.SeededUser {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(b.share[name], len(b.pool))
+	out := b.pool[:n:n]
+	b.pool = b.pool[n:]
+	return out
+}
+
+// startPortal runs this binary's `serve` on a free loopback port with the
+// same configuration and the SMTP sink, and waits until it is ready.
+func (b *bench) startPortal(ctx context.Context) (func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	logPath := filepath.Join(b.m.Config.DataDir, "bench-portal.log")
+	if err := os.MkdirAll(b.m.Config.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "serve")
+	cmd.Env = append(os.Environ(),
+		"PORTAL_DATABASE_URL="+b.m.Config.DatabaseURL, "PORTAL_DATA_DIR="+b.m.Config.DataDir,
+		"PORTAL_ADDR=127.0.0.1:"+strconv.Itoa(port), "PORTAL_BASE_URL=http://localhost:"+strconv.Itoa(port),
+		"PORTAL_SMTP_URL=smtp://"+b.sink.Addr())
+	if keys := b.m.Getenv("PORTAL_SECRET_KEYS"); keys != "" {
+		cmd.Env = append(cmd.Env, "PORTAL_SECRET_KEYS="+keys)
+	}
+	if b.profiles != "" {
+		if err := os.MkdirAll(b.profiles, 0o755); err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		b.pprof = ln.Addr().String()
+		ln.Close()
+		cmd.Env = append(cmd.Env, "PORTAL_PPROF_ADDR="+b.pprof)
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logFile.Close()
+	}
+	b.url, b.pid = "http://127.0.0.1:"+strconv.Itoa(port), cmd.Process.Pid
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := b.client.Get(b.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				fmt.Fprintf(b.m.Stdout, "portal pid %d on %s (log: %s)\n", b.pid, b.url, logPath)
+				return stop, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, fmt.Errorf("the portal did not become ready; see %s", logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sessions stores one session per user at level, returning the cookies.
+func (b *bench) sessions(ctx context.Context, users []sqlstore.SeededUser, level string) ([]string, error) {
+	now := time.Now().Unix()
+	tokens := make([]string, len(users))
+	rows := make([]*portal.Session, len(users))
+	for i, u := range users {
+		token, hash := portal.NewSecretToken()
+		tokens[i] = token
+		rows[i] = &portal.Session{ID: hash, UserID: u.ID, Level: level, CreatedAt: now, LastSeenAt: now, ReauthAt: now, IP: "127.0.0.1"}
+	}
+	return tokens, b.m.DB.SeedSessions(ctx, rows)
+}
+
+// run prepares and drives one scenario.
+func (b *bench) run(ctx context.Context, name string) (*benchResult, error) {
+	var op func(ctx context.Context, i int) (int, error)
+	switch name {
+	case scenarioSecondFactor, scenarioEmailCode:
+		users := b.take(name)
+		if len(users) == 0 {
+			return nil, errors.New("no unused users with 2FA left: seed more with --users")
+		}
+		tokens, err := b.sessions(ctx, users, portal.LevelPassword)
+		if err != nil {
+			return nil, err
+		}
+		if name == scenarioSecondFactor {
+			op = func(ctx context.Context, i int) (int, error) {
+				if i >= len(users) {
+					return 0, errPoolEmpty
+				}
+				return b.post(ctx, "/api/v1/login/2fa", tokens[i], map[string]any{"method": portal.MethodTOTP, "code": code(users[i].ID)}, nil)
+			}
+		} else {
+			op = func(ctx context.Context, i int) (int, error) {
+				if i >= len(users) {
+					return 0, errPoolEmpty
+				}
+				return b.post(ctx, "/api/v1/login/2fa/send", tokens[i], map[string]any{"method": portal.MethodEmail}, nil)
+			}
+		}
+	case scenarioLogin:
+		users := b.take(name)
+		if len(users) == 0 {
+			return nil, errors.New("no unused users with 2FA left: seed more with --users")
+		}
+		op = func(ctx context.Context, i int) (int, error) {
+			if i >= len(users) {
+				return 0, errPoolEmpty
+			}
+			var token string
+			status, err := b.post(ctx, "/api/v1/login", "", map[string]any{"email": users[i].Email, "password": benchPassword}, &token)
+			if err != nil || status != http.StatusOK {
+				return status, err
+			}
+			return b.post(ctx, "/api/v1/login/2fa", token, map[string]any{"method": portal.MethodTOTP, "code": code(users[i].ID)}, nil)
+		}
+		rate, err := argon2Rate(ctx, min(b.duration, 5*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		res, err := b.drive(ctx, name, op)
+		if err != nil {
+			return nil, err
+		}
+		res.Argon2PerSecond = rate
+		res.OfArgon2 = res.PerSecond / rate
+		res.Note = fmt.Sprintf("%.0f%% of argon2id alone (%.1f hashes/s)", 100*res.OfArgon2, rate)
+		return res, nil
+	case scenarioAdminList:
+		admins, err := b.m.DB.SeededUsers(ctx, 1, true)
+		if err != nil {
+			return nil, err
+		} else if len(admins) == 0 {
+			return nil, errors.New("no staff user with 2FA among the seeded users")
+		}
+		tokens, err := b.sessions(ctx, admins, portal.LevelFull)
+		if err != nil {
+			return nil, err
+		}
+		op = func(ctx context.Context, i int) (int, error) {
+			filter := []string{portal.TwoFAActivated, portal.TwoFANotActivated}[i%2]
+			return b.get(ctx, "/api/v1/admin/users?twofa="+filter, tokens[0])
+		}
+	}
+	return b.drive(ctx, name, op)
+}
+
+// dialFromRandomLoopback connects from a random address of 127.0.0.0/8,
+// so the clients look like customers on different networks: the per-IP
+// limits count each separately, as they would in production, and a run is
+// not held back by failures of an earlier one.
+func dialFromRandomLoopback(ctx context.Context, network, addr string) (net.Conn, error) {
+	local := &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.IntN(254)), byte(rand.IntN(256)), byte(1+rand.IntN(254)))}
+	return (&net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
+}
+
+// code is the current TOTP code of a seeded user.
+func code(userID string) string {
+	c, _ := totp.GenerateCodeCustom(benchSecret(userID), time.Now(), benchTOTP)
+	return c
+}
+
+// argon2Rate measures how many password verifications per second this
+// machine does with nothing else running: the cost a login cannot beat.
+func argon2Rate(ctx context.Context, d time.Duration) (float64, error) {
+	h := password.NewHasher(password.DefaultParams, 0)
+	hash, err := h.Hash(ctx, benchPassword)
+	if err != nil {
+		return 0, err
+	}
+	var mu sync.Mutex
+	n := 0
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 2 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for time.Since(start) < d {
+				if ok, _, err := h.Verify(ctx, hash, benchPassword); err != nil || !ok {
+					return
+				}
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), nil
+}
