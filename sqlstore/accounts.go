@@ -243,13 +243,18 @@ func (db *DB) CancelRecoveries(ctx context.Context, userID string, at int64) (in
 }
 
 func cancelRecoveries(ctx context.Context, q execer, userID string, at int64) (int, error) {
-	res, err := q.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE user_id = $3 AND status IN ($4, $5)`,
-		portal.RecoveryCancelled, at, userID, portal.RecoveryApproved, portal.RecoveryPending)
+	st := cancelRecoveriesStmt(userID, at)
+	res, err := q.ExecContext(ctx, st.sql, st.args...)
 	if err != nil {
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+func cancelRecoveriesStmt(userID string, at int64) statement {
+	return statement{`UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE user_id = $3 AND status IN ($4, $5)`,
+		[]any{portal.RecoveryCancelled, at, userID, portal.RecoveryApproved, portal.RecoveryPending}}
 }
 
 // DueRecoveries lists approved requests whose waiting period is over.

@@ -16,14 +16,19 @@ func (db *DB) AddEvent(ctx context.Context, e *portal.Event) error {
 }
 
 func addEvent(ctx context.Context, q execer, e *portal.Event) error {
+	st := addEventStmt(e)
+	_, err := q.ExecContext(ctx, st.sql, st.args...)
+	return err
+}
+
+func addEventStmt(e *portal.Event) statement {
 	if e.ID == "" {
 		// Time-ordered ids keep events of the same second in order.
 		e.ID = fmt.Sprintf("%016x", time.Now().UnixNano()) + portal.NewID()[:10]
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO events (id, user_id, actor_id, type, ip, user_agent, detail, created_at)
+	return statement{`INSERT INTO events (id, user_id, actor_id, type, ip, user_agent, detail, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		e.ID, e.UserID, e.ActorID, e.Type, e.IP, e.UserAgent, e.Detail, e.CreatedAt)
-	return err
+		[]any{e.ID, e.UserID, e.ActorID, e.Type, e.IP, e.UserAgent, e.Detail, e.CreatedAt}}
 }
 
 // UserEvents lists a user's newest events first.

@@ -58,41 +58,62 @@ func (db *DB) TakeAttempt(ctx context.Context, p portal.LimitPolicy, key string,
 // updated (and a row returned) while the limit allows it, so parallel
 // requests on any number of replicas are counted exactly.
 func takeAttempt(ctx context.Context, q execer, p portal.LimitPolicy, key string, now time.Time) (bool, time.Duration, int, error) {
-	k := p.Name + ":" + key
-	t := now.Unix()
-	var query string
-	if p.Window > 0 {
-		w := int64(p.Window / time.Second)
-		query = fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
-			ON CONFLICT (key) DO UPDATE SET
-				n = CASE WHEN limits.window_start <= $2 - %[1]d THEN 1 ELSE limits.n + 1 END,
-				window_start = CASE WHEN limits.window_start <= $2 - %[1]d THEN $2 ELSE limits.window_start END
-			WHERE limits.n < %[2]d OR limits.window_start <= $2 - %[1]d
-			RETURNING n`, w, p.Threshold)
-	} else {
-		query = fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
-			ON CONFLICT (key) DO UPDATE SET
-				n = limits.n + 1,
-				locked_until = CASE %s ELSE 0 END
-			WHERE limits.locked_until <= $2
-			RETURNING n`, lockCases(p))
-	}
+	take := takeStmt(p, key, now)
 	var n int
-	err := q.QueryRowContext(ctx, query, k, t).Scan(&n)
+	err := q.QueryRowContext(ctx, take.sql, take.args...).Scan(&n)
 	if err == nil {
 		return true, 0, n, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return false, 0, 0, fmt.Errorf("take attempt %s: %w", p.Name, err)
 	}
 	// Over the limit: read when it lifts.
+	read := limitStmt(p, key)
 	var start, until int64
-	if err := q.QueryRowContext(ctx, `SELECT n, window_start, locked_until FROM limits WHERE key = $1`, k).Scan(&n, &start, &until); err != nil {
+	if err := q.QueryRowContext(ctx, read.sql, read.args...).Scan(&n, &start, &until); err != nil {
 		return false, 0, 0, fmt.Errorf("read limit %s: %w", p.Name, err)
 	}
+	return false, retryAfter(p, start, until, now), n, nil
+}
+
+// statement is one SQL statement with its arguments, built once and run in
+// a transaction or sent in a pipeline (see StepLogin on PostgreSQL).
+type statement struct {
+	sql  string
+	args []any
+}
+
+// takeStmt counts an attempt with one atomic upsert: the row is only
+// updated (and n returned) while the limit allows it, so parallel requests
+// on any number of replicas are counted exactly; no row means refused.
+func takeStmt(p portal.LimitPolicy, key string, now time.Time) statement {
+	if p.Window > 0 {
+		w := int64(p.Window / time.Second)
+		return statement{fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
+			ON CONFLICT (key) DO UPDATE SET
+				n = CASE WHEN limits.window_start <= $2 - %[1]d THEN 1 ELSE limits.n + 1 END,
+				window_start = CASE WHEN limits.window_start <= $2 - %[1]d THEN $2 ELSE limits.window_start END
+			WHERE limits.n < %[2]d OR limits.window_start <= $2 - %[1]d
+			RETURNING n`, w, p.Threshold), []any{p.Name + ":" + key, now.Unix()}}
+	}
+	return statement{fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
+			ON CONFLICT (key) DO UPDATE SET
+				n = limits.n + 1,
+				locked_until = CASE %s ELSE 0 END
+			WHERE limits.locked_until <= $2
+			RETURNING n`, lockCases(p)), []any{p.Name + ":" + key, now.Unix()}}
+}
+
+// limitStmt reads a counter: n, window_start, locked_until.
+func limitStmt(p portal.LimitPolicy, key string) statement {
+	return statement{`SELECT n, window_start, locked_until FROM limits WHERE key = $1`, []any{p.Name + ":" + key}}
+}
+
+// retryAfter is how long a refused attempt waits, from the counter's row.
+func retryAfter(p portal.LimitPolicy, start, until int64, now time.Time) time.Duration {
 	if p.Window > 0 {
 		until = start + int64(p.Window/time.Second)
 	}
-	return false, time.Duration(max(until-t, 1)) * time.Second, n, nil
+	return time.Duration(max(until-now.Unix(), 1)) * time.Second
 }
 
 // lockCases renders the escalating delay of p as SQL CASE arms on the new
@@ -123,15 +144,19 @@ func (db *DB) ReleaseAttempt(ctx context.Context, p portal.LimitPolicy, key stri
 }
 
 func releaseAttempt(ctx context.Context, q execer, p portal.LimitPolicy, key string, now time.Time) error {
+	st := releaseStmt(p, key, now)
+	_, err := q.ExecContext(ctx, st.sql, st.args...)
+	return err
+}
+
+func releaseStmt(p portal.LimitPolicy, key string, now time.Time) statement {
 	k := p.Name + ":" + key
 	if p.Window > 0 {
-		_, err := q.ExecContext(ctx, `UPDATE limits SET n = n - 1 WHERE key = $1 AND n > 0 AND window_start > $2`,
-			k, now.Unix()-int64(p.Window/time.Second))
-		return err
+		return statement{`UPDATE limits SET n = n - 1 WHERE key = $1 AND n > 0 AND window_start > $2`,
+			[]any{k, now.Unix() - int64(p.Window/time.Second)}}
 	}
-	_, err := q.ExecContext(ctx, fmt.Sprintf(`UPDATE limits SET n = n - 1,
-		locked_until = CASE WHEN n - 1 < %d THEN 0 ELSE locked_until END WHERE key = $1 AND n > 0`, p.Threshold), k)
-	return err
+	return statement{fmt.Sprintf(`UPDATE limits SET n = n - 1,
+		locked_until = CASE WHEN n - 1 < %d THEN 0 ELSE locked_until END WHERE key = $1 AND n > 0`, p.Threshold), []any{k}}
 }
 
 // ResetAttempts clears a counter after a success.
@@ -140,6 +165,11 @@ func (db *DB) ResetAttempts(ctx context.Context, p portal.LimitPolicy, key strin
 }
 
 func resetAttempts(ctx context.Context, q execer, p portal.LimitPolicy, key string) error {
-	_, err := q.ExecContext(ctx, `DELETE FROM limits WHERE key = $1`, p.Name+":"+key)
+	st := resetStmt(p, key)
+	_, err := q.ExecContext(ctx, st.sql, st.args...)
 	return err
+}
+
+func resetStmt(p portal.LimitPolicy, key string) statement {
+	return statement{`DELETE FROM limits WHERE key = $1`, []any{p.Name + ":" + key}}
 }

@@ -111,12 +111,19 @@ func (db *DB) ConsumeStep(ctx context.Context, methodID string, step, at int64) 
 }
 
 func consumeStep(ctx context.Context, tx *sql.Tx, methodID string, step, at int64) (bool, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1 AND confirmed_at > 0`, step, at, methodID)
+	st := consumeStmt(methodID, step, at)
+	res, err := tx.ExecContext(ctx, st.sql, st.args...)
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// consumeStmt uses up a TOTP step: one row changed, or none when this step
+// (or a later one) was used already.
+func consumeStmt(methodID string, step, at int64) statement {
+	return statement{`UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1 AND confirmed_at > 0`, []any{step, at, methodID}}
 }
 
 // TouchMethod records a use.

@@ -17,15 +17,23 @@ func (db *DB) CreateSession(ctx context.Context, s *portal.Session) error {
 }
 
 func createSession(ctx context.Context, q execer, s *portal.Session) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP)
+	st := createSessionStmt(s)
+	_, err := q.ExecContext(ctx, st.sql, st.args...)
 	return err
+}
+
+func createSessionStmt(s *portal.Session) statement {
+	return statement{`INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		[]any{s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP}}
 }
 
 // StepLogin writes a login step in one transaction (one commit where
 // separate calls would make eight).
 func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.StepOutcome, error) {
+	if db.Dialect == Postgres {
+		return db.stepLoginPipelined(ctx, st)
+	}
 	var out *portal.StepOutcome
 	err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = &portal.StepOutcome{}
@@ -55,42 +63,47 @@ func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.Step
 	return out, nil
 }
 
-// stepLogin writes the settling part of a login step.
-func stepLogin(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
+// settleStmts are the writes of a login step after its attempts and code
+// use; cancel is the index of the statement cancelling recoveries (-1).
+func settleStmts(st *portal.LoginStep) (stmts []statement, cancel int) {
 	for _, a := range st.Release {
-		if err := releaseAttempt(ctx, tx, a.Policy, a.Key, st.At); err != nil {
-			return err
-		}
+		stmts = append(stmts, releaseStmt(a.Policy, a.Key, st.At))
 	}
 	for _, a := range st.Reset {
-		if err := resetAttempts(ctx, tx, a.Policy, a.Key); err != nil {
-			return err
-		}
+		stmts = append(stmts, resetStmt(a.Policy, a.Key))
 	}
 	if st.Ends != "" {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, st.Ends); err != nil {
-			return err
-		}
+		stmts = append(stmts, statement{`DELETE FROM sessions WHERE id = $1`, []any{st.Ends}})
 	}
 	if st.Session != nil {
-		if err := createSession(ctx, tx, st.Session); err != nil {
-			return err
-		}
+		stmts = append(stmts, createSessionStmt(st.Session))
 	}
 	if st.Complete {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET last_login_at = $1 WHERE id = $2`, st.At.Unix(), st.Session.UserID); err != nil {
-			return err
-		}
+		stmts = append(stmts, statement{`UPDATE users SET last_login_at = $1 WHERE id = $2`, []any{st.At.Unix(), st.Session.UserID}})
 	}
+	cancel = -1
 	if st.CancelRecoveries {
-		n, err := cancelRecoveries(ctx, tx, st.Session.UserID, st.At.Unix())
+		cancel = len(stmts)
+		stmts = append(stmts, cancelRecoveriesStmt(st.Session.UserID, st.At.Unix()))
+	}
+	if st.Event != nil {
+		stmts = append(stmts, addEventStmt(st.Event))
+	}
+	return stmts, cancel
+}
+
+// stepLogin writes the settling part of a login step.
+func stepLogin(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
+	stmts, cancel := settleStmts(st)
+	for i, s := range stmts {
+		res, err := tx.ExecContext(ctx, s.sql, s.args...)
 		if err != nil {
 			return err
 		}
-		out.Cancelled = n
-	}
-	if st.Event != nil {
-		return addEvent(ctx, tx, st.Event)
+		if i == cancel {
+			n, _ := res.RowsAffected()
+			out.Cancelled = int(n)
+		}
 	}
 	return nil
 }

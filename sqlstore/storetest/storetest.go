@@ -368,6 +368,44 @@ func testStepLogin(t *testing.T, db *sqlstore.DB) {
 	if taken, err := db.TakeAttempts(ctx, now, ip, acct); err != nil || !taken.OK || taken.Counts[0] != 2 || taken.Counts[1] != 1 {
 		t.Fatalf("after the step: %+v, %v; want counts [2 1]", taken, err)
 	}
+
+	// A step that takes attempts and uses a TOTP step: the first use
+	// writes everything; the same step again keeps only the attempts; over
+	// the IP limit nothing at all is written.
+	m := &portal.Method{ID: "m-step", UserID: u.ID, Type: portal.MethodTOTP, Secret: "sealed", CreatedAt: 1}
+	if err := db.CreateMethod(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ConfirmMethod(ctx, m, nil, 2); err != nil {
+		t.Fatal(err)
+	}
+	ip2 := portal.Attempt{Policy: portal.LimitPolicy{Name: "ip", Threshold: 2, Window: time.Hour}, Key: "5.6.7.8"}
+	acct2 := portal.Attempt{Policy: portal.LimitPolicy{Name: "acct2", Threshold: 10, Delay: time.Minute, MaxDelay: time.Hour}, Key: u.ID}
+	use := func(id string) (*portal.StepOutcome, error) {
+		return db.StepLogin(ctx, &portal.LoginStep{Take: []portal.Attempt{ip2, acct2}, Use: &portal.StepUse{MethodID: m.ID, Step: 100},
+			Ends: "new", Session: &portal.Session{ID: id, UserID: u.ID, Level: portal.LevelFull, CreatedAt: now.Unix(), LastSeenAt: now.Unix()},
+			At: now, Complete: true})
+	}
+	if out, err := use("s1"); err != nil || !out.Taken.OK || out.Replayed {
+		t.Fatalf("first use = %+v, %v", out, err)
+	}
+	if out, err := use("s2"); err != nil || !out.Taken.OK || !out.Replayed || out.Taken.Counts[0] != 2 {
+		t.Fatalf("replayed use = %+v, %v; want replayed with the attempts counted", out, err)
+	}
+	if _, _, err := db.SessionByID(ctx, "s2"); err != portal.ErrNotFound {
+		t.Fatalf("a replayed step started a session: %v", err)
+	}
+	out, err := use("s3")
+	if err != nil || out.Taken == nil || out.Taken.OK || out.Taken.Refused != 0 || out.Taken.Retry != time.Hour {
+		t.Fatalf("over the IP limit = %+v, %v; want refused by counter 0 for 1h", out, err)
+	}
+	if _, _, err := db.SessionByID(ctx, "s3"); err != portal.ErrNotFound {
+		t.Fatalf("a refused step started a session: %v", err)
+	}
+	// Refused, it took nothing from the account's counter either.
+	if taken, err := db.TakeAttempts(ctx, now, acct2); err != nil || !taken.OK || taken.Counts[0] != 3 {
+		t.Fatalf("account counter after refusal = %+v, %v; want 3 (two steps, then this)", taken, err)
+	}
 }
 
 func testTokens(t *testing.T, db *sqlstore.DB) {
