@@ -122,4 +122,3 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 	}
 	return out, nil
 }
-
