@@ -38,12 +38,15 @@ type Session struct {
 // the old, the attempt counters it settles and, when the login is
 // complete, its record.
 type LoginStep struct {
-	// Take reserves one attempt on each counter first, all or none (as
-	// LimitStore.TakeAttempts); when refused, nothing at all is written.
+	// Take is the attempt on each counter that the code's use counts as,
+	// all or none (as LimitStore.TakeAttempts); when a counter is at its
+	// limit nothing at all is written. With Use, the attempts stay counted
+	// only when the step was used already: a new use is a success, which
+	// counts on no window counter and clears the consecutive ones.
 	Take []Attempt
 	// Use consumes a TOTP step (the replay guard, as
 	// MethodStore.ConsumeStep); when the step was already used, only the
-	// attempts taken are written.
+	// attempts are written.
 	Use *StepUse
 	// Ends is the session the new one replaces ("" for none).
 	Ends string

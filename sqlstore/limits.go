@@ -75,6 +75,29 @@ func takeAttempt(ctx context.Context, q execer, p portal.LimitPolicy, key string
 	return false, retryAfter(p, start, until, now), n, nil
 }
 
+// checkAttempts reports whether one more attempt on each counter would be
+// allowed, without taking it; refused is the index of the first counter at
+// its limit. Exact only inside a transaction that holds the write lock.
+func checkAttempts(ctx context.Context, tx *sql.Tx, now time.Time, attempts []portal.Attempt) (ok bool, refused int, retry time.Duration, err error) {
+	for i, a := range attempts {
+		l := limitStmt(a.Policy, a.Key)
+		var n int
+		var start, until int64
+		err := tx.QueryRowContext(ctx, l.sql, l.args...).Scan(&n, &start, &until)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return false, 0, 0, fmt.Errorf("read limit %s: %w", a.Policy.Name, err)
+		}
+		t := now.Unix()
+		if a.Policy.Window > 0 && n >= a.Policy.Threshold && start > t-int64(a.Policy.Window/time.Second) ||
+			a.Policy.Window == 0 && until > t {
+			return false, i, retryAfter(a.Policy, start, until, now), nil
+		}
+	}
+	return true, 0, 0, nil
+}
+
 // statement is one SQL statement with its arguments, built once and run in
 // a transaction or sent in a pipeline (see StepLogin on PostgreSQL).
 type statement struct {

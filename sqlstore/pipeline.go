@@ -11,10 +11,12 @@ import (
 	"github.com/clientportal/portal"
 )
 
-// stepLoginPipelined is StepLogin on PostgreSQL: the same statements as on
-// SQLite, sent as pipelines (pgx batches) instead of one round trip each.
+// stepLoginPipelined is StepLogin on PostgreSQL: the statements of
+// SQLite's, sent as pipelines (pgx batches) instead of one round trip each.
 // The first pipeline begins, takes the attempts and uses the code; the
-// second, sent only if those allow it, writes the rest and commits. A login
+// second, sent only if those allow it, writes the rest and commits. (Here
+// attempts are taken, not checked: PostgreSQL's writers run concurrently,
+// and a take waits for the others on the counter's row.) A login
 // costs two round trips instead of twelve, which is most of what
 // PostgreSQL and the kernel spend on it.
 func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*portal.StepOutcome, error) {
@@ -93,7 +95,20 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 		var stmts []statement
 		cancel := -1
 		if !out.Replayed {
-			stmts, cancel = settleStmts(st)
+			// A new use is a success: the attempts it took count on no
+			// window counter and clear the consecutive ones.
+			for _, a := range st.Take {
+				if a.Policy.Window > 0 {
+					stmts = append(stmts, releaseStmt(a.Policy, a.Key, st.At))
+				} else {
+					stmts = append(stmts, resetStmt(a.Policy, a.Key))
+				}
+			}
+			settle, c := settleStmts(st)
+			if c >= 0 {
+				cancel = len(stmts) + c
+			}
+			stmts = append(stmts, settle...)
 		}
 		for _, s := range stmts {
 			b.Queue(s.sql, s.args...)

@@ -37,20 +37,14 @@ func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.Step
 	var out *portal.StepOutcome
 	err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = &portal.StepOutcome{}
-		var err error
+		if st.Use != nil {
+			return useStep(ctx, tx, st, out)
+		}
 		if len(st.Take) > 0 {
 			// Refused (errRefused), the whole step is rolled back.
+			var err error
 			if out.Taken, err = takeAttempts(ctx, tx, st.At, st.Take); err != nil {
 				return err
-			}
-		}
-		if st.Use != nil {
-			used, err := consumeStep(ctx, tx, st.Use.MethodID, st.Use.Step, st.At.Unix())
-			if err != nil {
-				return err
-			} else if !used {
-				out.Replayed = true
-				return nil
 			}
 		}
 		return stepLogin(ctx, tx, st, out)
@@ -61,6 +55,45 @@ func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.Step
 		return nil, fmt.Errorf("login step: %w", err)
 	}
 	return out, nil
+}
+
+// useStep is a login step that uses a TOTP step, in a SQLite write
+// transaction. Such a transaction holds SQLite's one write lock from its
+// start (BEGIN IMMEDIATE), so checking the counters and then writing is as
+// exact as taking attempts, and a success (the common case) writes no
+// counter at all: attempts are only taken when the step was used already.
+func useStep(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
+	if len(st.Take) > 0 {
+		ok, refused, retry, err := checkAttempts(ctx, tx, st.At, st.Take)
+		if err != nil {
+			return err
+		} else if !ok {
+			out.Taken = &portal.Taken{Refused: refused, Retry: retry}
+			return errRefused
+		}
+	}
+	used, err := consumeStep(ctx, tx, st.Use.MethodID, st.Use.Step, st.At.Unix())
+	if err != nil {
+		return err
+	} else if !used {
+		out.Replayed = true
+		if len(st.Take) > 0 {
+			out.Taken, err = takeAttempts(ctx, tx, st.At, st.Take)
+		}
+		return err
+	}
+	if len(st.Take) > 0 {
+		out.Taken = &portal.Taken{OK: true}
+	}
+	for _, a := range st.Take {
+		out.Taken.Counts = append(out.Taken.Counts, 0)
+		if a.Policy.Window == 0 {
+			if err := resetAttempts(ctx, tx, a.Policy, a.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return stepLogin(ctx, tx, st, out)
 }
 
 // settleStmts are the writes of a login step after its attempts and code

@@ -115,8 +115,8 @@ func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *por
 	if m, ok := f.(matcher); ok {
 		res, at, err := m.Match(req)
 		if err == nil {
-			settle()
-			step.Take, step.Use = []portal.Attempt{ip, user}, &portal.StepUse{MethodID: res.Method.ID, Step: at}
+			// The store settles the counters of a new use itself.
+			step.At, step.Take, step.Use = now, []portal.Attempt{ip, user}, &portal.StepUse{MethodID: res.Method.ID, Step: at}
 			if own {
 				if err := s.writeStep(ctx, r, u, method, step); err != nil {
 					return nil, err
