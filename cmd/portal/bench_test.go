@@ -30,7 +30,7 @@ func TestBenchSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("portal bench: %v\n%s", err, table)
 		}
-		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "req/s", "of argon2id alone"} {
+		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "req/s", "of the rate of argon2id alone", "of a login's CPU"} {
 			if !strings.Contains(string(table), s) {
 				t.Errorf("output lacks %q:\n%s", s, table)
 			}

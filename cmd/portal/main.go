@@ -38,11 +38,10 @@ func main() {
 		// a soft limit makes the collector return it before the heap doubles.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 		if os.Getenv("GOGC") == "" {
-			// With the limit in place, collecting at every doubling of the
-			// small live heap would run the collector after nearly every
-			// hash (measured: a quarter of a login's CPU); collect as the
-			// limit nears instead.
-			debug.SetGCPercent(400)
+			// Collect only as the limit nears: collecting at every doubling
+			// of the small live heap ran the collector after nearly every
+			// hash, a fifth of a login's CPU (see README, Performance).
+			debug.SetGCPercent(-1)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -117,6 +116,7 @@ const usage = `Usage:
   portal keys rotate             re-encrypt every stored secret with the first key
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
+  portal argon2-rate [--duration D]  how fast password hashes run alone (used by bench)
 
 Configuration comes from PORTAL_* environment variables; see README.md.`
 
@@ -162,6 +162,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.devWhatsApp(ctx, m.Command[1:])
 	case "bench":
 		return m.bench(ctx, m.Command[1:])
+	case "argon2-rate":
+		return m.argon2RateCommand(ctx, m.Command[1:])
 	case "keys":
 		if len(m.Command) > 1 && m.Command[1] == "rotate" {
 			return m.keysRotate(ctx)
