@@ -52,7 +52,7 @@ type benchResult struct {
 	// HashShareOfCPU is the argon2id hash's share of the portal's CPU per
 	// login: the rest is everything else a login does.
 	HashShareOfCPU float64 `json:"hash_share_of_login_cpu,omitempty"`
-	Note            string  `json:"note,omitempty"`
+	Note           string  `json:"note,omitempty"`
 }
 
 // drive runs op from b.clients goroutines for b.duration (or until op runs
