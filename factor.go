@@ -80,6 +80,9 @@ type MethodStore interface {
 	// DisableTwoFactor removes every method, backup code and remembered
 	// browser of the user and ends their sessions except keepSession.
 	DisableTwoFactor(ctx context.Context, userID, keepSession string) error
+	// ResetTwoFactor disables 2FA for staff, ending every session and
+	// writing the audit event and the notice in the same transaction.
+	ResetTwoFactor(ctx context.Context, userID string, e *Event, notice *OutboxMessage) error
 	// SealedSecrets lists every sealed secret, for key rotation.
 	SealedSecrets(ctx context.Context) ([]*Method, error)
 	// ReplaceSecret swaps a sealed secret if it is still old.

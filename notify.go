@@ -17,4 +17,7 @@ type Notification struct {
 // Notifier delivers security notifications.
 type Notifier interface {
 	Notify(ctx context.Context, n *Notification) error
+	// Message renders n as an outbox message without queueing it, for a
+	// store to queue in the same transaction as the change it reports.
+	Message(n *Notification) (*OutboxMessage, error)
 }

@@ -60,15 +60,30 @@ func (m *Mailer) SendCode(ctx context.Context, to, name, code, purpose string, t
 
 // Notify queues a security notification (SPEC §4) in the outbox.
 func (m *Mailer) Notify(ctx context.Context, n *portal.Notification) error {
-	msg, err := render(n.To, portal.EventTitle(n.Kind), "notice", map[string]any{
-		"Name": n.Name, "Title": portal.EventTitle(n.Kind), "To": n.To, "Detail": n.Detail, "IP": n.IP,
-		"When": time.Unix(n.At, 0).UTC().Format("2 Jan 2006 15:04 UTC"), "Locked": n.Kind == portal.EventSecondFactorLocked,
-		"BaseURL": m.BaseURL, "Portal": m.Portal,
-	})
+	msg, err := m.notice(n)
 	if err != nil {
 		return err
 	}
 	return m.queue(ctx, msg)
+}
+
+// Message renders a notification as an outbox message, for a store to
+// queue with the change it reports (the worker finds it on its next poll).
+func (m *Mailer) Message(n *portal.Notification) (*portal.OutboxMessage, error) {
+	msg, err := m.notice(n)
+	if err != nil {
+		return nil, err
+	}
+	now := m.Clock.Now().Unix()
+	return &portal.OutboxMessage{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, CreatedAt: now, NextAt: now}, nil
+}
+
+func (m *Mailer) notice(n *portal.Notification) (*Message, error) {
+	return render(n.To, portal.EventTitle(n.Kind), "notice", map[string]any{
+		"Name": n.Name, "Title": portal.EventTitle(n.Kind), "To": n.To, "Detail": n.Detail, "IP": n.IP,
+		"When": time.Unix(n.At, 0).UTC().Format("2 Jan 2006 15:04 UTC"), "Locked": n.Kind == portal.EventSecondFactorLocked,
+		"BaseURL": m.BaseURL, "Portal": m.Portal,
+	})
 }
 
 // SendLink queues an email with a one-time link (address verification,

@@ -99,6 +99,13 @@ func (r *Notifier) Notify(_ context.Context, n *portal.Notification) error {
 	return nil
 }
 
+// Message records n, as queued with the change it reports, and returns a
+// plain message.
+func (r *Notifier) Message(n *portal.Notification) (*portal.OutboxMessage, error) {
+	r.Notify(context.Background(), n)
+	return &portal.OutboxMessage{To: n.To, Subject: portal.EventTitle(n.Kind), Text: n.Detail, CreatedAt: n.At, NextAt: n.At}, nil
+}
+
 // Kinds lists the kinds notified to userID, in order.
 func (r *Notifier) Kinds(userID string) []string {
 	r.mu.Lock()

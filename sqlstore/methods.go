@@ -196,24 +196,44 @@ func (db *DB) ConsumeBackupCode(ctx context.Context, userID, hash string, at int
 // DisableTwoFactor removes all 2FA state of a user in one transaction and
 // ends their other sessions.
 func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return disableTwoFactor(ctx, tx, userID, keepSession) })
+}
+
+// ResetTwoFactor is a reset by staff: 2FA is disabled, every session ends,
+// and the audit event and the user's notice are written in the same
+// transaction, so a crash leaves either none of it or all of it.
+func (db *DB) ResetTwoFactor(ctx context.Context, userID string, e *portal.Event, notice *portal.OutboxMessage) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{
-			`DELETE FROM methods WHERE user_id = $1`,
-			`DELETE FROM backup_codes WHERE user_id = $1`,
-			`DELETE FROM backup_sets WHERE user_id = $1`,
-			`UPDATE users SET preferred_method = '' WHERE id = $1`,
-			`DELETE FROM browsers WHERE user_id = $1`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
-				return err
-			}
-		}
-		if err := refreshTwoFactor(ctx, tx, userID); err != nil {
+		if err := disableTwoFactor(ctx, tx, userID, ""); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepSession)
-		return err
+		if err := addEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		if notice != nil {
+			return enqueue(ctx, tx, notice)
+		}
+		return nil
 	})
+}
+
+func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession string) error {
+	for _, q := range []string{
+		`DELETE FROM methods WHERE user_id = $1`,
+		`DELETE FROM backup_codes WHERE user_id = $1`,
+		`DELETE FROM backup_sets WHERE user_id = $1`,
+		`UPDATE users SET preferred_method = '' WHERE id = $1`,
+		`DELETE FROM browsers WHERE user_id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+			return err
+		}
+	}
+	if err := refreshTwoFactor(ctx, tx, userID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepSession)
+	return err
 }
 
 // SealedSecrets lists every method with a sealed secret.

@@ -11,10 +11,14 @@ var _ portal.OutboxStore = (*DB)(nil)
 
 // Enqueue stores a message for delivery.
 func (db *DB) Enqueue(ctx context.Context, m *portal.OutboxMessage) error {
+	return enqueue(ctx, db.rw, m)
+}
+
+func enqueue(ctx context.Context, q execer, m *portal.OutboxMessage) error {
 	if m.ID == "" {
 		m.ID = portal.NewID()
 	}
-	_, err := db.rw.ExecContext(ctx, `INSERT INTO outbox (id, to_addr, subject, body_text, body_html, attempts, created_at, next_at)
+	_, err := q.ExecContext(ctx, `INSERT INTO outbox (id, to_addr, subject, body_text, body_html, attempts, created_at, next_at)
 		VALUES ($1, $2, $3, $4, $5, 0, $6, $7)`, m.ID, m.To, m.Subject, m.Text, m.HTML, m.CreatedAt, m.NextAt)
 	return err
 }

@@ -1,14 +1,17 @@
 package web
 
 import (
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -44,11 +47,17 @@ func (s *Server) wrap(h func(w http.ResponseWriter, r *http.Request) error) http
 // errors are logged with the request id and shown as a generic sentence.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := portal.ErrorCode(err)
-	status := statuses[code]
 	st := state(r)
-	if code == portal.EINTERNAL {
+	if code == portal.EINTERNAL && unreachable(err) {
+		// The database (or another service) is down or restarting: say so,
+		// and when to try again, rather than that something broke.
+		s.Logger.Error("service unreachable", "request_id", st.id, "path", r.URL.Path, "err", err)
+		err = &portal.Error{Code: portal.EUNAVAILABLE, Message: "The service is briefly unavailable. Try again in a few seconds.", RetryAfter: 5 * time.Second}
+		code = portal.EUNAVAILABLE
+	} else if code == portal.EINTERNAL {
 		s.Logger.Error("internal error", "request_id", st.id, "path", r.URL.Path, "err", err)
 	}
+	status := statuses[code]
 	var e *portal.Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
@@ -58,6 +67,17 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.render(w, r, status, "error", &page{Title: http.StatusText(status), Error: portal.ErrorMessage(err), Data: map[string]any{"Status": status, "Code": code}})
+}
+
+// unreachable reports whether err comes from a connection that failed or
+// could not be made (a database restarting), not from a bad query.
+func unreachable(err error) bool {
+	var op *net.OpError
+	// Drivers mark errors of statements never sent (a closed connection)
+	// as safe to retry.
+	var unsent interface{ SafeToRetry() bool }
+	return errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &unsent) && unsent.SafeToRetry()
 }
 
 // writeJSON writes v with status.

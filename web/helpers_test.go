@@ -41,6 +41,8 @@ type env struct {
 	box   *portaltest.Mailbox
 	// staffSecret holds staff users' TOTP secrets, by email.
 	staffSecret map[string]string
+	// opts are the options it was started with (a replica gets them too).
+	opts []option
 }
 
 type option func(*web.Config, *web.Deps)
@@ -66,7 +68,7 @@ func newEnv(t *testing.T, dialect string, opts ...option) *env {
 // another env it is a second replica of the same portal.
 func newEnvDSN(t *testing.T, dsn string, clock *portaltest.Clock, keys *mfa.Keyring, opts ...option) *env {
 	t.Helper()
-	e := &env{t: t, dsn: dsn, clock: clock, logs: &portaltest.SyncBuffer{}, keys: keys}
+	e := &env{t: t, dsn: dsn, clock: clock, logs: &portaltest.SyncBuffer{}, keys: keys, opts: opts}
 	startEnv(t, e, opts...)
 	return e
 }

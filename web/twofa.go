@@ -394,16 +394,17 @@ func (s *Server) ResetTwoFactor(ctx context.Context, userID, actorID, reason str
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DisableTwoFactor(ctx, u.ID, ""); err != nil {
-		return err
-	}
 	now := s.now().Unix()
 	detail := "Reason: " + reason
-	if err := s.Store.AddEvent(ctx, &portal.Event{UserID: u.ID, ActorID: actorID, Type: portal.EventAdminReset, Detail: detail, CreatedAt: now}); err != nil {
-		return err
+	var notice *portal.OutboxMessage
+	if s.Notifier != nil {
+		n := &portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: portal.EventAdminReset,
+			Detail: detail + "\nYou will be asked to set up two-factor authentication again.", At: now}
+		if notice, err = s.Notifier.Message(n); err != nil {
+			return err
+		}
 	}
-	s.notify(ctx, u, portal.EventAdminReset, detail+"\nYou will be asked to set up two-factor authentication again.", "")
-	return nil
+	return s.Store.ResetTwoFactor(ctx, u.ID, &portal.Event{UserID: u.ID, ActorID: actorID, Type: portal.EventAdminReset, Detail: detail, CreatedAt: now}, notice)
 }
 
 // enableFirstOrAdd confirms a pending method. When it is the user's first,

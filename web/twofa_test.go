@@ -225,11 +225,11 @@ func TestTOTPReplay(t *testing.T) {
 	})
 }
 
-// replica is a second portal instance on the same database.
-func (e *env) replica() *env {
+// replica is a second portal instance on the same database, started with
+// the same options and extra ones.
+func (e *env) replica(extra ...option) *env {
 	e.t.Helper()
-	r := newEnvDSN(e.t, e.dsn, e.clock, e.keys)
-	return r
+	return newEnvDSN(e.t, e.dsn, e.clock, e.keys, append(append([]option{}, e.opts...), extra...)...)
 }
 
 // passwordStepOn does the password step against this instance for a user
