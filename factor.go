@@ -82,7 +82,9 @@ type MethodStore interface {
 	DisableTwoFactor(ctx context.Context, userID, keepSession string) error
 	// ResetTwoFactor disables 2FA for staff, ending every session and
 	// writing the audit event and the notice in the same transaction.
-	ResetTwoFactor(ctx context.Context, userID string, e *Event, notice *OutboxMessage) error
+	// With a recovery request, that request is completed in it too, and
+	// nothing is written (false) unless it is still approved and due.
+	ResetTwoFactor(ctx context.Context, r *Reset) (bool, error)
 	// SealedSecrets lists every sealed secret, for key rotation.
 	SealedSecrets(ctx context.Context) ([]*Method, error)
 	// ReplaceSecret swaps a sealed secret if it is still old.
@@ -102,3 +104,15 @@ const LowBackupCodes = 3
 
 // PendingEnrolment is how long an unconfirmed method may be confirmed.
 const PendingEnrolment = 30 * time.Minute
+
+// Reset is a reset of a user's two-factor authentication by staff, directly
+// or through an approved recovery request.
+type Reset struct {
+	UserID string
+	// Recovery is the recovery request the reset completes ("" for none).
+	Recovery string
+	At       int64
+	Event    *Event
+	// Notice tells the user (nil: no notifier).
+	Notice *OutboxMessage
+}

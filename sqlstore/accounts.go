@@ -265,7 +265,11 @@ func (db *DB) DueRecoveries(ctx context.Context, now int64) ([]*portal.RecoveryR
 
 // CompleteRecovery marks a due request done, exactly once.
 func (db *DB) CompleteRecovery(ctx context.Context, id string, at int64) (bool, error) {
-	res, err := db.rw.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE id = $3 AND status = $4 AND effective_at <= $2`,
+	return completeRecovery(ctx, db.rw, id, at)
+}
+
+func completeRecovery(ctx context.Context, q execer, id string, at int64) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE id = $3 AND status = $4 AND effective_at <= $2`,
 		portal.RecoveryCompleted, at, id, portal.RecoveryApproved)
 	if err != nil {
 		return false, err

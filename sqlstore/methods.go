@@ -200,21 +200,33 @@ func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string) 
 }
 
 // ResetTwoFactor is a reset by staff: 2FA is disabled, every session ends,
-// and the audit event and the user's notice are written in the same
-// transaction, so a crash leaves either none of it or all of it.
-func (db *DB) ResetTwoFactor(ctx context.Context, userID string, e *portal.Event, notice *portal.OutboxMessage) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		if err := disableTwoFactor(ctx, tx, userID, ""); err != nil {
+// and the audit event, the user's notice and the recovery request it
+// completes are written in the same transaction, so a crash leaves either
+// none of it or all of it.
+func (db *DB) ResetTwoFactor(ctx context.Context, r *portal.Reset) (bool, error) {
+	done := false
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if r.Recovery != "" {
+			ok, err := completeRecovery(ctx, tx, r.Recovery, r.At)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		if err := disableTwoFactor(ctx, tx, r.UserID, ""); err != nil {
 			return err
 		}
-		if err := addEvent(ctx, tx, e); err != nil {
+		if err := addEvent(ctx, tx, r.Event); err != nil {
 			return err
 		}
-		if notice != nil {
-			return enqueue(ctx, tx, notice)
+		if r.Notice != nil {
+			if err := enqueue(ctx, tx, r.Notice); err != nil {
+				return err
+			}
 		}
+		done = true
 		return nil
 	})
+	return done, err
 }
 
 func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession string) error {

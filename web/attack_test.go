@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +192,40 @@ func replayOnce(t *testing.T, e *env, dialect string, p *client, method, code st
 	})
 	if ok != 1 {
 		t.Fatalf("one %s code signed in %d times, want exactly 1", method, ok)
+	}
+}
+
+// TestAttackNoSecretsInResponses: once shown at enrolment, a TOTP secret
+// and backup codes are in no answer again — not the user's own pages and
+// API, not the login pages, not the staff console — and neither is any
+// password, password hash or session token.
+func TestAttackNoSecretsInResponses(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	id, secret, backup := e.userWith2FA("leak@example.com")
+	staff := e.staff("ops@example.com")
+	p := e.passwordStep("leak@example.com")
+	half := p.cookie()
+	var bodies []string
+	for _, path := range []string{"/login/2fa", "/login/2fa?method=totp", "/login/2fa?method=backup_code"} {
+		bodies = append(bodies, p.get(path).Body)
+	}
+	p.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())})
+	for _, path := range []string{"/api/v1/me", "/api/v1/me/events", "/account/security", "/dashboard", "/account/2fa"} {
+		bodies = append(bodies, p.get(path).Body)
+	}
+	for _, path := range []string{"/api/v1/admin/users?q=leak", "/admin/users?q=leak", "/admin/users/" + id, "/api/v1/admin/users/" + id, "/api/v1/admin/events"} {
+		bodies = append(bodies, staff.get(path).Body)
+	}
+	hash := mustUser(t, e, "leak@example.com").PasswordHash
+	secrets := append([]string{secret, testPassword, hash, "$argon2id$", half, p.cookie(), staff.cookie()}, backup...)
+	for i, body := range bodies {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(body, s) {
+				t.Errorf("response %d holds %q", i, s)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(bodies, ""), "leak@example.com") {
+		t.Fatal("the check is blind: no response even shows the user's email")
 	}
 }

@@ -142,16 +142,15 @@ func (s *Server) ApplyDueRecoveries(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, req := range due {
-		ok, err := s.Store.CompleteRecovery(ctx, req.ID, s.now().Unix())
+		// The request's completion and the reset are one transaction: a
+		// crash between them must not close a request and leave the user
+		// locked out.
+		ok, err := s.resetTwoFactor(ctx, req.UserID, req.DecidedBy, "approved account recovery request", req.ID)
 		if err != nil {
 			return n, err
-		} else if !ok {
-			continue
+		} else if ok {
+			n++
 		}
-		if err := s.ResetTwoFactor(ctx, req.UserID, req.DecidedBy, "approved account recovery request"); err != nil {
-			return n, err
-		}
-		n++
 	}
 	return n, nil
 }

@@ -390,21 +390,30 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 // line): every method and backup code goes, every session ends, the user is
 // told why.
 func (s *Server) ResetTwoFactor(ctx context.Context, userID, actorID, reason string) error {
+	_, err := s.resetTwoFactor(ctx, userID, actorID, reason, "")
+	return err
+}
+
+// resetTwoFactor resets a user's 2FA, completing the recovery request
+// given (if any) in the same transaction; false when that request was no
+// longer due.
+func (s *Server) resetTwoFactor(ctx context.Context, userID, actorID, reason, recovery string) (bool, error) {
 	u, err := s.Store.UserByID(ctx, userID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := s.now().Unix()
 	detail := "Reason: " + reason
-	var notice *portal.OutboxMessage
+	reset := &portal.Reset{UserID: u.ID, Recovery: recovery, At: now,
+		Event: &portal.Event{UserID: u.ID, ActorID: actorID, Type: portal.EventAdminReset, Detail: detail, CreatedAt: now}}
 	if s.Notifier != nil {
 		n := &portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: portal.EventAdminReset,
 			Detail: detail + "\nYou will be asked to set up two-factor authentication again.", At: now}
-		if notice, err = s.Notifier.Message(n); err != nil {
-			return err
+		if reset.Notice, err = s.Notifier.Message(n); err != nil {
+			return false, err
 		}
 	}
-	return s.Store.ResetTwoFactor(ctx, u.ID, &portal.Event{UserID: u.ID, ActorID: actorID, Type: portal.EventAdminReset, Detail: detail, CreatedAt: now}, notice)
+	return s.Store.ResetTwoFactor(ctx, reset)
 }
 
 // enableFirstOrAdd confirms a pending method. When it is the user's first,
