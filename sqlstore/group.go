@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 )
 
 var errClosed = errors.New("database is closed")
@@ -91,7 +92,7 @@ func (db *DB) commitGroup(batch []*groupWrite) {
 			errs[i] = err
 			continue
 		}
-		if errs[i] = w.fn(context.WithoutCancel(w.ctx), tx); errs[i] != nil {
+		if errs[i] = runWrite(w, tx); errs[i] != nil {
 			tx.ExecContext(ctx, `ROLLBACK TO w`)
 		} else {
 			ok++
@@ -109,4 +110,15 @@ func (db *DB) commitGroup(batch []*groupWrite) {
 		}
 		w.done <- errs[i]
 	}
+}
+
+// runWrite runs one caller's work; a panic in it fails that caller alone
+// (as net/http would recover a handler's), not the writer and the process.
+func runWrite(w *groupWrite, tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write panicked: %v", p)
+		}
+	}()
+	return w.fn(context.WithoutCancel(w.ctx), tx)
 }
