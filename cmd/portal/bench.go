@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -511,8 +512,20 @@ func (m *Main) argon2RateCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("argon2-rate", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	d := fs.Duration("duration", 10*time.Second, "how long to hash")
+	profile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	h := password.NewHasher(password.DefaultParams, 0)
 	hash, err := h.Hash(ctx, benchPassword)

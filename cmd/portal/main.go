@@ -117,7 +117,7 @@ const usage = `Usage:
   portal keys rotate             re-encrypt every stored secret with the first key
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
-  portal argon2-rate [--duration D]  how fast password hashes run alone (used by bench)
+  portal argon2-rate [--duration D] [--cpuprofile F]  how fast password hashes run alone (used by bench)
 
 Configuration comes from PORTAL_* environment variables; see README.md.`
 
