@@ -56,7 +56,11 @@ type MethodStore interface {
 	// becomes the user's backup code set in the same transaction (the first
 	// method), and preferred becomes the user's preferred method if none.
 	// It returns whether 2FA was off before.
-	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64) (enabledNow bool, err error)
+	//
+	// record, when given, says what the change writes about itself (its
+	// audit event and notice), knowing whether it turned 2FA on; that is
+	// written in the same transaction.
+	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64, record func(enabledNow bool) *Record) (enabledNow bool, err error)
 	DeleteMethod(ctx context.Context, userID, id string) error
 	// DeletePendingMethods removes unconfirmed methods of a type.
 	DeletePendingMethods(ctx context.Context, userID, typ string) error
@@ -72,7 +76,7 @@ type MethodStore interface {
 	TouchMethod(ctx context.Context, methodID string, at int64) error
 	SetPreferredMethod(ctx context.Context, userID, typ string) error
 	// ReplaceBackupSet makes set the user's only backup codes.
-	ReplaceBackupSet(ctx context.Context, set *BackupSet) error
+	ReplaceBackupSet(ctx context.Context, set *BackupSet, rec *Record) error
 	// BackupParams returns the user's set parameters and unused count.
 	BackupParams(ctx context.Context, userID string) (params string, remaining int, err error)
 	// ConsumeBackupCode marks the code with hash used, exactly once.
@@ -114,5 +118,13 @@ type Reset struct {
 	At       int64
 	Event    *Event
 	// Notice tells the user (nil: no notifier).
+	Notice *OutboxMessage
+}
+
+// Record is what a change writes about itself in its own transaction: the
+// audit event and the user's notice (either may be nil). A crash then leaves
+// the change with both or neither.
+type Record struct {
+	Event  *Event
 	Notice *OutboxMessage
 }

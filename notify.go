@@ -20,4 +20,6 @@ type Notifier interface {
 	// Message renders n as an outbox message without queueing it, for a
 	// store to queue in the same transaction as the change it reports.
 	Message(n *Notification) (*OutboxMessage, error)
+	// Queued says such messages were committed: deliver them now.
+	Queued()
 }

@@ -68,7 +68,7 @@ func (m *Mailer) Notify(ctx context.Context, n *portal.Notification) error {
 }
 
 // Message renders a notification as an outbox message, for a store to
-// queue with the change it reports (the worker finds it on its next poll).
+// queue with the change it reports (then call Queued).
 func (m *Mailer) Message(n *portal.Notification) (*portal.OutboxMessage, error) {
 	msg, err := m.notice(n)
 	if err != nil {
@@ -103,11 +103,16 @@ func (m *Mailer) queue(ctx context.Context, msg *Message) error {
 	if err := m.Outbox.Enqueue(ctx, &portal.OutboxMessage{To: msg.To, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, CreatedAt: now, NextAt: now}); err != nil {
 		return err
 	}
+	m.Queued()
+	return nil
+}
+
+// Queued wakes the outbox worker: a message was committed.
+func (m *Mailer) Queued() {
 	if m.Wake != nil {
 		select {
 		case m.Wake <- struct{}{}:
 		default:
 		}
 	}
-	return nil
 }

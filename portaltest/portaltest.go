@@ -106,6 +106,9 @@ func (r *Notifier) Message(n *portal.Notification) (*portal.OutboxMessage, error
 	return &portal.OutboxMessage{To: n.To, Subject: portal.EventTitle(n.Kind), Text: n.Detail, CreatedAt: n.At, NextAt: n.At}, nil
 }
 
+// Queued does nothing: messages are recorded when rendered.
+func (r *Notifier) Queued() {}
+
 // Kinds lists the kinds notified to userID, in order.
 func (r *Notifier) Kinds(userID string) []string {
 	r.mu.Lock()

@@ -73,7 +73,7 @@ func (w *world) addMethod(t *testing.T, u *portal.User, typ string, confirmAt in
 	if confirmAt == 0 {
 		return m // left pending: does not count for 2FA
 	}
-	if _, err := w.db.ConfirmMethod(ctx, m, nil, confirmAt); err != nil {
+	if _, err := w.db.ConfirmMethod(ctx, m, nil, confirmAt, nil); err != nil {
 		t.Fatal(err)
 	}
 	w.methods[u.ID] = append(w.methods[u.ID], m)
@@ -435,11 +435,11 @@ func TestTwoFactorColumnUnderConcurrency(t *testing.T) {
 				}
 			}
 			// 2FA is already on (a preferred method is set) before the race.
-			if _, err := db.ConfirmMethod(ctx, ms[2], nil, 2); err != nil {
+			if _, err := db.ConfirmMethod(ctx, ms[2], nil, 2, nil); err != nil {
 				t.Fatal(err)
 			}
 			ok := portaltest.Parallel(2, func(i int) bool {
-				_, err := db.ConfirmMethod(ctx, ms[i], nil, 2)
+				_, err := db.ConfirmMethod(ctx, ms[i], nil, 2, nil)
 				return err == nil
 			})
 			if ok != 2 {

@@ -37,7 +37,7 @@ func (db *DB) UserMethods(ctx context.Context, userID string) ([]*portal.Method,
 
 // ConfirmMethod confirms a pending method; with set, it also stores the
 // first backup codes and the preferred method, all in one transaction.
-func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.BackupSet, at int64) (bool, error) {
+func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.BackupSet, at int64, record func(enabledNow bool) *portal.Record) (bool, error) {
 	var enabledNow bool
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var before int
@@ -61,7 +61,13 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET preferred_method = $1 WHERE id = $2 AND preferred_method = ''`, m.Type, m.UserID); err != nil {
 			return err
 		}
-		return refreshTwoFactor(ctx, tx, m.UserID)
+		if err := refreshTwoFactor(ctx, tx, m.UserID); err != nil {
+			return err
+		}
+		if record != nil {
+			return writeRecord(ctx, tx, record(enabledNow))
+		}
+		return nil
 	})
 	m.ConfirmedAt = at
 	return enabledNow, err
@@ -147,8 +153,29 @@ func (db *DB) SetPreferredMethod(ctx context.Context, userID, typ string) error 
 }
 
 // ReplaceBackupSet makes set the user's only backup codes.
-func (db *DB) ReplaceBackupSet(ctx context.Context, set *portal.BackupSet) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return replaceBackupSet(ctx, tx, set) })
+func (db *DB) ReplaceBackupSet(ctx context.Context, set *portal.BackupSet, rec *portal.Record) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := replaceBackupSet(ctx, tx, set); err != nil {
+			return err
+		}
+		return writeRecord(ctx, tx, rec)
+	})
+}
+
+// writeRecord writes a change's audit event and notice in its transaction.
+func writeRecord(ctx context.Context, tx *sql.Tx, rec *portal.Record) error {
+	if rec == nil {
+		return nil
+	}
+	if rec.Event != nil {
+		if err := addEvent(ctx, tx, rec.Event); err != nil {
+			return err
+		}
+	}
+	if rec.Notice != nil {
+		return enqueue(ctx, tx, rec.Notice)
+	}
+	return nil
 }
 
 func replaceBackupSet(ctx context.Context, tx *sql.Tx, set *portal.BackupSet) error {
@@ -215,13 +242,8 @@ func (db *DB) ResetTwoFactor(ctx context.Context, r *portal.Reset) (bool, error)
 		if err := disableTwoFactor(ctx, tx, r.UserID, ""); err != nil {
 			return err
 		}
-		if err := addEvent(ctx, tx, r.Event); err != nil {
+		if err := writeRecord(ctx, tx, &portal.Record{Event: r.Event, Notice: r.Notice}); err != nil {
 			return err
-		}
-		if r.Notice != nil {
-			if err := enqueue(ctx, tx, r.Notice); err != nil {
-				return err
-			}
 		}
 		done = true
 		return nil

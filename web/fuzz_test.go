@@ -74,7 +74,7 @@ func newFuzzPortal(f *testing.F) *fuzzPortal {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := e.db.ConfirmMethod(ctx, m, set, now); err != nil {
+	if _, err := e.db.ConfirmMethod(ctx, m, set, now, nil); err != nil {
 		f.Fatal(err)
 	}
 	return p

@@ -413,7 +413,18 @@ func (s *Server) resetTwoFactor(ctx context.Context, userID, actorID, reason, re
 			return false, err
 		}
 	}
-	return s.Store.ResetTwoFactor(ctx, reset)
+	done, err := s.Store.ResetTwoFactor(ctx, reset)
+	if done {
+		s.queued()
+	}
+	return done, err
+}
+
+// queued tells the notifier that messages it rendered were committed.
+func (s *Server) queued() {
+	if s.Notifier != nil {
+		s.Notifier.Queued()
+	}
 }
 
 // enableFirstOrAdd confirms a pending method. When it is the user's first,
@@ -424,11 +435,24 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 	if err != nil {
 		return nil, err
 	}
-	enabledNow, err := s.Store.ConfirmMethod(ctx, m, set, s.now().Unix())
+	label := s.Factors.Get(m.Type).Label()
+	enabledNow, err := s.Store.ConfirmMethod(ctx, m, set, s.now().Unix(), func(first bool) *portal.Record {
+		typ, detail := portal.EventMethodAdded, label+" added."
+		if first {
+			typ, detail = portal.EventTwoFactorEnabled, label+" added. Backup codes were generated."
+		}
+		rec, err := s.record(r, u, typ, detail)
+		if err != nil {
+			// A notice that cannot be rendered must not undo the change.
+			s.Logger.Error("render notice", logAttrs(r), "kind", typ, "err", err)
+			return &portal.Record{Event: s.newEvent(r, u.ID, typ, detail)}
+		}
+		return rec
+	})
 	if err != nil {
 		return nil, err
 	}
-	label := s.Factors.Get(m.Type).Label()
+	s.queued()
 	if st := state(r); st.session.Level == portal.LevelSetup {
 		// The required second factor is in place: the login is complete.
 		if _, err := s.startSession(ctx, st.w, r, u, portal.LevelFull, true); err != nil {
@@ -436,11 +460,24 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 		}
 	}
 	if enabledNow {
-		s.securityEvent(r, u, portal.EventTwoFactorEnabled, label+" added. Backup codes were generated.")
 		return codes, nil
 	}
-	s.securityEvent(r, u, portal.EventMethodAdded, label+" added.")
 	return nil, nil
+}
+
+// record is a security event of this request and the user's notice of it,
+// to be written in the same transaction as the change (SPEC §4: every
+// change is notified).
+func (s *Server) record(r *http.Request, u *portal.User, typ, detail string) (*portal.Record, error) {
+	rec := &portal.Record{Event: s.newEvent(r, u.ID, typ, detail)}
+	if s.Notifier != nil {
+		var err error
+		rec.Notice, err = s.Notifier.Message(&portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: state(r).ip, At: s.now().Unix()})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
 }
 
 // regenerateBackupCodes replaces the whole set (recent authentication).
@@ -460,10 +497,14 @@ func (s *Server) regenerateBackupCodes(ctx context.Context, r *http.Request) ([]
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.ReplaceBackupSet(ctx, set); err != nil {
+	rec, err := s.record(r, u, portal.EventBackupGenerated, "The previous backup codes no longer work.")
+	if err != nil {
 		return nil, err
 	}
-	s.securityEvent(r, u, portal.EventBackupGenerated, "The previous backup codes no longer work.")
+	if err := s.Store.ReplaceBackupSet(ctx, set, rec); err != nil {
+		return nil, err
+	}
+	s.queued()
 	return codes, nil
 }
 

@@ -28,7 +28,8 @@ import (
 // before or after each change, never between: 2FA on means confirmed
 // methods and exactly one full set of 10 backup codes; a reset means no
 // methods, no codes, its audit event and its notice in the outbox, all or
-// nothing.
+// nothing; and every change has its audit event and notice exactly when it
+// happened.
 func TestKilledMidChange(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
@@ -115,6 +116,12 @@ func TestKilledMidChange(t *testing.T) {
 	check("2FA turned off without a recorded reset", `SELECT email FROM users u WHERE u.twofa = 0
 		AND EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.id AND e.type = '`+portalpkg.EventTwoFactorEnabled+`')
 		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.id AND e.type = '`+portalpkg.EventAdminReset+`')`)
+	check("2FA on without its audit event and notice", `SELECT email FROM users u WHERE u.twofa = 1 AND (
+		NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.id AND e.type = '`+portalpkg.EventTwoFactorEnabled+`')
+		OR NOT EXISTS (SELECT 1 FROM outbox o WHERE o.to_addr LIKE '%' || u.email || '%' AND o.subject = '`+portalpkg.EventTitle(portalpkg.EventTwoFactorEnabled)+`'))`)
+	check("new backup codes without exactly one event and one notice each", `SELECT email FROM users u
+		WHERE (SELECT count(*) FROM events e WHERE e.user_id = u.id AND e.type = '`+portalpkg.EventBackupGenerated+`')
+		<> (SELECT count(*) FROM outbox o WHERE o.to_addr LIKE '%' || u.email || '%' AND o.subject = '`+portalpkg.EventTitle(portalpkg.EventBackupGenerated)+`')`)
 	resets := queryStrings(t, db, `SELECT user_id FROM events WHERE type = '`+portalpkg.EventAdminReset+`'`)
 	t.Logf("after restart: %d users with 2FA, %d resets completed of %d tried", len(emails)-len(resets), len(resets), (len(emails)+1)/2)
 }

@@ -376,7 +376,7 @@ func testStepLogin(t *testing.T, db *sqlstore.DB) {
 	if err := db.CreateMethod(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ConfirmMethod(ctx, m, nil, 2); err != nil {
+	if _, err := db.ConfirmMethod(ctx, m, nil, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	ip2 := portal.Attempt{Policy: portal.LimitPolicy{Name: "ip", Threshold: 2, Window: time.Hour}, Key: "5.6.7.8"}
