@@ -127,9 +127,9 @@ func TestAttackSwappedSessions(t *testing.T) {
 	})
 }
 
-// TestAttackParallelCodeReplay: the same email code, WhatsApp code and
-// YubiKey OTP sent 20 times at once (on PostgreSQL through both instances)
-// sign in exactly once.
+// TestAttackParallelCodeReplay: the same email code, WhatsApp code,
+// security-key assertion and YubiKey OTP sent 20 times at once (on
+// PostgreSQL through both instances) sign in exactly once.
 func TestAttackParallelCodeReplay(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		t.Run("email", func(t *testing.T) {
@@ -155,6 +155,39 @@ func TestAttackParallelCodeReplay(t *testing.T) {
 				t.Fatalf("send: %d %s", r.StatusCode, r.Body)
 			}
 			replayOnce(t, e, dialect, p, "whatsapp", lastCode(t, srv, "+4915123456789"))
+		})
+	})
+	t.Run("webauthn", func(t *testing.T) {
+		storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+			e := newEnv(t, dialect, withWebAuthn)
+			e.register("key@example.com")
+			key := newSoftKey(t, e)
+			e.enrolKey(t, e.login("key@example.com"), key)
+			p := e.passwordStep("key@example.com")
+			r := p.api("POST", "/api/v1/login/2fa/webauthn/begin", nil)
+			if r.StatusCode != 200 {
+				t.Fatalf("login begin: %d %s", r.StatusCode, r.Body)
+			}
+			assertion := key.get(t, r.json())
+			ts := targets(e, dialect)
+			token := p.cookie()
+			clients := make([]*client, 20)
+			for i := range clients {
+				clients[i] = ts[i%len(ts)].client()
+				clients[i].setCookie(token)
+			}
+			ok := portaltest.Parallel(20, func(i int) bool {
+				return clients[i].api("POST", "/api/v1/login/2fa/webauthn/finish", map[string]any{"credential": assertion}).StatusCode == 200
+			})
+			if ok != 1 {
+				t.Fatalf("one assertion signed in %d times, want exactly 1", ok)
+			}
+			// Replayed on a new login (a new challenge), it is refused too.
+			p2 := e.passwordStep("key@example.com")
+			p2.api("POST", "/api/v1/login/2fa/webauthn/begin", nil)
+			if r := p2.api("POST", "/api/v1/login/2fa/webauthn/finish", map[string]any{"credential": assertion}); r.StatusCode == 200 {
+				t.Fatal("an old assertion signed in on a new login")
+			}
 		})
 	})
 	t.Run("yubico_otp", func(t *testing.T) {
