@@ -169,13 +169,7 @@ func TestAttackParallelCodeReplay(t *testing.T) {
 				t.Fatalf("login begin: %d %s", r.StatusCode, r.Body)
 			}
 			assertion := key.get(t, r.json())
-			ts := targets(e, dialect)
-			token := p.cookie()
-			clients := make([]*client, 20)
-			for i := range clients {
-				clients[i] = ts[i%len(ts)].client()
-				clients[i].setCookie(token)
-			}
+			clients := copies(e, dialect, p, 20)
 			ok := portaltest.Parallel(20, func(i int) bool {
 				return clients[i].api("POST", "/api/v1/login/2fa/webauthn/finish", map[string]any{"credential": assertion}).StatusCode == 200
 			})
@@ -213,13 +207,7 @@ func TestAttackParallelCodeReplay(t *testing.T) {
 // bound to its login), through every instance, and wants one success.
 func replayOnce(t *testing.T, e *env, dialect string, p *client, method, code string) {
 	t.Helper()
-	ts := targets(e, dialect)
-	token := p.cookie()
-	clients := make([]*client, 20)
-	for i := range clients {
-		clients[i] = ts[i%len(ts)].client()
-		clients[i].setCookie(token)
-	}
+	clients := copies(e, dialect, p, 20)
 	ok := portaltest.Parallel(20, func(i int) bool {
 		return clients[i].api("POST", "/api/v1/login/2fa", map[string]string{"method": method, "code": code}).StatusCode == 200
 	})
@@ -261,4 +249,17 @@ func TestAttackNoSecretsInResponses(t *testing.T) {
 	if !strings.Contains(strings.Join(bodies, ""), "leak@example.com") {
 		t.Fatal("the check is blind: no response even shows the user's email")
 	}
+}
+
+// copies are n clients holding p's session token, spread over the
+// instances: one login attacked from many places at once.
+func copies(e *env, dialect string, p *client, n int) []*client {
+	ts := targets(e, dialect)
+	token := p.cookie()
+	out := make([]*client, n)
+	for i := range out {
+		out[i] = ts[i%len(ts)].client()
+		out[i].setCookie(token)
+	}
+	return out
 }
