@@ -81,6 +81,8 @@ func TestLoadConfig(t *testing.T) {
 		{"PORTAL_WHATSAPP_PHONE_NUMBER_ID", "123", "PORTAL_WHATSAPP_ACCESS_TOKEN"},
 		{"PORTAL_YUBICO_CLIENT_ID", "42", "PORTAL_YUBICO_SECRET_KEY"},
 		{"PORTAL_SECRET_KEYS", "k1:short", "PORTAL_SECRET_KEYS"},
+		{"PORTAL_PPROF_ADDR", "0.0.0.0:6060", "PORTAL_PPROF_ADDR"},
+		{"PORTAL_PPROF_ADDR", "profiler", "PORTAL_PPROF_ADDR"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := main.LoadConfig(func(k string) string {
