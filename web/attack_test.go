@@ -161,7 +161,7 @@ func TestAttackParallelCodeReplay(t *testing.T) {
 		storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 			e := newEnv(t, dialect, withWebAuthn)
 			e.register("key@example.com")
-			key := newSoftKey(t, e)
+			key := newSoftKey(t)
 			e.enrolKey(t, e.login("key@example.com"), key)
 			p := e.passwordStep("key@example.com")
 			r := p.api("POST", "/api/v1/login/2fa/webauthn/begin", nil)

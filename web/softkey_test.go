@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"net/url"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -27,24 +26,26 @@ type softKey struct {
 	rpID, origin string
 }
 
-// withWebAuthn offers security keys with the relying party localhost on
-// the test server's port.
-func withWebAuthn(c *web.Config, d *web.Deps) {
-	rp, err := mfa.NewRelyingParty("Test Portal", "http://localhost:"+c.BaseURL.Port(), "localhost")
+// softOrigin is the public origin of the portal for security keys: the
+// same for every instance, as replicas behind one address are.
+const softOrigin = "http://localhost:8443"
+
+// withWebAuthn offers security keys with the relying party localhost.
+func withWebAuthn(_ *web.Config, d *web.Deps) {
+	rp, err := mfa.NewRelyingParty("Test Portal", softOrigin, "localhost")
 	if err != nil {
 		panic(err)
 	}
 	d.WebAuthn = &mfa.WebAuthn{RP: rp, Keys: d.TOTP.Keys, Clock: d.Clock, Store: d.Store}
 }
 
-func newSoftKey(t *testing.T, e *env) *softKey {
+func newSoftKey(t *testing.T) *softKey {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(e.ts.URL)
-	k := &softKey{priv: priv, id: make([]byte, 32), rpID: "localhost", origin: "http://localhost:" + u.Port()}
+	k := &softKey{priv: priv, id: make([]byte, 32), rpID: "localhost", origin: softOrigin}
 	rand.Read(k.id)
 	return k
 }
