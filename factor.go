@@ -61,7 +61,7 @@ type MethodStore interface {
 	// audit event and notice), knowing whether it turned 2FA on; that is
 	// written in the same transaction.
 	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64, record func(enabledNow bool) *Record) (enabledNow bool, err error)
-	DeleteMethod(ctx context.Context, userID, id string) error
+	DeleteMethod(ctx context.Context, userID, id string, rec *Record) error
 	// DeletePendingMethods removes unconfirmed methods of a type.
 	DeletePendingMethods(ctx context.Context, userID, typ string) error
 	// ConsumeStep accepts step for a method only if it is later than every
@@ -83,7 +83,7 @@ type MethodStore interface {
 	ConsumeBackupCode(ctx context.Context, userID, hash string, at int64) (bool, error)
 	// DisableTwoFactor removes every method, backup code and remembered
 	// browser of the user and ends their sessions except keepSession.
-	DisableTwoFactor(ctx context.Context, userID, keepSession string) error
+	DisableTwoFactor(ctx context.Context, userID, keepSession string, rec *Record) error
 	// ResetTwoFactor disables 2FA for staff, ending every session and
 	// writing the audit event and the notice in the same transaction.
 	// With a recovery request, that request is completed in it too, and

@@ -82,7 +82,7 @@ func (w *world) addMethod(t *testing.T, u *portal.User, typ string, confirmAt in
 
 func (w *world) deleteMethod(t *testing.T, m *portal.Method) {
 	t.Helper()
-	if err := w.db.DeleteMethod(context.Background(), m.UserID, m.ID); err != nil {
+	if err := w.db.DeleteMethod(context.Background(), m.UserID, m.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	w.methods[m.UserID] = slices.DeleteFunc(w.methods[m.UserID], func(x *portal.Method) bool { return x.ID == m.ID })
@@ -149,7 +149,7 @@ func seed(t *testing.T, db *sqlstore.DB) *world {
 	w.deleteMethod(t, only3)  // had nothing else: 2FA is off
 	w.deleteMethod(t, yubi22) // the other YubiKey remains
 	for _, i := range []int{30, 60} {
-		if err := db.DisableTwoFactor(ctx, w.users[i].ID, ""); err != nil {
+		if err := db.DisableTwoFactor(ctx, w.users[i].ID, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		w.methods[w.users[i].ID] = nil

@@ -76,7 +76,7 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 // DeleteMethod removes one method of a user. If it was the preferred type
 // and no other method of that type is left, another confirmed type becomes
 // preferred.
-func (db *DB) DeleteMethod(ctx context.Context, userID, id string) error {
+func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.Record) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2`, id, userID)
 		if err != nil {
@@ -92,7 +92,10 @@ func (db *DB) DeleteMethod(ctx context.Context, userID, id string) error {
 		if err != nil {
 			return err
 		}
-		return refreshTwoFactor(ctx, tx, userID)
+		if err := refreshTwoFactor(ctx, tx, userID); err != nil {
+			return err
+		}
+		return writeRecord(ctx, tx, rec)
 	})
 }
 
@@ -222,8 +225,13 @@ func (db *DB) ConsumeBackupCode(ctx context.Context, userID, hash string, at int
 
 // DisableTwoFactor removes all 2FA state of a user in one transaction and
 // ends their other sessions.
-func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return disableTwoFactor(ctx, tx, userID, keepSession) })
+func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string, rec *portal.Record) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := disableTwoFactor(ctx, tx, userID, keepSession); err != nil {
+			return err
+		}
+		return writeRecord(ctx, tx, rec)
+	})
 }
 
 // ResetTwoFactor is a reset by staff: 2FA is disabled, every session ends,

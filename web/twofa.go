@@ -378,11 +378,15 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 	if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, nil); err != nil {
 		return err
 	}
-	if err := s.Store.DisableTwoFactor(ctx, st.user.ID, st.session.ID); err != nil {
+	rec, err := s.record(r, st.user, portal.EventTwoFactorDisabled, "All two-factor methods and backup codes were removed and other sessions signed out.")
+	if err != nil {
 		return err
 	}
+	if err := s.Store.DisableTwoFactor(ctx, st.user.ID, st.session.ID, rec); err != nil {
+		return err
+	}
+	s.queued()
 	st.user.PreferredMethod = ""
-	s.securityEvent(r, st.user, portal.EventTwoFactorDisabled, "All two-factor methods and backup codes were removed and other sessions signed out.")
 	return nil
 }
 
@@ -531,10 +535,14 @@ func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) e
 	if len(tf.Methods) == 1 {
 		return portal.Errorf(portal.ECONFLICT, "This is your only two-factor method. To remove it, turn two-factor authentication off instead.")
 	}
-	if err := s.Store.DeleteMethod(ctx, u.ID, id); err != nil {
+	rec, err := s.record(r, u, portal.EventMethodRemoved, s.Factors.Get(target.Type).Label()+methodName(target)+" removed.")
+	if err != nil {
 		return err
 	}
-	s.securityEvent(r, u, portal.EventMethodRemoved, s.Factors.Get(target.Type).Label()+methodName(target)+" removed.")
+	if err := s.Store.DeleteMethod(ctx, u.ID, id, rec); err != nil {
+		return err
+	}
+	s.queued()
 	return nil
 }
 

@@ -41,10 +41,14 @@ func (s *Server) confirmWhatsApp(ctx context.Context, r *http.Request, code stri
 	}
 	for _, old := range tf.Methods {
 		if old.Type == portal.MethodWhatsApp && old.ID != m.ID {
-			if err := s.Store.DeleteMethod(ctx, u.ID, old.ID); err != nil {
+			rec, err := s.record(r, u, portal.EventMethodRemoved, "WhatsApp number "+mfa.MaskPhone(old.Data)+" replaced by "+mfa.MaskPhone(m.Data)+".")
+			if err != nil {
 				return nil, nil, err
 			}
-			s.securityEvent(r, u, portal.EventMethodRemoved, "WhatsApp number "+mfa.MaskPhone(old.Data)+" replaced by "+mfa.MaskPhone(m.Data)+".")
+			if err := s.Store.DeleteMethod(ctx, u.ID, old.ID, rec); err != nil {
+				return nil, nil, err
+			}
+			s.queued()
 		}
 	}
 	return m, codes, nil
