@@ -117,11 +117,6 @@ type AccountStore interface {
 	Recoveries(ctx context.Context, status string, limit int) ([]*RecoveryRequest, error)
 	// DecideRecovery moves a pending request to approved or denied.
 	DecideRecovery(ctx context.Context, id, status, by, note string, at, effectiveAt int64) error
-	// CancelRecoveries cancels the user's approved (scheduled) requests and
-	// returns how many.
-	CancelRecoveries(ctx context.Context, userID string, at int64) (int, error)
 	// DueRecoveries lists approved requests whose waiting period is over.
 	DueRecoveries(ctx context.Context, now int64) ([]*RecoveryRequest, error)
-	// CompleteRecovery marks a due request completed, exactly once.
-	CompleteRecovery(ctx context.Context, id string, at int64) (bool, error)
 }

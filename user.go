@@ -54,7 +54,6 @@ type UserStore interface {
 	// UserByEmail finds a user by email, case-insensitively.
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	UpdatePasswordHash(ctx context.Context, userID, hash string) error
-	SetLastLogin(ctx context.Context, userID string, at int64) error
 	CountStaff(ctx context.Context) (int, error)
 	// VerifyEmail marks the user's address verified if it is still email.
 	VerifyEmail(ctx context.Context, userID, email string, at int64) error

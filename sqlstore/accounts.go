@@ -237,21 +237,8 @@ func (db *DB) DecideRecovery(ctx context.Context, id, status, by, note string, a
 	return err
 }
 
-// CancelRecoveries cancels a user's scheduled resets.
-func (db *DB) CancelRecoveries(ctx context.Context, userID string, at int64) (int, error) {
-	return cancelRecoveries(ctx, db.rw, userID, at)
-}
-
-func cancelRecoveries(ctx context.Context, q execer, userID string, at int64) (int, error) {
-	st := cancelRecoveriesStmt(userID, at)
-	res, err := q.ExecContext(ctx, st.sql, st.args...)
-	if err != nil {
-		return 0, err
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
-}
-
+// cancelRecoveriesStmt cancels a user's pending and approved recovery
+// requests (they signed in with a second factor after all).
 func cancelRecoveriesStmt(userID string, at int64) statement {
 	return statement{`UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE user_id = $3 AND status IN ($4, $5)`,
 		[]any{portal.RecoveryCancelled, at, userID, portal.RecoveryApproved, portal.RecoveryPending}}
@@ -263,11 +250,8 @@ func (db *DB) DueRecoveries(ctx context.Context, now int64) ([]*portal.RecoveryR
 		WHERE r.status = $1 AND r.effective_at <= $2 ORDER BY r.effective_at`, portal.RecoveryApproved, now)
 }
 
-// CompleteRecovery marks a due request done, exactly once.
-func (db *DB) CompleteRecovery(ctx context.Context, id string, at int64) (bool, error) {
-	return completeRecovery(ctx, db.rw, id, at)
-}
-
+// completeRecovery closes an approved request whose wait is over; false
+// when it was not (cancelled, or done by another replica).
 func completeRecovery(ctx context.Context, q execer, id string, at int64) (bool, error) {
 	res, err := q.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE id = $3 AND status = $4 AND effective_at <= $2`,
 		portal.RecoveryCompleted, at, id, portal.RecoveryApproved)

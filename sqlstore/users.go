@@ -77,11 +77,6 @@ func (db *DB) UpdatePasswordHash(ctx context.Context, userID, hash string) error
 	return db.exec1(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID)
 }
 
-// SetLastLogin records a successful login.
-func (db *DB) SetLastLogin(ctx context.Context, userID string, at int64) error {
-	return db.exec1(ctx, `UPDATE users SET last_login_at = $1 WHERE id = $2`, at, userID)
-}
-
 // CountStaff counts admin users.
 func (db *DB) CountStaff(ctx context.Context) (int, error) {
 	var n int

@@ -497,11 +497,11 @@ func (b *bench) argon2Rate(ctx context.Context) (*argon2Result, error) {
 
 // argon2Result is what `portal argon2-rate` measured.
 type argon2Result struct {
-	PerSecond     float64 `json:"per_second"`
-	CPUmsPerHash  float64 `json:"cpu_ms_per_hash"`
-	Concurrency   int     `json:"concurrency"`
-	MemoryKiB     uint32  `json:"memory_kib"`
-	MeasuredHashs int     `json:"hashes"`
+	PerSecond    float64 `json:"per_second"`
+	CPUmsPerHash float64 `json:"cpu_ms_per_hash"`
+	Concurrency  int     `json:"concurrency"`
+	MemoryKiB    uint32  `json:"memory_kib"`
+	Hashes       int     `json:"hashes"`
 }
 
 // argon2RateCommand is `portal argon2-rate`: password verifications with
@@ -549,6 +549,6 @@ func (m *Main) argon2RateCommand(ctx context.Context, args []string) error {
 	elapsed, cpu := time.Since(start).Seconds(), selfCPU()-cpu0
 	return json.NewEncoder(m.Stdout).Encode(argon2Result{
 		PerSecond: float64(n.Load()) / elapsed, CPUmsPerHash: 1000 * cpu / float64(n.Load()),
-		Concurrency: h.Limit(), MemoryKiB: password.DefaultParams.Memory, MeasuredHashs: int(n.Load()),
+		Concurrency: h.Limit(), MemoryKiB: password.DefaultParams.Memory, Hashes: int(n.Load()),
 	})
 }
