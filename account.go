@@ -17,10 +17,29 @@ type Settings struct {
 	TwoFactorPolicy  string
 	RememberBrowsers bool
 	RecoveryWait     time.Duration
+	// NewDeviceAlerts is whether users who have not chosen get an email
+	// for a sign-in from a new browser.
+	NewDeviceAlerts bool
 }
 
 // DefaultSettings apply until staff change them.
-var DefaultSettings = Settings{TwoFactorPolicy: PolicyStaff, RememberBrowsers: true, RecoveryWait: 24 * time.Hour}
+var DefaultSettings = Settings{TwoFactorPolicy: PolicyStaff, RememberBrowsers: true, RecoveryWait: 24 * time.Hour, NewDeviceAlerts: true}
+
+// DeviceStore remembers the browsers users have signed in on.
+type DeviceStore interface {
+	// KnownDevices counts the browsers a user has completed a sign-in on
+	// (a login step records them: LoginStep.Device).
+	KnownDevices(ctx context.Context, userID string) (int, error)
+	// AlertPref returns the user's choice about new sign-in alerts (set
+	// false: none made).
+	AlertPref(ctx context.Context, userID string) (on, set bool, err error)
+	SetAlertPref(ctx context.Context, userID string, on bool) error
+	// SecureAccount uses a "secure my account" link, in one transaction:
+	// the token is consumed, the user's credential epoch moves on (every
+	// session, device cookie and app token ends) and remembered browsers
+	// are forgotten. It returns the token.
+	SecureAccount(ctx context.Context, tokenHash string, now int64) (*Token, error)
+}
 
 // MustUseTwoFactor reports whether policy requires u to have 2FA.
 func (s *Settings) MustUseTwoFactor(u *User, acct *Account) bool {
@@ -98,6 +117,12 @@ type AccountStore interface {
 	Members(ctx context.Context, accountID string) ([]*Member, error)
 	DeleteUser(ctx context.Context, id string) error
 	CreateInvitation(ctx context.Context, t *Token) error
+	// ReplaceInvitation gives a pending invitation of the account a new
+	// link (t, with the same data), the old link dead, in one transaction;
+	// not found when it is not the account's or no longer pending.
+	ReplaceInvitation(ctx context.Context, accountID, oldID string, t *Token, now int64) (*Token, error)
+	// RevokeInvitation deletes a pending invitation of the account.
+	RevokeInvitation(ctx context.Context, accountID, id string) error
 	Invitations(ctx context.Context, accountID string, now int64) ([]*Invitation, error)
 
 	Settings(ctx context.Context) (*Settings, error)

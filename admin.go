@@ -64,10 +64,15 @@ func (f UserFilter) Normalize() (UserFilter, error) {
 	default:
 		return f, &Error{Code: EINVALID, Field: "role", Message: "The role filter must be owner, member or admin."}
 	}
-	if len(f.AccountID) > 100 {
-		return f, &Error{Code: EINVALID, Field: "account_id", Message: "The account id is too long."}
+	for _, t := range []struct{ field, value string }{{"account", f.AccountID}, {"q", f.Query}, {"cursor", f.Cursor}} {
+		if err := CheckText(t.field, t.value, SingleLine); err != nil {
+			return f, err
+		}
 	}
-	if utf8.RuneCountInString(f.Query) > 254 || !utf8.ValidString(f.Query) {
+	if len(f.AccountID) > 100 {
+		return f, &Error{Code: EINVALID, Field: "account", Message: "The account id is too long."}
+	}
+	if utf8.RuneCountInString(f.Query) > 254 {
 		return f, &Error{Code: EINVALID, Field: "q", Message: "The search can be at most 254 characters of text."}
 	}
 	switch {
@@ -123,7 +128,13 @@ type AdminStore interface {
 	ListUsers(ctx context.Context, f UserFilter) (rows []*UserRow, next string, err error)
 	TwoFactorStats(ctx context.Context) (*TwoFactorStats, error)
 	// AdoptionHistory returns one point per UTC day for the days days up to
-	// and including the day of now. It counts users who have 2FA now, by
-	// the day of their earliest confirmed method still present (TwoFASince).
+	// and including the day of now, starting no earlier than the day the
+	// first user was created. It counts users who have 2FA now, by the day
+	// of their earliest confirmed method still present (TwoFASince).
 	AdoptionHistory(ctx context.Context, now int64, days int) ([]DayPoint, error)
+	// UsersByIDs finds the users of ids (at most a page's worth), by id;
+	// unknown ids are left out.
+	UsersByIDs(ctx context.Context, ids []string) (map[string]*User, error)
+	// AccountOwners finds the owners of accounts, by account id.
+	AccountOwners(ctx context.Context, accountIDs []string) (map[string]*User, error)
 }

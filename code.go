@@ -31,9 +31,9 @@ type Code struct {
 type CodePolicy struct {
 	TTL         time.Duration // 10 minutes
 	MaxGuesses  int           // 5 wrong guesses kill a code
-	Resend      time.Duration // 60 s between codes
+	Resend      time.Duration // 60 s between codes for one purpose while one is outstanding
 	PerHour     int           // codes per hour per account
-	PerHourDest int           // codes per hour per destination (0: no limit)
+	PerHourDest int           // codes per hour per destination and purpose (0: no limit)
 }
 
 // DefaultCodePolicy is SPEC §6 and §7.
@@ -56,15 +56,22 @@ type CodeStore interface {
 	UseCode(ctx context.Context, id string, now int64, maxGuesses int) (bool, error)
 	// FailCode counts a wrong guess and returns the guesses so far.
 	FailCode(ctx context.Context, id string) (int, error)
+	// SupersededCodes lists the unused codes for the binding created since
+	// since that a newer code replaced (to tell someone who typed one).
+	SupersededCodes(ctx context.Context, userID, channel, purpose, binding string, since, now int64) ([]*Code, error)
 }
 
 // OutboxMessage is an email waiting in the durable outbox.
 type OutboxMessage struct {
-	ID        string
-	To        string
-	Subject   string
+	ID      string
+	To      string
+	Subject string
+	// Text and HTML are the bodies; when Sealed, as the mailer queues
+	// them, each is ciphertext with ID bound, opened only at send time.
+	// Delivery blanks them.
 	Text      string
 	HTML      string
+	Sealed    bool
 	Attempts  int
 	CreatedAt int64
 	NextAt    int64
@@ -78,10 +85,16 @@ type OutboxStore interface {
 	Enqueue(ctx context.Context, m *OutboxMessage) error
 	// ClaimOutbox leases up to n due messages to worker until leaseUntil.
 	ClaimOutbox(ctx context.Context, worker string, n int, now, leaseUntil int64) ([]*OutboxMessage, error)
-	// MarkSent records a delivery by the worker holding the lease.
+	// MarkSent records a delivery by the worker holding the lease and
+	// blanks the bodies.
 	MarkSent(ctx context.Context, id, worker string, at int64) error
 	// MarkFailed schedules another try at next.
 	MarkFailed(ctx context.Context, id, worker, errText string, next int64) error
+	// ReleaseOutbox gives back the worker's leases of messages it did not
+	// try, so they are due again at once.
+	ReleaseOutbox(ctx context.Context, worker string, ids []string) error
 	// OutboxPending counts messages not yet delivered.
 	OutboxPending(ctx context.Context) (int, error)
+	// PurgeOutbox deletes the rows of messages delivered before sentBefore.
+	PurgeOutbox(ctx context.Context, sentBefore int64) (int, error)
 }

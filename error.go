@@ -12,6 +12,7 @@ const (
 	EINVALID       = "invalid_request"     // 400: the input is malformed
 	ECREDENTIALS   = "invalid_credentials" // 401: wrong email or password
 	ECODE          = "invalid_code"        // 401: wrong second-factor code
+	E2FAREQUIRED   = "2fa_required"        // 401: a second-factor code is needed too
 	EUNAUTHORIZED  = "unauthenticated"     // 401: no valid session
 	EFORBIDDEN     = "forbidden"           // 403
 	EREAUTH        = "reauth_required"     // 403: recent authentication needed
@@ -74,3 +75,7 @@ func ErrorMessage(err error) string {
 
 // ErrNotFound is returned by stores when a row does not exist.
 var ErrNotFound = &Error{Code: ENOTFOUND, Message: "Not found."}
+
+// ErrLastMethod refuses to remove a user's only second factor as a method:
+// that is turning two-factor authentication off.
+var ErrLastMethod = &Error{Code: ECONFLICT, Message: "This is your only two-factor method. To remove it, turn two-factor authentication off instead."}

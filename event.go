@@ -1,16 +1,21 @@
 package portal
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // Security event types, recorded for the user and for staff.
 const (
-	EventLoginSucceeded  = "login_succeeded"
-	EventLoginFailed     = "login_failed"
-	EventLoginLocked     = "login_locked"
-	EventPasswordChanged = "password_changed"
-	EventUserCreated     = "user_created"
-	EventReauthenticated = "reauthenticated"
-	EventLogout          = "logout"
+	EventLoginSucceeded         = "login_succeeded"
+	EventLoginFailed            = "login_failed"
+	EventLoginLocked            = "login_locked"
+	EventPasswordChanged        = "password_changed"
+	EventPasswordResetRequested = "password_reset_requested"
+	EventUserCreated            = "user_created"
+	EventReauthenticated        = "reauthenticated"
+	EventLogout                 = "logout"
 
 	EventTwoFactorEnabled    = "2fa_enabled"
 	EventTwoFactorDisabled   = "2fa_disabled"
@@ -19,6 +24,8 @@ const (
 	EventSecondFactorOK      = "2fa_succeeded"
 	EventSecondFactorFailed  = "2fa_failed"
 	EventSecondFactorLocked  = "2fa_locked"
+	EventSecondFactorFrozen  = "2fa_frozen"
+	EventSecondFactorUnlock  = "2fa_unlocked"
 	EventBackupGenerated     = "backup_codes_generated"
 	EventBackupUsed          = "backup_code_used"
 	EventBackupLow           = "backup_codes_low"
@@ -38,6 +45,14 @@ const (
 	EventBrowserRevoked      = "browser_revoked"
 	EventMemberInvited       = "member_invited"
 	EventMemberRemoved       = "member_removed"
+	EventInvitationRevoked   = "invitation_revoked"
+	EventAppAuthorized       = "app_authorized"
+	EventAppAccessRevoked    = "app_access_revoked"
+	EventAppTokenReused      = "app_token_reused"
+	EventAppSaved            = "app_saved"
+	EventSessionEnded        = "session_ended"
+	EventAccountSecured      = "account_secured"
+	EventAppDeleted          = "app_deleted"
 )
 
 // Event is one entry of the security event log.
@@ -62,6 +77,20 @@ type EventStore interface {
 // EventTitle is the sentence shown for an event type.
 func EventTitle(typ string) string {
 	switch typ {
+	case EventAccountSecured:
+		return "Signed out everywhere from a new sign-in alert"
+	case EventSessionEnded:
+		return "Signed out elsewhere"
+	case EventAppSaved:
+		return "App registered or changed"
+	case EventAppDeleted:
+		return "App deleted"
+	case EventAppAuthorized:
+		return "Signed in to an app"
+	case EventAppAccessRevoked:
+		return "App access removed"
+	case EventAppTokenReused:
+		return "An app's sign-in was stopped: a used code or token came back"
 	case EventLoginSucceeded:
 		return "Signed in"
 	case EventLoginFailed:
@@ -70,6 +99,8 @@ func EventTitle(typ string) string {
 		return "Sign-in paused after repeated failures"
 	case EventPasswordChanged:
 		return "Password changed"
+	case EventPasswordResetRequested:
+		return "Password reset link sent"
 	case EventUserCreated:
 		return "Account created"
 	case EventReauthenticated:
@@ -90,6 +121,10 @@ func EventTitle(typ string) string {
 		return "Wrong second-factor code"
 	case EventSecondFactorLocked:
 		return "Second-factor attempts paused after repeated failures"
+	case EventSecondFactorFrozen:
+		return "Two-factor sign-in frozen after too many wrong codes"
+	case EventSecondFactorUnlock:
+		return "Two-factor sign-in unlocked"
 	case EventBackupGenerated:
 		return "New backup codes generated"
 	case EventBackupUsed:
@@ -128,6 +163,8 @@ func EventTitle(typ string) string {
 		return "User invited"
 	case EventMemberRemoved:
 		return "User removed"
+	case EventInvitationRevoked:
+		return "Invitation withdrawn"
 	}
 	return typ
 }
@@ -141,6 +178,28 @@ type EventFilter struct {
 	// Before is the keyset cursor: events strictly older than this id.
 	Before string
 	Limit  int
+}
+
+// NewEventID returns an event id for t: 16 hex digits of Unix nanoseconds,
+// then 10 random characters of an id, so that ids keep the order of events
+// within a second and serve as the event log's keyset cursor.
+func NewEventID(t time.Time) string {
+	return fmt.Sprintf("%016x", t.UnixNano()) + NewID()[:10]
+}
+
+// ValidEventID reports whether s has the shape NewEventID gives: a cursor
+// a client sends back is checked with it.
+func ValidEventID(s string) bool {
+	if len(s) != 26 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || i >= 16 && c >= 'g' && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // EventLog lists events for staff.

@@ -55,12 +55,15 @@ type MethodStore interface {
 	// ConfirmMethod marks a pending method confirmed. When set is not nil it
 	// becomes the user's backup code set in the same transaction (the first
 	// method), and preferred becomes the user's preferred method if none.
-	// It returns whether 2FA was off before.
+	// It returns whether 2FA was off before; when it was, every session of
+	// the user but keepSession ends.
 	//
 	// record, when given, says what the change writes about itself (its
 	// audit event and notice), knowing whether it turned 2FA on; that is
 	// written in the same transaction.
-	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64, record func(enabledNow bool) *Record) (enabledNow bool, err error)
+	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64, keepSession string, record func(enabledNow bool) *Record) (enabledNow bool, err error)
+	// DeleteMethod removes a method; the user's last confirmed one is
+	// refused with ErrLastMethod, decided in the delete's transaction.
 	DeleteMethod(ctx context.Context, userID, id string, rec *Record) error
 	// DeletePendingMethods removes unconfirmed methods of a type.
 	DeletePendingMethods(ctx context.Context, userID, typ string) error
@@ -81,8 +84,9 @@ type MethodStore interface {
 	BackupParams(ctx context.Context, userID string) (params string, remaining int, err error)
 	// ConsumeBackupCode marks the code with hash used, exactly once.
 	ConsumeBackupCode(ctx context.Context, userID, hash string, at int64) (bool, error)
-	// DisableTwoFactor removes every method, backup code and remembered
-	// browser of the user and ends their sessions except keepSession.
+	// DisableTwoFactor removes every method, backup code, remembered
+	// browser and pending email change of the user and ends their sessions
+	// except keepSession.
 	DisableTwoFactor(ctx context.Context, userID, keepSession string, rec *Record) error
 	// ResetTwoFactor disables 2FA for staff, ending every session and
 	// writing the audit event and the notice in the same transaction.
@@ -127,4 +131,10 @@ type Reset struct {
 type Record struct {
 	Event  *Event
 	Notice *OutboxMessage
+	// Session is the session making the change ("" for the system): the
+	// change is refused if that session ended, or its user's credentials
+	// changed, before the change's transaction took the user's lock. A
+	// request that started before a password change or a staff reset
+	// changes nothing after it.
+	Session string
 }

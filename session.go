@@ -31,6 +31,12 @@ type Session struct {
 	ReauthAt  int64
 	UserAgent string
 	IP        string
+	// AuthEpoch is the user's credential epoch the session was signed in
+	// with; once the user's moves on, the session is dead.
+	AuthEpoch int64
+	// AMR is how the user proved who they are at sign-in: RFC 8176
+	// values, space-separated ("pwd", "pwd otp mfa", "pwd hwk mfa").
+	AMR string
 }
 
 // LoginStep is what a sign-in step writes, all in one transaction: the
@@ -52,6 +58,9 @@ type LoginStep struct {
 	Ends string
 	// Session is the new session (nil: only settle the counters).
 	Session *Session
+	// Device is the hash of the browser's known-device cookie, recorded
+	// for the session's user when the step completes a sign-in.
+	Device string
 	// Release gives back attempts that were not failures (window limits
 	// count failures only); Reset clears consecutive counters. Both at At.
 	Release, Reset []Attempt
@@ -73,6 +82,8 @@ type StepUse struct {
 
 // StepOutcome is what StepLogin did.
 type StepOutcome struct {
+	// NewDevice: the step recorded Device for the first time.
+	NewDevice bool
 	// Taken is the result of LoginStep.Take (nil without it); without OK
 	// nothing was written.
 	Taken *Taken
@@ -81,20 +92,34 @@ type StepOutcome struct {
 	Replayed bool
 	// Cancelled counts the recovery requests cancelled.
 	Cancelled int
+	// Stale: the user's credentials changed (a password change, 2FA on or
+	// off, a reset) after this sign-in read them; nothing was written.
+	Stale bool
 }
 
 // SessionStore keeps sessions.
 type SessionStore interface {
 	// StepLogin writes step in one transaction.
 	StepLogin(ctx context.Context, step *LoginStep) (*StepOutcome, error)
+	// CreateSession stores s at its user's current credential epoch.
 	CreateSession(ctx context.Context, s *Session) error
-	// SessionByID returns the session and its user in one query.
+	// SetSessionAMR records how a session's user has proved who they are
+	// (a signed-in user who just confirmed a second factor has used two).
+	SetSessionAMR(ctx context.Context, id, amr string) error
+	// SessionByID returns the session and its user in one query; a
+	// session of an earlier credential epoch than its user's is not found.
 	SessionByID(ctx context.Context, id string) (*Session, *User, error)
 	TouchSession(ctx context.Context, id string, at int64) error
 	SetSessionReauth(ctx context.Context, id string, at int64) error
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of a user except keepID.
 	DeleteUserSessions(ctx context.Context, userID, keepID string) error
+	// UserSessions lists a user's signed-in sessions (level full) seen
+	// since idleAfter and started since createdAfter, newest first.
+	UserSessions(ctx context.Context, userID string, idleAfter, createdAfter int64) ([]*Session, error)
+	// DeleteUserSession ends one session of a user (ErrNotFound if it is
+	// not theirs).
+	DeleteUserSession(ctx context.Context, userID, id string) error
 	// DeleteExpiredSessions removes sessions idle since before idleBefore or
 	// created before createdBefore.
 	DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore int64) (int64, error)

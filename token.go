@@ -5,14 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 )
 
 // Kinds of one-time token.
 const (
 	TokenSetup       = "setup"        // creates the first administrator
 	TokenVerifyEmail = "verify_email" // proves an address; Data is the address
-	TokenChangeEmail = "change_email" // moves the account to Data
+	TokenChangeEmail = "change_email" // moves the account; Data is an EmailChange
 	TokenInvite      = "invite"       // makes a member of AccountID; Data is JSON {email,name}
+	TokenUnlock      = "unlock_2fa"   // lifts a frozen second-factor limit of UserID
+	TokenReset       = "reset"        // sets a new password for UserID (a forgotten one)
+	TokenSecure      = "secure"       // "No, secure my account" in a new sign-in alert
 )
 
 // Token is a one-time link token. Only its hash is stored.
@@ -27,9 +31,37 @@ type Token struct {
 	UsedAt    int64
 }
 
+// EmailChange is what an email-change link carries: the new address and
+// the one it replaces. The link works only while the account still uses
+// From, so a link from before a later change is dead.
+type EmailChange struct {
+	To   string `json:"to"`
+	From string `json:"from"`
+}
+
+// Encode is the token's Data.
+func (c EmailChange) Encode() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// ParseEmailChange reads a change_email token's Data.
+func ParseEmailChange(data string) (EmailChange, error) {
+	var c EmailChange
+	if err := json.Unmarshal([]byte(data), &c); err != nil || c.To == "" || c.From == "" {
+		return c, Errorf(ECONFLICT, "This link is no longer valid. Ask for a new one on the Security page.")
+	}
+	return c, nil
+}
+
 // TokenStore keeps one-time tokens.
 type TokenStore interface {
 	CreateToken(ctx context.Context, t *Token) error
+	// ReplaceToken stores t and, in the same transaction, deletes the
+	// user's unused tokens of its kind: a newer link kills the older ones.
+	// With session (the one asking), nothing is stored unless that session
+	// still lives at its user's credential epoch.
+	ReplaceToken(ctx context.Context, t *Token, session string) error
 	// TokenByID finds an unused, unexpired token of kind.
 	TokenByID(ctx context.Context, kind, id string, now int64) (*Token, error)
 	// ConsumeToken marks it used; it succeeds once.
@@ -38,7 +70,18 @@ type TokenStore interface {
 	DeleteToken(ctx context.Context, kind, id string) error
 	// CreateUserWithToken consumes the token and creates the user atomically.
 	CreateUserWithToken(ctx context.Context, u *User, acct *Account, kind, tokenID string, now int64) error
+	// CreateSetupToken stores a set-up token in place of every older one;
+	// ErrStaffExists once anyone is staff.
+	CreateSetupToken(ctx context.Context, t *Token) error
+	// CreateFirstAdmin consumes a set-up token and creates u, an admin,
+	// atomically; ErrStaffExists once anyone is staff, decided inside the
+	// same transaction and serialized with every creation of staff.
+	CreateFirstAdmin(ctx context.Context, u *User, tokenID string, now int64) error
 }
+
+// ErrStaffExists: a set-up link was used or asked for after the first
+// administrator was made.
+var ErrStaffExists = &Error{Code: ECONFLICT, Message: "An administrator already exists."}
 
 // NewSecretToken returns a 256-bit random token for a cookie or a link, and
 // the hash under which it is stored.

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -15,6 +16,9 @@ import (
 type Worker struct {
 	Store  portal.OutboxStore
 	Sender Sender
+	// Keys opens the sealed bodies (the Mailer's keys, or a ring that
+	// still holds the key that sealed them).
+	Keys   Sealer
 	Clock  portal.Clock
 	Logger *slog.Logger
 	ID     string
@@ -60,16 +64,33 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		if err != nil || len(batch) == 0 {
 			return sent, err
 		}
-		for _, m := range batch {
-			err := w.Sender.Send(ctx, &Message{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+		for i, m := range batch {
+			msg, err := Open(w.Keys, m)
+			if err != nil {
+				// Sealed with a key that is no longer configured: retried
+				// with backoff, so restoring the key delivers it; the
+				// other messages go on.
+				next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
+				w.Logger.Error("outbox message does not open; restore the key that sealed it", "worker", w.ID, "message_id", m.ID, "key", keyID(m.Text), "next", next.UTC().Format(time.RFC3339), "err", err)
+				if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, "does not open: "+err.Error(), next.Unix()); err != nil {
+					return sent, err
+				}
+				continue
+			}
+			err = w.Sender.Send(ctx, msg)
 			if err != nil {
 				next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
 				w.Logger.Warn("outbox delivery failed; will retry", "worker", w.ID, "message_id", m.ID, "attempt", m.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", err)
 				if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, err.Error(), next.Unix()); err != nil {
 					return sent, err
 				}
-				// The server is probably down: leave the rest for the next round.
-				return sent, nil
+				// The server is probably down: leave the rest for the next
+				// round, released now rather than when the lease ends.
+				var rest []string
+				for _, r := range batch[i+1:] {
+					rest = append(rest, r.ID)
+				}
+				return sent, w.Store.ReleaseOutbox(context.WithoutCancel(ctx), w.ID, rest)
 			}
 			if err := w.Store.MarkSent(context.WithoutCancel(ctx), m.ID, w.ID, w.Clock.Now().Unix()); err != nil {
 				return sent, err
@@ -87,3 +108,13 @@ func Backoff(n int) time.Duration {
 	}
 	return min(d, time.Hour)
 }
+
+// keyID is the id of the key that sealed a body ("keyid.ciphertext").
+func keyID(sealed string) string {
+	id, _, _ := strings.Cut(sealed, ".")
+	return id
+}
+
+// SentRetention is how long a delivered message's row (without its body)
+// stays in the outbox before the sweeper deletes it.
+const SentRetention = 7 * 24 * time.Hour

@@ -80,6 +80,9 @@ func (c *Codes) Check(ctx context.Context, userID, channel, purpose, binding, in
 	}
 	live, err := c.Store.LiveCode(ctx, userID, channel, purpose, binding, now.Unix())
 	if portal.ErrorCode(err) == portal.ENOTFOUND {
+		if c.superseded(ctx, userID, channel, purpose, binding, code, now) {
+			return nil, errSuperseded
+		}
 		return nil, portal.Errorf(portal.ECODE, "That code is not correct or has expired. Ask for a new code.")
 	} else if err != nil {
 		return nil, err
@@ -88,6 +91,10 @@ func (c *Codes) Check(ctx context.Context, userID, channel, purpose, binding, in
 		return nil, portal.Errorf(portal.ECODE, "This code no longer works after too many wrong guesses. Ask for a new code.")
 	}
 	if !c.Keys.VerifyMAC(live.ID+":"+code, live.Hash) {
+		if c.superseded(ctx, userID, channel, purpose, binding, code, now) {
+			// A mix-up, not a guess at the live code.
+			return nil, errSuperseded
+		}
 		n, err := c.Store.FailCode(ctx, live.ID)
 		if err != nil {
 			return nil, err
@@ -104,6 +111,24 @@ func (c *Codes) Check(ctx context.Context, userID, channel, purpose, binding, in
 		return nil, errCode
 	}
 	return live, nil
+}
+
+// errSuperseded tells someone who typed a code that a newer one replaced.
+var errSuperseded = portal.Errorf(portal.ECODE, "That code was replaced by a newer one we sent. Use the code from the most recent message.")
+
+// superseded reports whether code is one of the binding's codes of the
+// last TTL that a newer one replaced (or that expired unused).
+func (c *Codes) superseded(ctx context.Context, userID, channel, purpose, binding, code string, now time.Time) bool {
+	old, err := c.Store.SupersededCodes(ctx, userID, channel, purpose, binding, now.Add(-c.Policy.TTL).Unix(), now.Unix())
+	if err != nil {
+		return false
+	}
+	for _, o := range old {
+		if o.ExpiresAt-o.CreatedAt < int64(c.Policy.TTL/time.Second) && c.Keys.VerifyMAC(o.ID+":"+code, o.Hash) {
+			return true
+		}
+	}
+	return false
 }
 
 // randomDigits returns n uniformly random decimal digits.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -114,11 +115,20 @@ func NormalizePhone(s string) (string, error) {
 	if !strings.HasPrefix(s, "+") {
 		return "", &portal.Error{Code: portal.EINVALID, Message: "Enter the number with its country code, like +44 7911 123456.", Field: "phone"}
 	}
+	// Letters are refused: the phone number library reads them as keypad
+	// letters (a "vanity" number), which turns typos into other numbers.
+	if strings.ContainsFunc(s, unicode.IsLetter) {
+		return "", &portal.Error{Code: portal.EINVALID, Message: "A phone number has digits only. Enter it with its country code, like +44 7911 123456.", Field: "phone"}
+	}
 	n, err := phonenumbers.Parse(s, "")
 	if err != nil || !phonenumbers.IsValidNumber(n) {
 		return "", &portal.Error{Code: portal.EINVALID, Message: "That is not a valid phone number. Enter it with its country code, like +44 7911 123456.", Field: "phone"}
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
+	e164 := phonenumbers.Format(n, phonenumbers.E164)
+	if len(e164) > 16 { // E.164: at most 15 digits
+		return "", &portal.Error{Code: portal.EINVALID, Message: "That phone number is too long.", Field: "phone"}
+	}
+	return e164, nil
 }
 
 // MaskPhone shows the country code and the last digits: +44 ••• 0123.

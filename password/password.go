@@ -179,12 +179,15 @@ func IsCommon(pw string) bool {
 }
 
 // Validate applies SPEC §2 to a new password: 8 to 128 characters of any
-// kind, not a common password, not the email address.
+// kind but control characters, not a common password, not the email
+// address.
 func Validate(pw, email string) error {
 	n := utf8.RuneCountInString(pw)
 	switch {
-	case !utf8.ValidString(pw):
-		return &portal.Error{Code: portal.EINVALID, Message: "The password contains invalid characters.", Field: "password"}
+	case portal.CheckText("password", pw, portal.SingleLine) != nil:
+		// Only new passwords: one being checked at sign-in may hold a
+		// control character, as ones chosen before this rule could.
+		return &portal.Error{Code: portal.EINVALID, Message: "Your password contains characters we cannot accept (a control character such as a NUL byte or a tab, or text that is not UTF-8). Choose another.", Field: "password"}
 	case n < 8:
 		return &portal.Error{Code: portal.EINVALID, Message: "Choose a password of at least 8 characters.", Field: "password"}
 	case n > 128:

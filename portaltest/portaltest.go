@@ -146,7 +146,7 @@ func (m *Mailbox) SendCode(_ context.Context, to, _, code, _ string, _ time.Dura
 }
 
 // SendLink records a link for to.
-func (m *Mailbox) SendLink(_ context.Context, to, _, _, _, _, link string) error {
+func (m *Mailbox) SendLink(_ context.Context, to, _, _, _, _, link string, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.links == nil {
@@ -171,6 +171,13 @@ func (m *Mailbox) Count(to string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.codes[to])
+}
+
+// LinkCount is how many links were sent to to.
+func (m *Mailbox) LinkCount(to string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.links[to])
 }
 
 // LastLink is the newest link sent to to.

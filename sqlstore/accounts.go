@@ -41,7 +41,7 @@ func (db *DB) Members(ctx context.Context, accountID string) ([]*portal.Member, 
 	for rows.Next() {
 		var u portal.User
 		var typ string
-		if err := rows.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt, &u.PreferredMethod, &typ); err != nil {
+		if err := rows.Scan(append(userFields(&u), &typ)...); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].User.ID != u.ID {
@@ -57,12 +57,47 @@ func (db *DB) Members(ctx context.Context, accountID string) ([]*portal.Member, 
 
 // DeleteUser removes a user and, by cascade, everything of theirs.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
-	return db.exec1(ctx, `DELETE FROM users WHERE id = $1`, id)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oidc_tokens WHERE user_id = $1`, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return portal.ErrNotFound
+		}
+		return nil
+	})
 }
 
 // CreateInvitation stores an invitation token.
 func (db *DB) CreateInvitation(ctx context.Context, t *portal.Token) error {
 	return db.CreateToken(ctx, t)
+}
+
+// ReplaceInvitation swaps a pending invitation's link for t (its data
+// copied from the old one).
+func (db *DB) ReplaceInvitation(ctx context.Context, accountID, oldID string, t *portal.Token, now int64) (*portal.Token, error) {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var data, userID string
+		err := tx.QueryRowContext(ctx, `DELETE FROM tokens WHERE id = $1 AND kind = $2 AND account_id = $3 AND used_at = 0 AND expires_at > $4
+			RETURNING data, user_id`, oldID, portal.TokenInvite, accountID, now).Scan(&data, &userID)
+		if err != nil {
+			return notFound(err)
+		}
+		t.Kind, t.AccountID, t.Data, t.UserID = portal.TokenInvite, accountID, data, userID
+		_, err = tx.ExecContext(ctx, `INSERT INTO tokens (id, kind, user_id, account_id, data, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
+			t.ID, t.Kind, t.UserID, t.AccountID, t.Data, t.CreatedAt, t.ExpiresAt)
+		return err
+	})
+	return t, err
+}
+
+// RevokeInvitation deletes a pending invitation of the account.
+func (db *DB) RevokeInvitation(ctx context.Context, accountID, id string) error {
+	return db.exec1(ctx, `DELETE FROM tokens WHERE id = $1 AND kind = $2 AND account_id = $3 AND used_at = 0`, id, portal.TokenInvite, accountID)
 }
 
 // Invitations lists an account's pending invitations.
@@ -106,6 +141,8 @@ func (db *DB) Settings(ctx context.Context) (*portal.Settings, error) {
 			s.TwoFactorPolicy = v
 		case "remember_browsers":
 			s.RememberBrowsers = v == "1"
+		case "new_device_alerts":
+			s.NewDeviceAlerts = v == "1"
 		case "recovery_wait":
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 				s.RecoveryWait = time.Duration(n) * time.Second
@@ -120,7 +157,7 @@ func (db *DB) SaveSettings(ctx context.Context, s *portal.Settings) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		for k, v := range map[string]string{
 			"twofa_policy": s.TwoFactorPolicy, "remember_browsers": strconv.Itoa(bool2int(s.RememberBrowsers)),
-			"recovery_wait": strconv.FormatInt(int64(s.RecoveryWait/time.Second), 10),
+			"recovery_wait": strconv.FormatInt(int64(s.RecoveryWait/time.Second), 10), "new_device_alerts": strconv.Itoa(bool2int(s.NewDeviceAlerts)),
 		} {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
 				return err

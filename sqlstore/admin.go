@@ -20,10 +20,7 @@ var _ portal.AdminStore = (*DB)(nil)
 // confirmed methods. Every transaction that confirms or deletes a method
 // calls it last: ConfirmMethod, DeleteMethod, DisableTwoFactor.
 func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
-	// Lock the user row before reading methods: two transactions confirming
-	// methods of one user at once (PostgreSQL, READ COMMITTED) then take
-	// turns, and the second one's read sees the first one's method.
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET twofa = twofa WHERE id = $1`, userID); err != nil {
+	if err := lockUser(ctx, tx, userID); err != nil {
 		return fmt.Errorf("refresh 2fa of %s: %w", userID, err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT type, MIN(confirmed_at) FROM methods WHERE user_id = $1 AND confirmed_at > 0 GROUP BY type`, userID)
@@ -65,6 +62,17 @@ func refreshTwoFactor(ctx context.Context, tx *sql.Tx, userID string) error {
 		}
 	}
 	return nil
+}
+
+// lockUser takes the user's row lock for the rest of tx. Every transaction
+// that decides about a user's second factors from what it reads (is this
+// the first method, the last one?) takes it before reading: on PostgreSQL,
+// READ COMMITTED, two such transactions then take turns, and the second
+// one's reads see the first one's changes. (SQLite's write transactions
+// are serial anyway; the same statement is harmless there.)
+func lockUser(ctx context.Context, tx *sql.Tx, userID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE users SET twofa = twofa WHERE id = $1`, userID)
+	return err
 }
 
 // adminColumns are the user columns of the staff list: userColumns without
@@ -498,5 +506,64 @@ func (db *DB) AdoptionHistory(ctx context.Context, now int64, days int) ([]porta
 		total += out[i].New
 		out[i].Total = total
 	}
+	// The chart starts on the day of the first user: days before the
+	// portal had users would draw a flat line at nothing.
+	var firstUser int64
+	if err := db.ro.QueryRowContext(ctx, `SELECT COALESCE(MIN(created_at), 0) FROM users`).Scan(&firstUser); err != nil {
+		return nil, fmt.Errorf("adoption history: %w", err)
+	}
+	for len(out) > 1 && out[0].Day+day <= firstUser {
+		out = out[1:]
+	}
 	return out, nil
+}
+
+// UsersByIDs finds users by id, in one query.
+func (db *DB) UsersByIDs(ctx context.Context, ids []string) (map[string]*portal.User, error) {
+	return db.usersWhere(ctx, "u.id", ids, "")
+}
+
+// AccountOwners finds the owners of accounts, by account id.
+func (db *DB) AccountOwners(ctx context.Context, accountIDs []string) (map[string]*portal.User, error) {
+	owners, err := db.usersWhere(ctx, "u.account_id", accountIDs, portal.RoleOwner)
+	if err != nil {
+		return nil, err
+	}
+	byAccount := map[string]*portal.User{}
+	for _, u := range owners {
+		byAccount[u.AccountID] = u
+	}
+	return byAccount, nil
+}
+
+// usersWhere reads the users whose column is one of values (and of role,
+// when given), keyed by id.
+func (db *DB) usersWhere(ctx context.Context, column string, values []string, role string) (map[string]*portal.User, error) {
+	out := map[string]*portal.User{}
+	values = slices.Compact(slices.Sorted(slices.Values(values)))
+	if len(values) > 0 && values[0] == "" {
+		values = values[1:]
+	}
+	if len(values) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(values)+1)
+	marks := make([]string, 0, len(values))
+	for _, v := range values {
+		args = append(args, v)
+		marks = append(marks, "$"+strconv.Itoa(len(args)))
+	}
+	q := `SELECT ` + userColumns + ` FROM users u WHERE ` + column + ` IN (` + strings.Join(marks, ", ") + `)`
+	if role != "" {
+		args = append(args, role)
+		q += ` AND u.role = $` + strconv.Itoa(len(args))
+	}
+	users, err := queryAll(ctx, db, func(row scanner) (*portal.User, error) {
+		var u portal.User
+		return &u, scanUser(row, &u)
+	}, q, args...)
+	for _, u := range users {
+		out[u.ID] = u
+	}
+	return out, err
 }

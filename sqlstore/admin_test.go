@@ -73,7 +73,7 @@ func (w *world) addMethod(t *testing.T, u *portal.User, typ string, confirmAt in
 	if confirmAt == 0 {
 		return m // left pending: does not count for 2FA
 	}
-	if _, err := w.db.ConfirmMethod(ctx, m, nil, confirmAt, nil); err != nil {
+	if _, err := w.db.ConfirmMethod(ctx, m, nil, confirmAt, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	w.methods[u.ID] = append(w.methods[u.ID], m)
@@ -146,7 +146,11 @@ func seed(t *testing.T, db *sqlstore.DB) *world {
 		}
 	}
 	w.deleteMethod(t, totp45) // still has a security key
-	w.deleteMethod(t, only3)  // had nothing else: 2FA is off
+	// only3 was the user's only method: turning 2FA off removes it.
+	if err := w.db.DisableTwoFactor(context.Background(), only3.UserID, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	w.methods[only3.UserID] = nil
 	w.deleteMethod(t, yubi22) // the other YubiKey remains
 	for _, i := range []int{30, 60} {
 		if err := db.DisableTwoFactor(ctx, w.users[i].ID, "", nil); err != nil {
@@ -435,11 +439,11 @@ func TestTwoFactorColumnUnderConcurrency(t *testing.T) {
 				}
 			}
 			// 2FA is already on (a preferred method is set) before the race.
-			if _, err := db.ConfirmMethod(ctx, ms[2], nil, 2, nil); err != nil {
+			if _, err := db.ConfirmMethod(ctx, ms[2], nil, 2, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			ok := portaltest.Parallel(2, func(i int) bool {
-				_, err := db.ConfirmMethod(ctx, ms[i], nil, 2, nil)
+				_, err := db.ConfirmMethod(ctx, ms[i], nil, 2, "", nil)
 				return err == nil
 			})
 			if ok != 2 {

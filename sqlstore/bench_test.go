@@ -58,7 +58,7 @@ func BenchmarkConsumeStep(b *testing.B) {
 			ctx := context.Background()
 			m := &portal.Method{ID: "m", UserID: u.ID, Type: portal.MethodTOTP, CreatedAt: 1}
 			db.CreateMethod(ctx, m)
-			db.ConfirmMethod(ctx, m, nil, 1, nil)
+			db.ConfirmMethod(ctx, m, nil, 1, "", nil)
 			step := int64(1)
 			for b.Loop() {
 				step++

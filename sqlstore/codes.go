@@ -12,19 +12,28 @@ import (
 var _ portal.CodeStore = (*DB)(nil)
 
 // IssueCode checks the resend delay and hourly limits and stores the code in
-// one transaction. The no-op update of the user row takes its row lock on
-// PostgreSQL (SQLite transactions here are already exclusive), so parallel
-// requests on any replica are decided one at a time.
+// one transaction (on SQLite in the group commit, under its own savepoint).
+// The no-op update of the user row takes its row lock on PostgreSQL (SQLite
+// write transactions here are exclusive), so parallel requests on any
+// replica are decided one at a time.
 func (db *DB) IssueCode(ctx context.Context, c *portal.Code, p portal.CodePolicy) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET id = id WHERE id = $1`, c.UserID); err != nil {
 			return fmt.Errorf("lock user: %w", err)
 		}
 		hourAgo := c.CreatedAt - 3600
 		var n int
-		var last, oldest sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MAX(created_at), MIN(created_at) FROM codes WHERE user_id = $1 AND channel = $2 AND created_at > $3`,
-			c.UserID, c.Channel, hourAgo).Scan(&n, &last, &oldest); err != nil {
+		var oldest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM codes WHERE user_id = $1 AND channel = $2 AND created_at > $3`,
+			c.UserID, c.Channel, hourAgo).Scan(&n, &oldest); err != nil {
+			return err
+		}
+		// The pause is between codes for the same purpose while one is
+		// still outstanding: a code that was used (an enrolment confirmed,
+		// a sign-in done) does not make the next one wait.
+		var last sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(created_at) FROM codes WHERE user_id = $1 AND channel = $2 AND purpose = $3 AND used_at = 0 AND expires_at > $4`,
+			c.UserID, c.Channel, c.Purpose, c.CreatedAt).Scan(&last); err != nil {
 			return err
 		}
 		if last.Valid && c.CreatedAt-last.Int64 < int64(p.Resend/time.Second) {
@@ -41,9 +50,11 @@ func (db *DB) IssueCode(ctx context.Context, c *portal.Code, p portal.CodePolicy
 				ON CONFLICT (key) DO UPDATE SET n = limits.n`, "codedest:"+c.Channel+":"+c.Destination); err != nil {
 				return fmt.Errorf("lock destination: %w", err)
 			}
+			// Per purpose: strangers starting enrolments for someone's
+			// number must not use up the sign-in codes of its owner.
 			var d int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM codes WHERE destination = $1 AND channel = $2 AND created_at > $3`,
-				c.Destination, c.Channel, hourAgo).Scan(&d); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM codes WHERE destination = $1 AND channel = $2 AND purpose = $3 AND created_at > $4`,
+				c.Destination, c.Channel, c.Purpose, hourAgo).Scan(&d); err != nil {
 				return err
 			}
 			if d >= p.PerHourDest {
@@ -89,6 +100,17 @@ func (db *DB) UseCode(ctx context.Context, id string, now int64, maxGuesses int)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// SupersededCodes lists a binding's unused codes created since since that
+// are no longer live (a newer code killed them, or they expired).
+func (db *DB) SupersededCodes(ctx context.Context, userID, channel, purpose, binding string, since, now int64) ([]*portal.Code, error) {
+	return queryAll(ctx, db, func(row scanner) (*portal.Code, error) {
+		var c portal.Code
+		err := row.Scan(&c.ID, &c.Hash, &c.CreatedAt, &c.ExpiresAt)
+		return &c, err
+	}, `SELECT id, hash, created_at, expires_at FROM codes WHERE user_id = $1 AND channel = $2 AND purpose = $3 AND binding = $4
+		AND used_at = 0 AND expires_at <= $5 AND created_at > $6 ORDER BY created_at DESC LIMIT 10`, userID, channel, purpose, binding, now, since)
 }
 
 // FailCode counts a wrong guess.

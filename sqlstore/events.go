@@ -2,7 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
+	"database/sql"
+	"math"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -12,7 +13,9 @@ var _ portal.EventStore = (*DB)(nil)
 
 // AddEvent records a security event.
 func (db *DB) AddEvent(ctx context.Context, e *portal.Event) error {
-	return addEvent(ctx, db.rw, e)
+	// In the group commit: an event on its own would cost a flush of its
+	// own (synchronous=full).
+	return db.group(ctx, func(ctx context.Context, tx *sql.Tx) error { return addEvent(ctx, tx, e) })
 }
 
 func addEvent(ctx context.Context, q execer, e *portal.Event) error {
@@ -24,7 +27,7 @@ func addEvent(ctx context.Context, q execer, e *portal.Event) error {
 func addEventStmt(e *portal.Event) statement {
 	if e.ID == "" {
 		// Time-ordered ids keep events of the same second in order.
-		e.ID = fmt.Sprintf("%016x", time.Now().UnixNano()) + portal.NewID()[:10]
+		e.ID = portal.NewEventID(time.Now())
 	}
 	return statement{`INSERT INTO events (id, user_id, actor_id, type, ip, user_agent, detail, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -52,8 +55,14 @@ func (db *DB) Events(ctx context.Context, f portal.EventFilter) ([]*portal.Event
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
+	// The time bounds are always compared with created_at, never with a
+	// literal 0 first: PostgreSQL would then take them for 32-bit integers
+	// and fail on a date after 2038.
+	if f.Until == 0 {
+		f.Until = math.MaxInt64
+	}
 	return queryAll(ctx, db, scanEvent, `SELECT `+eventColumns+` FROM events
-		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR type = $2) AND ($3 = 0 OR created_at >= $3) AND ($4 = 0 OR created_at < $4)
+		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR type = $2) AND created_at >= $3 AND created_at < $4
 		AND ($5 = '' OR id < $5)
 		ORDER BY id DESC LIMIT $6`, f.UserID, f.Type, f.Since, f.Until, f.Before, f.Limit)
 }

@@ -103,6 +103,7 @@ func (db *DB) commitGroup(batch []*groupWrite) {
 		err = tx.Rollback()
 	} else {
 		err = tx.Commit()
+		db.commits.Add(1)
 	}
 	for i, w := range batch {
 		if errs[i] == nil {

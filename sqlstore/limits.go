@@ -41,7 +41,7 @@ func takeAttempts(ctx context.Context, tx *sql.Tx, now time.Time, attempts []por
 		if err != nil {
 			return nil, err
 		} else if !ok {
-			return &portal.Taken{Refused: i, Retry: retry}, errRefused
+			return &portal.Taken{Refused: i, Retry: retry, Frozen: a.Policy.Frozen(n)}, errRefused
 		}
 		taken.Counts = append(taken.Counts, n)
 	}
@@ -76,9 +76,11 @@ func takeAttempt(ctx context.Context, q execer, p portal.LimitPolicy, key string
 }
 
 // checkAttempts reports whether one more attempt on each counter would be
-// allowed, without taking it; refused is the index of the first counter at
-// its limit. Exact only inside a transaction that holds the write lock.
-func checkAttempts(ctx context.Context, tx *sql.Tx, now time.Time, attempts []portal.Attempt) (ok bool, refused int, retry time.Duration, err error) {
+// allowed, without taking it: nil, or the refusal (the first counter at its
+// limit); and which counters exist at all. Exact only inside a transaction
+// that holds the write lock.
+func checkAttempts(ctx context.Context, tx *sql.Tx, now time.Time, attempts []portal.Attempt) (refusal *portal.Taken, exists []bool, err error) {
+	exists = make([]bool, len(attempts))
 	for i, a := range attempts {
 		l := limitStmt(a.Policy, a.Key)
 		var n int
@@ -87,15 +89,16 @@ func checkAttempts(ctx context.Context, tx *sql.Tx, now time.Time, attempts []po
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		} else if err != nil {
-			return false, 0, 0, fmt.Errorf("read limit %s: %w", a.Policy.Name, err)
+			return nil, nil, fmt.Errorf("read limit %s: %w", a.Policy.Name, err)
 		}
+		exists[i] = true
 		t := now.Unix()
 		if a.Policy.Window > 0 && n >= a.Policy.Threshold && start > t-int64(a.Policy.Window/time.Second) ||
-			a.Policy.Window == 0 && until > t {
-			return false, i, retryAfter(a.Policy, start, until, now), nil
+			a.Policy.Window == 0 && (until > t || a.Policy.Frozen(n)) {
+			return &portal.Taken{Refused: i, Retry: retryAfter(a.Policy, start, until, now), Frozen: a.Policy.Frozen(n)}, exists, nil
 		}
 	}
-	return true, 0, 0, nil
+	return nil, exists, nil
 }
 
 // statement is one SQL statement with its arguments, built once and run in
@@ -118,12 +121,16 @@ func takeStmt(p portal.LimitPolicy, key string, now time.Time) statement {
 			WHERE limits.n < %[2]d OR limits.window_start <= $2 - %[1]d
 			RETURNING n`, w, p.Threshold), []any{p.Name + ":" + key, now.Unix()}}
 	}
+	frozen := ""
+	if p.Freeze > 0 {
+		frozen = fmt.Sprintf(" AND limits.n < %d", p.Freeze)
+	}
 	return statement{fmt.Sprintf(`INSERT INTO limits (key, n, window_start, locked_until) VALUES ($1, 1, $2, 0)
 			ON CONFLICT (key) DO UPDATE SET
 				n = limits.n + 1,
 				locked_until = CASE %s ELSE 0 END
-			WHERE limits.locked_until <= $2
-			RETURNING n`, lockCases(p)), []any{p.Name + ":" + key, now.Unix()}}
+			WHERE limits.locked_until <= $2%s
+			RETURNING n`, lockCases(p), frozen), []any{p.Name + ":" + key, now.Unix()}}
 }
 
 // limitStmt reads a counter: n, window_start, locked_until.
@@ -195,4 +202,17 @@ func resetAttempts(ctx context.Context, q execer, p portal.LimitPolicy, key stri
 
 func resetStmt(p portal.LimitPolicy, key string) statement {
 	return statement{`DELETE FROM limits WHERE key = $1`, []any{p.Name + ":" + key}}
+}
+
+// Unlock consumes an unlock link and clears p's counter of its user.
+func (db *DB) Unlock(ctx context.Context, tokenID string, p portal.LimitPolicy, now int64) (*portal.Token, error) {
+	var t *portal.Token
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if t, err = consumeToken(ctx, tx, portal.TokenUnlock, tokenID, now); err != nil {
+			return err
+		}
+		return resetAttempts(ctx, tx, p, t.UserID)
+	})
+	return t, err
 }

@@ -37,9 +37,18 @@ func (db *DB) UserMethods(ctx context.Context, userID string) ([]*portal.Method,
 
 // ConfirmMethod confirms a pending method; with set, it also stores the
 // first backup codes and the preferred method, all in one transaction.
-func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.BackupSet, at int64, record func(enabledNow bool) *portal.Record) (bool, error) {
+//
+// When it turns 2FA on, every other session of the user ends: a session
+// that signed in with the password alone must not outlive the change.
+func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.BackupSet, at int64, keepSession string, record func(enabledNow bool) *portal.Record) (bool, error) {
 	var enabledNow bool
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, m.UserID); err != nil {
+			return err
+		}
+		if err := liveSession(ctx, tx, keepSession); err != nil {
+			return err
+		}
 		var before int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND confirmed_at > 0`, m.UserID).Scan(&before); err != nil {
 			return err
@@ -55,6 +64,11 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 		enabledNow = before == 0
 		if set != nil && enabledNow {
 			if err := replaceBackupSet(ctx, tx, set); err != nil {
+				return err
+			}
+		}
+		if enabledNow {
+			if err := newEpoch(ctx, tx, m.UserID, keepSession); err != nil {
 				return err
 			}
 		}
@@ -75,15 +89,30 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 
 // DeleteMethod removes one method of a user. If it was the preferred type
 // and no other method of that type is left, another confirmed type becomes
-// preferred.
+// preferred. The user's last confirmed method is refused (ErrLastMethod):
+// that is turning 2FA off, which has its own checks. The count and the
+// delete are one decision under the user's row lock, so two removals at
+// once of a user's last two methods cannot both succeed.
 func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.Record) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2`, id, userID)
-		if err != nil {
+		if err := lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return portal.ErrNotFound
+		if err := liveSession(ctx, tx, recSession(rec)); err != nil {
+			return err
+		}
+		var confirmed, others int64
+		err := tx.QueryRowContext(ctx, `SELECT m.confirmed_at,
+			(SELECT COUNT(*) FROM methods o WHERE o.user_id = m.user_id AND o.confirmed_at > 0 AND o.id <> m.id)
+			FROM methods m WHERE m.id = $1 AND m.user_id = $2`, id, userID).Scan(&confirmed, &others)
+		if err != nil {
+			return notFound(err)
+		}
+		if confirmed > 0 && others == 0 {
+			return portal.ErrLastMethod
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2`, id, userID); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE users SET preferred_method = COALESCE(
 			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 AND m.type = users.preferred_method LIMIT 1),
@@ -158,11 +187,33 @@ func (db *DB) SetPreferredMethod(ctx context.Context, userID, typ string) error 
 // ReplaceBackupSet makes set the user's only backup codes.
 func (db *DB) ReplaceBackupSet(ctx context.Context, set *portal.BackupSet, rec *portal.Record) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, set.UserID); err != nil {
+			return err
+		}
+		if err := liveSession(ctx, tx, recSession(rec)); err != nil {
+			return err
+		}
+		// Backup codes come with 2FA: a set for a user whose last method
+		// went meanwhile would outlive it.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND confirmed_at > 0`, set.UserID).Scan(&n); err != nil {
+			return err
+		} else if n == 0 {
+			return portal.Errorf(portal.ECONFLICT, "Turn on two-factor authentication first; backup codes come with it.")
+		}
 		if err := replaceBackupSet(ctx, tx, set); err != nil {
 			return err
 		}
 		return writeRecord(ctx, tx, rec)
 	})
+}
+
+// session is the session making the change ("" for none).
+func recSession(rec *portal.Record) string {
+	if rec == nil {
+		return ""
+	}
+	return rec.Session
 }
 
 // writeRecord writes a change's audit event and notice in its transaction.
@@ -227,6 +278,12 @@ func (db *DB) ConsumeBackupCode(ctx context.Context, userID, hash string, at int
 // ends their other sessions.
 func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string, rec *portal.Record) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		if err := liveSession(ctx, tx, keepSession); err != nil {
+			return err
+		}
 		if err := disableTwoFactor(ctx, tx, userID, keepSession); err != nil {
 			return err
 		}
@@ -260,12 +317,18 @@ func (db *DB) ResetTwoFactor(ctx context.Context, r *portal.Reset) (bool, error)
 }
 
 func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession string) error {
+	if err := lockUser(ctx, tx, userID); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		`DELETE FROM methods WHERE user_id = $1`,
 		`DELETE FROM backup_codes WHERE user_id = $1`,
 		`DELETE FROM backup_sets WHERE user_id = $1`,
 		`UPDATE users SET preferred_method = '' WHERE id = $1`,
 		`DELETE FROM browsers WHERE user_id = $1`,
+		// A pending email change must not survive the remedy of a
+		// compromised account.
+		`DELETE FROM tokens WHERE user_id = $1 AND kind = 'change_email' AND used_at = 0`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 			return err
@@ -274,8 +337,11 @@ func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession strin
 	if err := refreshTwoFactor(ctx, tx, userID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepSession)
-	return err
+	// A frozen second-factor limit must not greet the user's next set-up.
+	if err := resetAttempts(ctx, tx, portal.SecondFactorUserLimit, userID); err != nil {
+		return err
+	}
+	return newEpoch(ctx, tx, userID, keepSession)
 }
 
 // SealedSecrets lists every method with a sealed secret.

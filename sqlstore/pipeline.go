@@ -87,13 +87,13 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 			if err := pc.QueryRow(ctx, l.sql, l.args...).Scan(&n, &start, &until); err != nil {
 				return fmt.Errorf("read limit %s: %w", a.Policy.Name, err)
 			}
-			*out = portal.StepOutcome{Taken: &portal.Taken{Refused: refused, Retry: retryAfter(a.Policy, start, until, st.At)}}
+			*out = portal.StepOutcome{Taken: &portal.Taken{Refused: refused, Retry: retryAfter(a.Policy, start, until, st.At), Frozen: a.Policy.Frozen(n)}}
 			return nil
 		}
 
 		b = &pgx.Batch{}
 		var stmts []statement
-		cancel := -1
+		cancel, session, device := -1, -1, -1
 		if !out.Replayed {
 			// A new use is a success: the attempts it took count on no
 			// window counter and clear the consecutive ones.
@@ -104,9 +104,15 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 					stmts = append(stmts, resetStmt(a.Policy, a.Key))
 				}
 			}
-			settle, c := settleStmts(st)
+			settle, c, s, d := settleStmts(st)
 			if c >= 0 {
 				cancel = len(stmts) + c
+			}
+			if s >= 0 {
+				session = len(stmts) + s
+			}
+			if d >= 0 {
+				device = len(stmts) + d
 			}
 			stmts = append(stmts, settle...)
 		}
@@ -117,12 +123,18 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 		br = pc.SendBatch(ctx, b)
 		for i := range stmts {
 			tag, err := br.Exec()
-			if err != nil {
+			if i == session && staleSession(err) {
+				br.Close()
+				return errStale // rolled back by the deferred ROLLBACK
+			} else if err != nil {
 				br.Close()
 				return err
 			}
 			if i == cancel {
 				out.Cancelled = int(tag.RowsAffected())
+			}
+			if i == device {
+				out.NewDevice = tag.RowsAffected() == 1
 			}
 		}
 		if _, err := br.Exec(); err != nil {
@@ -132,7 +144,9 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 		committed = true
 		return br.Close()
 	})
-	if err != nil {
+	if errors.Is(err, errStale) {
+		return &portal.StepOutcome{Stale: true}, nil
+	} else if err != nil {
 		return nil, fmt.Errorf("login step: %w", err)
 	}
 	return out, nil

@@ -256,3 +256,18 @@ func (b *batch) flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SeedAuthCodes stores completed authorization requests with their codes'
+// hashes, in batches (for `portal bench`).
+func (db *DB) SeedAuthCodes(ctx context.Context, reqs []*portal.AuthRequest, codeHashes []string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		b := newBatch(tx, `INSERT INTO oidc_requests (id, app_id, data, user_id, auth_time, amr, done, code_hash, code_used_at, created_at, expires_at) VALUES `)
+		for i, r := range reqs {
+			b.add(r.ID, r.AppID, string(r.Data), r.UserID, r.AuthTime, r.AMR, 1, codeHashes[i], 0, r.CreatedAt, r.ExpiresAt)
+		}
+		if err := b.flush(ctx); err != nil {
+			return fmt.Errorf("seed authorization codes: %w", err)
+		}
+		return nil
+	})
+}

@@ -5,27 +5,33 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/clientportal/portal"
 )
 
 var _ portal.SessionStore = (*DB)(nil)
 
-// CreateSession stores s.
+// CreateSession stores s at its user's current credential epoch (for
+// tools and tests; sign-ins write theirs with StepLogin).
 func (db *DB) CreateSession(ctx context.Context, s *portal.Session) error {
-	return createSession(ctx, db.rw, s)
-}
-
-func createSession(ctx context.Context, q execer, s *portal.Session) error {
-	st := createSessionStmt(s)
-	_, err := q.ExecContext(ctx, st.sql, st.args...)
+	_, err := db.rw.ExecContext(ctx, `INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip, auth_epoch)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, auth_epoch FROM users WHERE id = $2`,
+		s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP)
 	return err
 }
 
 func createSessionStmt(s *portal.Session) statement {
-	return statement{`INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		[]any{s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP}}
+	// The epoch is the user's, and only if it is still the one the session
+	// was signed in with: otherwise it is NULL and the insert fails
+	// (errStale), in the step's own transaction on either database.
+	return statement{`INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip, auth_epoch, amr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT auth_epoch FROM users WHERE id = $2 AND auth_epoch = $9), $10)`,
+		[]any{s.ID, s.UserID, s.Level, s.CreatedAt, s.LastSeenAt, s.ReauthAt, s.UserAgent, s.IP, s.AuthEpoch, s.AMR}}
 }
 
 // StepLogin writes a login step in one transaction (one commit where
@@ -51,6 +57,8 @@ func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.Step
 	})
 	if errors.Is(err, errRefused) {
 		return out, nil
+	} else if errors.Is(err, errStale) {
+		return &portal.StepOutcome{Stale: true}, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("login step: %w", err)
 	}
@@ -63,14 +71,16 @@ func (db *DB) StepLogin(ctx context.Context, st *portal.LoginStep) (*portal.Step
 // exact as taking attempts, and a success (the common case) writes no
 // counter at all: attempts are only taken when the step was used already.
 func useStep(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
+	var exists []bool
 	if len(st.Take) > 0 {
-		ok, refused, retry, err := checkAttempts(ctx, tx, st.At, st.Take)
+		refusal, ex, err := checkAttempts(ctx, tx, st.At, st.Take)
 		if err != nil {
 			return err
-		} else if !ok {
-			out.Taken = &portal.Taken{Refused: refused, Retry: retry}
+		} else if refusal != nil {
+			out.Taken = refusal
 			return errRefused
 		}
+		exists = ex
 	}
 	used, err := consumeStep(ctx, tx, st.Use.MethodID, st.Use.Step, st.At.Unix())
 	if err != nil {
@@ -85,9 +95,11 @@ func useStep(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.
 	if len(st.Take) > 0 {
 		out.Taken = &portal.Taken{OK: true}
 	}
-	for _, a := range st.Take {
+	for i, a := range st.Take {
 		out.Taken.Counts = append(out.Taken.Counts, 0)
-		if a.Policy.Window == 0 {
+		// A success clears the consecutive counters; one that is not
+		// there (the usual case) needs no statement.
+		if a.Policy.Window == 0 && exists[i] {
 			if err := resetAttempts(ctx, tx, a.Policy, a.Key); err != nil {
 				return err
 			}
@@ -97,8 +109,9 @@ func useStep(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.
 }
 
 // settleStmts are the writes of a login step after its attempts and code
-// use; cancel is the index of the statement cancelling recoveries (-1).
-func settleStmts(st *portal.LoginStep) (stmts []statement, cancel int) {
+// use; cancel is the index of the statement cancelling recoveries and
+// session that of the new session (-1 for none).
+func settleStmts(st *portal.LoginStep) (stmts []statement, cancel, session, device int) {
 	for _, a := range st.Release {
 		stmts = append(stmts, releaseStmt(a.Policy, a.Key, st.At))
 	}
@@ -108,7 +121,9 @@ func settleStmts(st *portal.LoginStep) (stmts []statement, cancel int) {
 	if st.Ends != "" {
 		stmts = append(stmts, statement{`DELETE FROM sessions WHERE id = $1`, []any{st.Ends}})
 	}
+	session = -1
 	if st.Session != nil {
+		session = len(stmts)
 		stmts = append(stmts, createSessionStmt(st.Session))
 	}
 	if st.Complete {
@@ -122,20 +137,46 @@ func settleStmts(st *portal.LoginStep) (stmts []statement, cancel int) {
 	if st.Event != nil {
 		stmts = append(stmts, addEventStmt(st.Event))
 	}
-	return stmts, cancel
+	device = -1
+	if st.Device != "" && st.Session != nil && st.Complete {
+		device = len(stmts)
+		stmts = append(stmts, recordDeviceStmt(st.Session.UserID, st.Device, st.At.Unix()))
+	}
+	return stmts, cancel, session, device
+}
+
+// errStale rolls back a login step whose session would be of an earlier
+// credential epoch than its user's.
+var errStale = errors.New("credentials changed during the sign-in")
+
+// staleSession tells whether err, from the statement inserting a step's
+// session, says the user's credential epoch moved on (a NOT NULL failure).
+func staleSession(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_NOTNULL
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23502"
 }
 
 // stepLogin writes the settling part of a login step.
 func stepLogin(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
-	stmts, cancel := settleStmts(st)
+	stmts, cancel, session, device := settleStmts(st)
 	for i, s := range stmts {
 		res, err := tx.ExecContext(ctx, s.sql, s.args...)
-		if err != nil {
+		if i == session && staleSession(err) {
+			return errStale
+		} else if err != nil {
 			return err
 		}
 		if i == cancel {
 			n, _ := res.RowsAffected()
 			out.Cancelled = int(n)
+		}
+		if i == device {
+			n, _ := res.RowsAffected()
+			out.NewDevice = n == 1
 		}
 	}
 	return nil
@@ -145,20 +186,56 @@ func stepLogin(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *porta
 func (db *DB) SessionByID(ctx context.Context, id string) (*portal.Session, *portal.User, error) {
 	var s portal.Session
 	var u portal.User
-	err := db.ro.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.level, s.created_at, s.last_seen_at, s.reauth_at, s.user_agent, s.ip, `+userColumns+`
+	err := db.ro.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.level, s.created_at, s.last_seen_at, s.reauth_at, s.user_agent, s.ip, s.auth_epoch, s.amr, `+userColumns+`
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`, id).Scan(
-		&s.ID, &s.UserID, &s.Level, &s.CreatedAt, &s.LastSeenAt, &s.ReauthAt, &s.UserAgent, &s.IP,
-		&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt, &u.PreferredMethod)
+		append([]any{&s.ID, &s.UserID, &s.Level, &s.CreatedAt, &s.LastSeenAt, &s.ReauthAt, &s.UserAgent, &s.IP, &s.AuthEpoch, &s.AMR}, userFields(&u)...)...)
 	if err != nil {
 		return nil, nil, notFound(err)
+	}
+	if s.AuthEpoch != u.AuthEpoch {
+		// Signed in with credentials the user has changed since.
+		return nil, nil, portal.ErrNotFound
 	}
 	return &s, &u, nil
 }
 
-// TouchSession records activity, for the idle timeout.
-func (db *DB) TouchSession(ctx context.Context, id string, at int64) error {
-	_, err := db.rw.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, at, id)
+// SetSessionAMR records how a session was proved.
+func (db *DB) SetSessionAMR(ctx context.Context, id, amr string) error {
+	_, err := db.rw.ExecContext(ctx, `UPDATE sessions SET amr = $2 WHERE id = $1`, id, amr)
 	return err
+}
+
+// UserSessions lists a user's live signed-in sessions, newest first.
+func (db *DB) UserSessions(ctx context.Context, userID string, idleAfter, createdAfter int64) ([]*portal.Session, error) {
+	rows, err := db.ro.QueryContext(ctx, `SELECT id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip, auth_epoch, amr FROM sessions
+		WHERE user_id = $1 AND level = $2 AND last_seen_at > $3 AND created_at > $4 ORDER BY created_at DESC, id LIMIT 200`, userID, portal.LevelFull, idleAfter, createdAfter)
+	if err != nil {
+		return nil, fmt.Errorf("user sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []*portal.Session
+	for rows.Next() {
+		var s portal.Session
+		if err := rows.Scan(&s.ID, &s.UserID, &s.Level, &s.CreatedAt, &s.LastSeenAt, &s.ReauthAt, &s.UserAgent, &s.IP, &s.AuthEpoch, &s.AMR); err != nil {
+			return nil, err
+		}
+		out = append(out, &s)
+	}
+	return out, rows.Err()
+}
+
+// DeleteUserSession ends one session of a user.
+func (db *DB) DeleteUserSession(ctx context.Context, userID, id string) error {
+	return db.exec1(ctx, `DELETE FROM sessions WHERE id = $1 AND user_id = $2`, id, userID)
+}
+
+// TouchSession records activity, for the idle timeout; on SQLite in the
+// group commit of whatever else is being written.
+func (db *DB) TouchSession(ctx context.Context, id string, at int64) error {
+	return db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1`, at, id)
+		return err
+	})
 }
 
 // SetSessionReauth starts sudo mode on a session.
@@ -180,9 +257,41 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID, keepID string) err
 
 // DeleteExpiredSessions removes sessions past their idle or absolute timeout.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore int64) (int64, error) {
-	res, err := db.rw.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2`, idleBefore, createdBefore)
+	// Each condition on its own index (an OR would read the whole table).
+	idle, err := db.deleteInBatches(ctx, `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE last_seen_at < $1 LIMIT 500)`, idleBefore)
 	if err != nil {
-		return 0, err
+		return idle, err
 	}
-	return res.RowsAffected()
+	old, err := db.deleteInBatches(ctx, `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE created_at < $1 LIMIT 500)`, createdBefore)
+	return idle + old, err
+}
+
+// deleteInBatches runs a DELETE of at most 500 rows until it deletes
+// fewer, each batch its own short transaction, with a pause between
+// batches: a sweep of a backlog never holds SQLite's one writer (or
+// PostgreSQL's locks) for long, so sign-ins, and other processes such as
+// the command line, go on beside it.
+func (db *DB) deleteInBatches(ctx context.Context, query string, args ...any) (int64, error) {
+	var total int64
+	for batch := 0; ; batch++ {
+		if batch > 0 {
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		var n int64
+		err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, query, args...)
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			return err
+		})
+		total += n
+		if err != nil || n < 500 {
+			return total, err
+		}
+	}
 }

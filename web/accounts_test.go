@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/sqlstore/storetest"
 	"github.com/clientportal/portal/web"
 )
@@ -205,7 +206,7 @@ func TestRememberedBrowser(t *testing.T) {
 	}
 	e.clock.Add(30 * time.Second)
 	c.api("POST", "/api/v1/reauth", map[string]string{"password": testPassword, "method": "totp", "code": codeAt(t, secret, e.clock.Now())})
-	if r := c.api("POST", "/api/v1/me/password", map[string]string{"new_password": "a different passphrase"}); r.StatusCode != 204 {
+	if r := c.api("POST", "/api/v1/me/password", map[string]string{"current_password": testPassword, "new_password": "a different passphrase"}); r.StatusCode != 204 {
 		t.Fatalf("password change: %d %s", r.StatusCode, r.Body)
 	}
 	if s := signIn("a different passphrase"); s != "2fa_required" {
@@ -255,6 +256,7 @@ func TestRecovery(t *testing.T) {
 		if a.StatusCode != 202 || b.StatusCode != 202 || a.Body != b.Body {
 			t.Fatalf("answers differ: %d %s / %d %s", a.StatusCode, a.Body, b.StatusCode, b.Body)
 		}
+		e.web.Wait() // requests are handled after the answer
 		reqs := admin.get("/api/v1/admin/recovery?status=pending").json()["requests"].([]any)
 		if len(reqs) != 1 {
 			t.Fatalf("pending: %v", reqs)
@@ -289,6 +291,7 @@ func TestRecovery(t *testing.T) {
 		id2, secret2, _ := e.userWith2FA("safe@example.com")
 		_ = secret
 		anon.api("POST", "/api/v1/recovery", map[string]string{"email": "safe@example.com"})
+		e.web.Wait()
 		admin = e.staffLogin("ops@example.com")
 		reqs = admin.get("/api/v1/admin/recovery?status=pending").json()["requests"].([]any)
 		admin.api("POST", "/api/v1/admin/recovery/"+reqs[0].(map[string]any)["id"].(string)+"/approve", nil)
@@ -306,6 +309,7 @@ func TestRecovery(t *testing.T) {
 		}
 		// Deny needs a note; members cannot decide.
 		anon.api("POST", "/api/v1/recovery", map[string]string{"email": "safe@example.com"})
+		e.web.Wait()
 		admin = e.staffLogin("ops@example.com")
 		reqs = admin.get("/api/v1/admin/recovery?status=pending").json()["requests"].([]any)
 		rid := reqs[0].(map[string]any)["id"].(string)
@@ -334,4 +338,57 @@ func (e *env) staffLogin(email string) *client {
 		e.t.Fatalf("staff 2FA: %s", r.Body)
 	}
 	return c
+}
+
+// TestInvitationEmail: an invitation's subject is fixed and carries nothing
+// the owner typed (a hostile account name cannot write the subject line a
+// mail client shows), the name stays escaped in the body, and every link
+// email states the link's real lifetime: 7 days for an invitation, 24 hours
+// for an address link.
+func TestInvitationEmail(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		rm := &realMail{srv: mailtest.NewServer(t)}
+		e := newEnv(t, dialect, withRealMail(rm))
+		const hostile = `Your bank: act now <a href="http://evil.example/">verify</a>`
+		if r := e.client().api("POST", "/api/v1/register", map[string]string{"email": "owner@example.com", "password": testPassword, "name": hostile}); r.StatusCode != 201 {
+			t.Fatalf("register: %d %s", r.StatusCode, r.Body)
+		}
+		owner := e.login("owner@example.com")
+		if r := owner.api("POST", "/api/v1/account/users", map[string]string{"email": "inv@example.com", "name": "Inv"}); r.StatusCode != 201 {
+			t.Fatalf("invite: %d %s", r.StatusCode, r.Body)
+		}
+		rm.deliver(t)
+		mails := map[string]mailtest.Received{}
+		for _, m := range rm.srv.Messages() {
+			mails[m.To[0]] = m
+		}
+		inv, verify := mails["inv@example.com"], mails["owner@example.com"]
+		if inv.Subject != "You're invited to Client Portal" {
+			t.Errorf("invitation subject %q, want the fixed one", inv.Subject)
+		}
+		for _, part := range []string{"bank", "act now", "evil", "verify"} {
+			if strings.Contains(strings.ToLower(inv.Subject), part) {
+				t.Errorf("invitation subject %q carries the owner's %q", inv.Subject, part)
+			}
+		}
+		if strings.Contains(inv.HTML, `<a href="http://evil.example/">`) {
+			t.Error("the owner's name reached the HTML body unescaped")
+		}
+		if !strings.Contains(inv.Text, "expires in 7 days") || !strings.Contains(inv.HTML, "expires in 7 days") {
+			t.Errorf("the invitation does not say it lasts 7 days:\n%s", inv.Text)
+		}
+		if !strings.Contains(verify.Text, "expires in 24 hours") || !strings.Contains(verify.HTML, "expires in 24 hours") {
+			t.Errorf("the verification email does not say it lasts 24 hours:\n%s", verify.Text)
+		}
+		// What the email says is what the link does.
+		invite := "/invite?token=" + url.QueryEscape(tokenOf(rm.link(t, "inv@example.com")))
+		e.clock.Add(web.InvitationTTL - time.Minute)
+		if r := e.client().get(invite); r.StatusCode != 200 {
+			t.Fatalf("invitation a minute before 7 days: %d", r.StatusCode)
+		}
+		e.clock.Add(2 * time.Minute)
+		if r := e.client().get(invite); r.StatusCode != 404 {
+			t.Fatalf("invitation after 7 days: %d", r.StatusCode)
+		}
+	})
 }

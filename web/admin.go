@@ -83,9 +83,17 @@ func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return s.formError(w, r, "admin_users", &page{Title: "All users", Form: p.Form, Data: map[string]any{}}, err)
 	}
+	var accounts []string
+	for _, row := range rows {
+		accounts = append(accounts, row.AccountID)
+	}
+	owners, err := s.Store.AccountOwners(r.Context(), accounts)
+	if err != nil {
+		return err
+	}
 	var views []map[string]any
 	for _, row := range rows {
-		views = append(views, map[string]any{"Row": row, "Methods": s.methodLabels(row.Methods)})
+		views = append(views, map[string]any{"Row": row, "Methods": s.methodLabels(row.Methods), "Owner": owners[row.AccountID]})
 	}
 	nextQ := url.Values{}
 	for k, v := range p.Form {
@@ -109,18 +117,32 @@ func (s *Server) handleAdminExport(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	f.Limit = portal.MaxUserPage
+	// The first page is read before the header goes out, so that a bad
+	// cursor is still a 400.
+	rows, next, err := s.Store.ListUsers(r.Context(), f)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="users.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"id", "email", "name", "role", "account_id", "two_factor", "methods", "created_at", "last_login_at", "failed_attempts"})
+	cw.Write([]string{"id", "email", "name", "role", "account_owner_name", "account_owner_email", "account_id", "two_factor", "methods", "created_at", "last_login_at", "failed_attempts"})
 	for {
-		rows, next, err := s.Store.ListUsers(r.Context(), f)
+		var accounts []string
+		for _, row := range rows {
+			accounts = append(accounts, row.AccountID)
+		}
+		owners, err := s.Store.AccountOwners(r.Context(), accounts)
 		if err != nil {
 			s.Logger.Error("csv export", logAttrs(r), "err", err)
 			return nil // the header is out; the truncated file is the signal
 		}
 		for _, row := range rows {
+			ownerName, ownerEmail := "", ""
+			if o := owners[row.AccountID]; o != nil {
+				ownerName, ownerEmail = o.Name, o.Email
+			}
 			status := "Not activated"
 			if row.TwoFA {
 				status = "Activated"
@@ -129,7 +151,7 @@ func (s *Server) handleAdminExport(w http.ResponseWriter, r *http.Request) error
 			if row.LastLoginAt > 0 {
 				last = unixTime(row.LastLoginAt)
 			}
-			cw.Write([]string{row.ID, csvSafe(row.Email), csvSafe(row.Name), row.Role, row.AccountID, status, strings.Join(row.Methods, " "),
+			cw.Write([]string{row.ID, csvSafe(row.Email), csvSafe(row.Name), roleLabel(row.Role), csvSafe(ownerName), csvSafe(ownerEmail), row.AccountID, status, s.methodLabels(row.Methods),
 				unixTime(row.CreatedAt), last, strconv.Itoa(row.FailedAttempts)})
 		}
 		cw.Flush()
@@ -137,6 +159,10 @@ func (s *Server) handleAdminExport(w http.ResponseWriter, r *http.Request) error
 			return nil
 		}
 		f.Cursor = next
+		if rows, next, err = s.Store.ListUsers(r.Context(), f); err != nil {
+			s.Logger.Error("csv export", logAttrs(r), "err", err)
+			return nil // the header is out; the truncated file is the signal
+		}
 	}
 }
 
@@ -183,7 +209,28 @@ func (s *Server) adminUserPage(r *http.Request, id string) (*page, error) {
 	for _, b := range browsers {
 		bs = append(bs, map[string]any{"Name": browserName(b.UserAgent), "IP": b.IP, "LastUsedAt": b.LastUsedAt})
 	}
-	return &page{Title: u.Name, Data: map[string]any{"Subject": u, "TwoFactor": tf, "Methods": methods, "Events": events, "Browsers": bs}}, nil
+	owners, err := s.Store.AccountOwners(ctx, []string{u.AccountID})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range events {
+		ids = append(ids, e.ActorID)
+	}
+	people, err := s.Store.UsersByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := s.Store.UserApps(ctx, u.ID, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := s.sessionViews(r, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &page{Title: u.Name, Data: map[string]any{"Subject": u, "Owner": owners[u.AccountID], "People": people, "TwoFactor": tf, "Methods": methods,
+		"Events": events, "Browsers": bs, "Apps": apps, "Sessions": sessions}}, nil
 }
 
 func (s *Server) handleAdminUser(w http.ResponseWriter, r *http.Request) error {
@@ -232,11 +279,12 @@ func (s *Server) apiAdminReset(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleAdminReset(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	id := r.PathValue("id")
-	if err := s.staffReset(r, id, r.PostForm.Get("reason")); err != nil {
+	if err == nil {
+		err = s.staffReset(r, id, r.PostForm.Get("reason"))
+	}
+	if err != nil {
 		if portal.ErrorCode(err) == portal.EREAUTH {
 			reauthFirst(w, r, "/admin/users/"+id)
 			return nil
@@ -247,42 +295,72 @@ func (s *Server) handleAdminReset(w http.ResponseWriter, r *http.Request) error 
 		}
 		return s.formError(w, r, "admin_user", p, err)
 	}
-	setFlash(w, "reset")
+	s.setFlash(w, "reset")
 	redirect(w, r, "/admin/users/"+id)
 	return nil
 }
 
-func (s *Server) handleAdminRecovery(w http.ResponseWriter, r *http.Request) error {
+// recoveryPage builds the recovery queue; ?confirm=approve|deny&id= asks
+// before deciding.
+func (s *Server) recoveryPage(r *http.Request) (*page, error) {
 	pending, err := s.Store.Recoveries(r.Context(), portal.RecoveryPending, 200)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	recent, err := s.Store.Recoveries(r.Context(), "", 50)
 	if err != nil {
+		return nil, err
+	}
+	var confirm *confirmation
+	q := r.URL.Query()
+	for _, req := range pending {
+		if req.ID != q.Get("id") {
+			continue
+		}
+		who := req.Name + " (" + req.Email + ")"
+		switch q.Get("confirm") {
+		case "approve":
+			confirm = &confirmation{Question: "Approve the recovery request of " + who + "?",
+				Detail: "Only if you verified who they are. Their two-factor authentication is removed after the waiting period; they are told now and can cancel by signing in with 2FA.",
+				Action: "/admin/recovery/" + req.ID + "/approve", Button: "Approve", Cancel: "/admin/recovery", Note: "Note to the user (optional)"}
+		case "deny":
+			confirm = &confirmation{Question: "Deny the recovery request of " + who + "?", Detail: "They are told, with your note.",
+				Action: "/admin/recovery/" + req.ID + "/deny", Button: "Deny", Cancel: "/admin/recovery", Note: "Why (sent to the user)", Danger: true}
+		}
+	}
+	return &page{Title: "Recovery requests", Data: map[string]any{"Confirm": confirm, "Pending": pending, "Recent": recent}}, nil
+}
+
+func (s *Server) handleAdminRecovery(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.recoveryPage(r)
+	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "admin_recovery", &page{Title: "Recovery requests", Data: map[string]any{"Pending": pending, "Recent": recent}})
+	s.render(w, r, http.StatusOK, "admin_recovery", p)
 	return nil
 }
 
 func (s *Server) handleAdminRecoveryDecide(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	approve := strings.HasSuffix(r.URL.Path, "/approve")
-	if _, err := s.decideRecovery(r.Context(), r, r.PathValue("id"), approve, r.PostForm.Get("note")); err != nil {
+	if err == nil {
+		_, err = s.decideRecovery(r.Context(), r, r.PathValue("id"), approve, r.PostForm.Get("note"))
+	}
+	if err != nil {
 		if portal.ErrorCode(err) == portal.EREAUTH {
 			reauthFirst(w, r, "/admin/recovery")
 			return nil
 		}
-		pending, _ := s.Store.Recoveries(r.Context(), portal.RecoveryPending, 200)
-		recent, _ := s.Store.Recoveries(r.Context(), "", 50)
-		return s.formError(w, r, "admin_recovery", &page{Title: "Recovery requests", Data: map[string]any{"Pending": pending, "Recent": recent}}, err)
+		p, perr := s.recoveryPage(r)
+		if perr != nil {
+			return perr
+		}
+		return s.formError(w, r, "admin_recovery", p, err)
 	}
 	if approve {
-		setFlash(w, "approved")
+		s.setFlash(w, "approved")
 	} else {
-		setFlash(w, "denied")
+		s.setFlash(w, "denied")
 	}
 	redirect(w, r, "/admin/recovery")
 	return nil
@@ -315,8 +393,11 @@ func (s *Server) eventFilter(ctx context.Context, q url.Values) (portal.EventFil
 			*d.dst = t.Unix()
 		}
 	}
-	if len(f.Type) > 64 || len(f.Before) > 64 {
+	if len(f.Type) > 64 {
 		return f, portal.Errorf(portal.EINVALID, "The filter is too long.")
+	}
+	if f.Before != "" && !portal.ValidEventID(f.Before) {
+		return f, &portal.Error{Code: portal.EINVALID, Field: "before", Message: "The page cursor is not valid. Start again from the first page."}
 	}
 	return f, nil
 }
@@ -355,6 +436,15 @@ func (s *Server) handleAdminEvents(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p.Data["Events"] = evs
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.UserID, e.ActorID)
+	}
+	people, err := s.Store.UsersByIDs(r.Context(), ids)
+	if err != nil {
+		return err
+	}
+	p.Data["People"] = people
 	if len(evs) == f.Limit {
 		nq := url.Values{}
 		for k, v := range p.Form {
@@ -467,7 +557,7 @@ func (s *Server) handleAdminSettings(w http.ResponseWriter, r *http.Request) err
 }
 
 // saveSettings validates and stores the staff settings.
-func (s *Server) saveSettings(r *http.Request, policy string, remember bool, waitHours string) error {
+func (s *Server) saveSettings(r *http.Request, policy string, remember, alerts bool, waitHours string) error {
 	if err := s.requireRecent(r); err != nil {
 		return err
 	}
@@ -480,15 +570,16 @@ func (s *Server) saveSettings(r *http.Request, policy string, remember bool, wai
 	if err != nil || h < 1 || h > 24*30 {
 		return &portal.Error{Code: portal.EINVALID, Message: "The waiting period is a number of hours from 1 to 720.", Field: "recovery_wait_hours"}
 	}
-	return s.Store.SaveSettings(r.Context(), &portal.Settings{TwoFactorPolicy: policy, RememberBrowsers: remember, RecoveryWait: time.Duration(h) * time.Hour})
+	return s.Store.SaveSettings(r.Context(), &portal.Settings{TwoFactorPolicy: policy, RememberBrowsers: remember, RecoveryWait: time.Duration(h) * time.Hour, NewDeviceAlerts: alerts})
 }
 
 func (s *Server) handleAdminSettingsForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	f := r.PostForm
-	if err := s.saveSettings(r, f.Get("policy"), f.Get("remember_browsers") != "", f.Get("recovery_wait_hours")); err != nil {
+	if err == nil {
+		err = s.saveSettings(r, f.Get("policy"), f.Get("remember_browsers") != "", f.Get("new_device_alerts") != "", f.Get("recovery_wait_hours"))
+	}
+	if err != nil {
 		if portal.ErrorCode(err) == portal.EREAUTH {
 			reauthFirst(w, r, "/admin/settings")
 			return nil
@@ -496,7 +587,7 @@ func (s *Server) handleAdminSettingsForm(w http.ResponseWriter, r *http.Request)
 		set, _ := s.settings(r.Context())
 		return s.formError(w, r, "admin_settings", &page{Title: "Settings", Data: map[string]any{"Settings": set, "WaitHours": f.Get("recovery_wait_hours")}}, err)
 	}
-	setFlash(w, "settings")
+	s.setFlash(w, "settings")
 	redirect(w, r, "/admin/settings")
 	return nil
 }
@@ -506,6 +597,7 @@ func (s *Server) apiAdminSettings(w http.ResponseWriter, r *http.Request) error 
 		Policy   string `json:"twofa_policy"`
 		Remember *bool  `json:"remember_browsers"`
 		Wait     int    `json:"recovery_wait_hours"`
+		Alerts   *bool  `json:"new_device_alerts"` // optional: unchanged when absent
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -513,7 +605,14 @@ func (s *Server) apiAdminSettings(w http.ResponseWriter, r *http.Request) error 
 	if in.Remember == nil {
 		return portal.Errorf(portal.EINVALID, "Send twofa_policy, remember_browsers and recovery_wait_hours.")
 	}
-	if err := s.saveSettings(r, in.Policy, *in.Remember, strconv.Itoa(in.Wait)); err != nil {
+	if in.Alerts == nil {
+		set, err := s.settings(r.Context())
+		if err != nil {
+			return err
+		}
+		in.Alerts = &set.NewDeviceAlerts
+	}
+	if err := s.saveSettings(r, in.Policy, *in.Remember, *in.Alerts, strconv.Itoa(in.Wait)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

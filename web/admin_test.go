@@ -172,7 +172,7 @@ func TestAdminStatsAndSettings(t *testing.T) {
 	if !strings.Contains(page.Body, "<svg") || !strings.Contains(page.Body, "40.0%") {
 		t.Fatal("stats page lacks the chart or the share")
 	}
-	metrics := e.client().get("/metrics").Body
+	metrics := e.metrics()
 	if !strings.Contains(metrics, `portal_users_2fa_enabled{role="owner"} 1`) || !strings.Contains(metrics, `portal_users_2fa_method{method="totp"} 2`) || !strings.Contains(metrics, `portal_users{role="owner"} 4`) {
 		t.Fatalf("metrics lack adoption gauges")
 	}

@@ -29,7 +29,7 @@ func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	u, err := s.register(r.Context(), in.Email, in.Name, in.Password)
+	u, err := s.register(r.Context(), r, in.Email, in.Name, in.Password)
 	if err != nil {
 		return err
 	}

@@ -143,8 +143,7 @@ func TestAttackParallelCodeReplay(t *testing.T) {
 		})
 		t.Run("whatsapp", func(t *testing.T) {
 			e, srv := waEnv(t, dialect)
-			e.register("wa@example.com")
-			c := e.login("wa@example.com")
+			c := e.customer("wa@example.com")
 			c.api("POST", "/api/v1/me/2fa/whatsapp", map[string]string{"phone": phone})
 			if r := c.api("POST", "/api/v1/me/2fa/whatsapp/confirm", map[string]string{"code": lastCode(t, srv, "+4915123456789")}); r.StatusCode != 200 {
 				t.Fatalf("confirm: %d %s", r.StatusCode, r.Body)

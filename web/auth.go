@@ -14,9 +14,14 @@ import (
 var errCredentials = portal.Errorf(portal.ECREDENTIALS, "Incorrect email or password.")
 
 // register creates an account with the user as its owner.
-func (s *Server) register(ctx context.Context, email, name, pw string) (*portal.User, error) {
+func (s *Server) register(ctx context.Context, r *http.Request, email, name, pw string) (*portal.User, error) {
 	if !s.Registration {
 		return nil, portal.Errorf(portal.EFORBIDDEN, "Registration is closed. Ask your provider for an account.")
+	}
+	// Per network: whether an address is taken shows (409), so a stranger
+	// may learn it of a few addresses, not of a list.
+	if err := s.quota(ctx, "accounts were created from your network", portal.Attempt{Policy: portal.RegisterIPLimit, Key: state(r).ipKey}); err != nil {
+		return nil, err
 	}
 	u, err := s.newUser(ctx, email, name, pw, portal.RoleOwner)
 	if err != nil {
@@ -66,9 +71,16 @@ func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw s
 		// Longer than any valid password: fail without hashing megabytes.
 		pw = pw[:1024]
 	}
+	// The account is looked up first (the same read for every address):
+	// a device cookie counts only for the user it was signed for, at the
+	// credentials it was signed with.
+	user, err := s.Store.UserByEmail(ctx, key)
+	if err != nil && !errors.Is(err, portal.ErrNotFound) {
+		return nil, err
+	}
 	now := s.now()
-	ip := portal.Attempt{Policy: portal.PasswordIPLimit, Key: state(r).ip}
-	account := portal.Attempt{Policy: portal.PasswordAccountLimit, Key: key}
+	ip := portal.Attempt{Policy: portal.PasswordIPLimit, Key: state(r).ipKey}
+	account := s.accountAttempt(r, key, user)
 	taken, err := s.Store.TakeAttempts(ctx, now, ip, account)
 	if err != nil {
 		return nil, err
@@ -84,11 +96,6 @@ func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw s
 		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), account.Policy, account.Key, now)
 	}
 
-	user, err := s.Store.UserByEmail(ctx, key)
-	if err != nil && !errors.Is(err, portal.ErrNotFound) {
-		release()
-		return nil, err
-	}
 	if user == nil {
 		if err := s.Hasher.VerifyDummy(ctx, pw); err != nil {
 			release()
@@ -123,6 +130,7 @@ func (s *Server) checkPassword(ctx context.Context, r *http.Request, email, pw s
 			s.Logger.Error("settle attempt counters", logAttrs(r), "err", err)
 		}
 	}
+	s.rememberDevice(r, user, account)
 	if rehash {
 		if h, err := s.Hasher.Hash(ctx, pw); err == nil {
 			if err := s.Store.UpdatePasswordHash(ctx, user.ID, h); err == nil {
@@ -154,6 +162,9 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return nil, err
 	}
+	// Without 2FA the password just given is recent authentication; with
+	// it, only password and code are.
+	recent := !tf.Enabled
 	if tf.Enabled {
 		remembered, err := s.rememberedBrowser(ctx, r, user)
 		if err != nil {
@@ -166,7 +177,10 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			methods := s.loginMethods(tf)
 			return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
 		}
-		// A remembered browser skips the second factor, never the password.
+		// A remembered browser skips the login code, never the password,
+		// and never the code that sensitive changes ask for: the session
+		// starts outside sudo mode, so a stolen remember cookie and the
+		// password change nothing without a code (SPEC §3).
 	} else if must, err := s.mustUseTwoFactor(ctx, user); err != nil {
 		return nil, err
 	} else if must {
@@ -175,29 +189,35 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		return &loginResult{Status: "2fa_setup_required"}, nil
 	}
-	if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelFull, true, step); err != nil {
+	if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelFull, recent, step); err != nil {
 		return nil, err
 	}
 	return &loginResult{Status: "authenticated", User: toUserJSON(user)}, nil
 }
 
-// changePassword replaces the password and ends every other session.
+// changePassword replaces the password after checking the current one,
+// always (OWASP ASVS: a password change needs the current and the new
+// password). A user with 2FA must also be in sudo mode (password and code
+// within 10 minutes); for a user without, the current password is that
+// proof. Every other session, remembered browser and pending email-change
+// link ends with the old password, in the change's transaction.
 func (s *Server) changePassword(ctx context.Context, r *http.Request, current, next string) error {
 	st := state(r)
-	if current != "" && !s.Sessions.RecentlyAuthenticated(st.session, s.now()) {
-		// A user without a second factor proves recency with the password
-		// in the same form; with 2FA they must re-authenticate fully.
-		tf, err := s.twoFactor(ctx, st.user)
-		if err != nil {
+	if current == "" {
+		return &portal.Error{Code: portal.EINVALID, Message: "Enter your current password.", Field: "current_password"}
+	}
+	tf, err := s.twoFactor(ctx, st.user)
+	if err != nil {
+		return err
+	}
+	if tf.Enabled {
+		if err := s.requireRecent(r); err != nil {
 			return err
 		}
-		if !tf.Enabled {
-			if err := s.reauthenticate(ctx, r, current, "", ""); err != nil {
-				return err
-			}
+		if _, err := s.checkPassword(ctx, r, st.user.Email, current, nil); err != nil {
+			return err
 		}
-	}
-	if err := s.requireRecent(r); err != nil {
+	} else if err := s.reauthenticate(ctx, r, current, "", ""); err != nil {
 		return err
 	}
 	if err := password.Validate(next, st.user.Email); err != nil {
@@ -207,16 +227,14 @@ func (s *Server) changePassword(ctx context.Context, r *http.Request, current, n
 	if err != nil {
 		return err
 	}
-	if err := s.Store.UpdatePasswordHash(ctx, st.user.ID, hash); err != nil {
+	rec, err := s.record(r, st.user, portal.EventPasswordChanged, "Other sessions were signed out, remembered browsers forgotten and pending email changes cancelled.")
+	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteUserSessions(ctx, st.user.ID, st.session.ID); err != nil {
+	if err := s.Store.ChangePassword(ctx, st.user.ID, hash, st.session.ID, rec); err != nil {
 		return err
 	}
-	if err := s.Store.DeleteUserBrowsers(ctx, st.user.ID); err != nil {
-		return err
-	}
-	s.securityEvent(r, st.user, portal.EventPasswordChanged, "Other sessions were signed out and remembered browsers forgotten.")
+	s.queued()
 	return nil
 }
 

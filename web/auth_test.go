@@ -243,21 +243,67 @@ func TestTokenReplacedOnLogin(t *testing.T) {
 }
 
 func TestCookieFlags(t *testing.T) {
+	// setCookie is the Set-Cookie header of the cookie named name.
+	setCookie := func(r *response, name string) string {
+		for _, sc := range r.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(sc, name+"=") {
+				return sc
+			}
+		}
+		return ""
+	}
 	e := newEnv(t, "sqlite")
 	e.register("c@example.com")
 	r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "c@example.com", "password": testPassword})
-	sc := r.Header.Get("Set-Cookie")
-	for _, want := range []string{"portal_session=", "HttpOnly", "SameSite=Lax", "Path=/"} {
-		if !strings.Contains(sc, want) {
-			t.Fatalf("Set-Cookie %q lacks %q", sc, want)
+	for _, name := range []string{"portal_session", "portal_device"} {
+		sc := setCookie(r, name)
+		for _, want := range []string{name + "=", "HttpOnly", "SameSite=Lax", "Path=/"} {
+			if !strings.Contains(sc, want) {
+				t.Fatalf("Set-Cookie %q lacks %q", sc, want)
+			}
 		}
 	}
 	// https base URL: Secure and the __Host- prefix.
 	es := newEnv(t, "sqlite", withConfig(func(c *web.Config) { c.BaseURL, _ = url.Parse("https://portal.example.com") }))
 	es.register("c@example.com")
 	r = es.client().api("POST", "/api/v1/login", map[string]string{"email": "c@example.com", "password": testPassword})
-	if sc := r.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, "__Host-portal_session=") || !strings.Contains(sc, "Secure") {
-		t.Fatalf("https cookie: %q", sc)
+	for _, name := range []string{"__Host-portal_session", "__Host-portal_device"} {
+		if sc := setCookie(r, name); !strings.Contains(sc, "Secure") {
+			t.Fatalf("https cookie %s: %q", name, sc)
+		}
+	}
+}
+
+// TestFlashCookieSecure: on an https portal the flash cookie is Secure and
+// __Host- like the session cookie, when set and when cleared, so it never
+// travels or is planted over plain http.
+func TestFlashCookieSecure(t *testing.T) {
+	e := newEnv(t, "sqlite", withConfig(func(c *web.Config) { c.BaseURL, _ = url.Parse("https://portal.example.com") }))
+	r := e.client().form("/register", url.Values{"email": {"f@example.com"}, "name": {"F"}, "password": {testPassword}, "password_confirm": {testPassword}})
+	var flash *http.Cookie
+	var jar []string
+	for _, ck := range r.Cookies() {
+		if strings.HasSuffix(ck.Name, "portal_flash") {
+			flash = ck
+		}
+		jar = append(jar, ck.Name+"="+ck.Value)
+	}
+	if r.StatusCode != 303 || flash == nil {
+		t.Fatalf("register: %d, flash cookie %v", r.StatusCode, flash)
+	}
+	if !flash.Secure || flash.Name != "__Host-portal_flash" {
+		t.Fatalf("flash cookie on https: %q, want Secure with the __Host- prefix", r.Header.Values("Set-Cookie"))
+	}
+	// The page that shows the message clears the cookie, Secure too (a
+	// browser sends these cookies over https only; send them by hand).
+	page := e.client().do("GET", r.Header.Get("Location"), nil, "", http.Header{"Cookie": {strings.Join(jar, "; ")}})
+	if !strings.Contains(page.Body, "Welcome! Your account is ready.") {
+		t.Fatalf("the flash was not shown: %d", page.StatusCode)
+	}
+	for _, ck := range page.Cookies() {
+		if strings.HasSuffix(ck.Name, "portal_flash") && (ck.MaxAge >= 0 || !ck.Secure || ck.Name != "__Host-portal_flash") {
+			t.Fatalf("clearing the flash on https: %q", page.Header.Values("Set-Cookie"))
+		}
 	}
 }
 
@@ -359,25 +405,49 @@ func mustEvents(t *testing.T, e *env, userID string) []*portal.Event {
 var noBody = map[string]bool{
 	"/api/v1/logout": true, "/api/v1/me/email/verify": true, "/api/v1/me/2fa/totp": true,
 	"/api/v1/me/2fa/backup_codes": true, "/api/v1/me/2fa/email": true,
+	"/api/v1/me/sessions": true, // DELETE: every other session
 }
 
-// TestBadInput: malformed, oversized, incomplete or mistyped bodies get a
-// clear 4xx in the error format, never a 500.
+// everyField is a JSON body with v in every text field the API reads.
+func everyField(v string) string {
+	var b strings.Builder
+	for i, f := range []string{"email", "password", "name", "message", "note", "reason", "code", "method", "phone", "otp", "token",
+		"twofa_policy", "current_password", "new_password", "next"} {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"` + f + `":"` + v + `"`)
+	}
+	return "{" + b.String() + "}"
+}
+
+// TestBadInput: malformed, oversized, incomplete or mistyped bodies, and
+// text no field accepts, get a clear 4xx in the error format, never a 500
+// (on PostgreSQL too, which refuses NUL and bytes that are not UTF-8).
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	storetest.ForEachDialect(t, testBadInput)
+}
+
+func testBadInput(t *testing.T, dialect string) {
+	e := newEnv(t, dialect)
 	id := e.register("b@example.com")
 	bodies := map[string]string{
-		"empty":        "",
-		"not json":     "email=a&password=b",
-		"truncated":    `{"email":"a@example.com",`,
-		"array":        `[1,2,3]`,
-		"wrong types":  `{"email":5,"password":true,"name":[],"code":{}}`,
-		"null":         `null`,
-		"two objects":  `{} {}`,
-		"missing":      `{}`,
-		"huge":         `{"email":"` + strings.Repeat("a", 100<<10) + `"}`,
-		"bad utf8":     "{\"email\":\"\xff\xfe@example.com\",\"password\":\"\xff\xff\xff\xff\xff\xff\xff\xff\"}",
-		"control char": `{"email":"a@example.com","name":"a\u0000b","password":"x"}`,
+		"NUL in every field":              everyField(`a\u0000b`),
+		"invalid UTF-8 in every field":    everyField("a\xff\xfeb"),
+		"surrogate bytes in every field":  everyField("a\xed\xa0\x80b"),
+		"lone surrogate in every field":   everyField(`a\ud800b`),
+		"escape character in every field": everyField(`a\u001bb`),
+		"empty":                           "",
+		"not json":                        "email=a&password=b",
+		"truncated":                       `{"email":"a@example.com",`,
+		"array":                           `[1,2,3]`,
+		"wrong types":                     `{"email":5,"password":true,"name":[],"code":{}}`,
+		"null":                            `null`,
+		"two objects":                     `{} {}`,
+		"missing":                         `{}`,
+		"huge":                            `{"email":"` + strings.Repeat("a", 100<<10) + `"}`,
+		"bad utf8":                        "{\"email\":\"\xff\xfe@example.com\",\"password\":\"\xff\xff\xff\xff\xff\xff\xff\xff\"}",
+		"control char":                    `{"email":"a@example.com","name":"a\u0000b","password":"x"}`,
 	}
 	for _, rt := range e.web.Routes() {
 		if !strings.HasPrefix(rt.Path, "/api/") || rt.Method == "GET" {
@@ -386,7 +456,9 @@ func TestBadInput(t *testing.T) {
 		for name, body := range bodies {
 			c := e.sessionAt(id, portal.LevelFull)
 			r := c.do(rt.Method, strings.ReplaceAll(rt.Path, "{id}", "x"), strings.NewReader(body), "application/json", nil)
-			wellFormed := name == "missing" || (name == "control char" && rt.Path == "/api/v1/recovery")
+			// Recovery and a forgotten password read no name: its NUL is ignored
+			// like any unknown field.
+			wellFormed := name == "missing" || (name == "control char" && (rt.Path == "/api/v1/recovery" || rt.Path == "/api/v1/password/forgot"))
 			if r.StatusCode >= 500 || (r.StatusCode >= 200 && r.StatusCode < 300 && !wellFormed && !noBody[rt.Path]) {
 				t.Errorf("%s %s %s: %d %s", rt.Method, rt.Path, name, r.StatusCode, r.Body)
 				continue
@@ -403,6 +475,55 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("bad form to %s: %d", path, r.StatusCode)
 		}
 	}
+	// Every form that reads a field refuses text no field accepts, as the
+	// owner or staff, in sudo mode so that nothing asks to sign in again.
+	staff, err := e.web.CreateUser(t.Context(), "staff@example.com", "Staff", testPassword, portal.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range e.web.Routes() {
+		if strings.HasPrefix(rt.Path, "/api/") || rt.Method != "POST" || noFields[rt.Path] {
+			continue
+		}
+		for _, v := range []string{"a\x00b", "a\xff\xfeb", "a\xed\xa0\x80b", "a\x1bb"} {
+			vals := url.Values{}
+			for _, f := range []string{"email", "name", "message", "note", "reason", "code", "method", "phone", "otp", "token", "policy",
+				"recovery_wait_hours", "password", "password_confirm", "current_password", "new_password", "new_password_confirm", "next"} {
+				vals.Set(f, v)
+			}
+			user := id
+			if rt.Access == web.Staff {
+				user = staff.ID
+			}
+			c := e.recentSession(user)
+			r := c.form(strings.ReplaceAll(rt.Path, "{id}", "x"), vals)
+			if r.StatusCode < 400 || r.StatusCode >= 500 {
+				t.Errorf("POST %s with %q everywhere: %d %.300s", rt.Path, v, r.StatusCode, r.Body)
+			}
+		}
+	}
+}
+
+// noFields lists page routes that read no form field (whatever is posted
+// is ignored).
+var noFields = map[string]bool{
+	"/logout": true, "/account/2fa/backup_codes": true, "/account/2fa/methods/{id}/delete": true, "/account/2fa/email": true,
+	"/account/email/verify": true, "/account/2fa/totp": true, "/account/browsers/{id}/revoke": true, "/account/users/{id}/remove": true,
+	"/account/sessions/end-others": true,
+}
+
+// recentSession stores a full session for userID in sudo mode (as if the
+// password and second factor were just given) and returns a client with it.
+func (e *env) recentSession(userID string) *client {
+	e.t.Helper()
+	token, hash := portal.NewSecretToken()
+	now := e.clock.Now().Unix()
+	if err := e.db.CreateSession(e.t.Context(), &portal.Session{ID: hash, UserID: userID, Level: portal.LevelFull, CreatedAt: now, LastSeenAt: now, ReauthAt: now}); err != nil {
+		e.t.Fatal(err)
+	}
+	c := e.client()
+	c.setCookie(token)
+	return c
 }
 
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
@@ -410,11 +531,11 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 		e := newEnv(t, dialect)
 		e.register("p@example.com")
 		a, b := e.login("p@example.com"), e.login("p@example.com")
-		// Outside sudo mode the current password is required.
-		e.clock.Add(11 * time.Minute)
-		if r := a.api("POST", "/api/v1/me/password", map[string]string{"new_password": "a brand new passphrase"}); r.StatusCode != 403 || r.errCode() != "reauth_required" {
-			t.Fatalf("without recent auth: %d %s", r.StatusCode, r.Body)
+		// The current password is always required, in sudo mode or not.
+		if r := a.api("POST", "/api/v1/me/password", map[string]string{"new_password": "a brand new passphrase"}); r.StatusCode != 400 || r.errCode() != "invalid_request" {
+			t.Fatalf("without the current password: %d %s", r.StatusCode, r.Body)
 		}
+		e.clock.Add(11 * time.Minute)
 		if r := a.api("POST", "/api/v1/me/password", map[string]string{"current_password": "wrong one!", "new_password": "a brand new passphrase"}); r.StatusCode != 401 {
 			t.Fatalf("wrong current password: %d %s", r.StatusCode, r.Body)
 		}
@@ -450,10 +571,19 @@ func TestReauth(t *testing.T) {
 func TestOperations(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	c := e.client()
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "portal_password_hash_limit"} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
 		if r := c.get(path); r.StatusCode != 200 || !strings.Contains(r.Body, want) {
 			t.Errorf("%s: %d %s", path, r.StatusCode, r.Body)
 		}
+	}
+	// User counts and 2FA adoption are not public: not on the portal's
+	// listener, only on the metrics one.
+	e.register("m@example.com")
+	if r := c.get("/metrics"); r.StatusCode != 404 || strings.Contains(r.Body, "portal_users") {
+		t.Errorf("/metrics on the portal's listener: %d, want 404", r.StatusCode)
+	}
+	if m := e.metrics(); !strings.Contains(m, "portal_password_hash_limit") || !strings.Contains(m, `portal_users{role="owner"} 1`) {
+		t.Errorf("metrics handler: %s", m)
 	}
 	if r := c.get("/readyz"); r.Header.Get("X-Request-Id") == "" {
 		t.Error("no request id")
@@ -470,7 +600,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	e.register("l@example.com")
 	c := e.login("l@example.com")
 	c.api("POST", "/api/v1/login", map[string]string{"email": "l@example.com", "password": "a wrong secret guess"})
-	logs := e.logs.String()
+	logs := e.logText()
 	for _, secret := range []string{testPassword, "a wrong secret guess", c.cookie()} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("log contains a secret %q", secret)

@@ -67,7 +67,7 @@ func (s *Server) rememberBrowser(ctx context.Context, w http.ResponseWriter, r *
 	}
 	token, hash := portal.NewSecretToken()
 	now := s.now()
-	b := &portal.Browser{ID: portal.NewID(), UserID: u.ID, TokenHash: hash, UserAgent: truncate(r.UserAgent(), 256), IP: state(r).ip,
+	b := &portal.Browser{ID: portal.NewID(), UserID: u.ID, TokenHash: hash, UserAgent: userAgent(r), IP: state(r).ip,
 		CreatedAt: now.Unix(), LastUsedAt: now.Unix(), ExpiresAt: now.Add(portal.RememberFor).Unix()}
 	if err := s.Store.CreateBrowser(ctx, b); err != nil {
 		return err
@@ -116,7 +116,7 @@ func (s *Server) handleBrowserRevoke(w http.ResponseWriter, r *http.Request) err
 	if err := s.revokeBrowser(r, r.PathValue("id")); err != nil {
 		return s.securityError(w, r, err)
 	}
-	setFlash(w, "browser_revoked")
+	s.setFlash(w, "browser_revoked")
 	redirect(w, r, "/account/security")
 	return nil
 }

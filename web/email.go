@@ -10,15 +10,21 @@ import (
 	"github.com/clientportal/portal/mfa"
 )
 
-// sendCode sends a login (or re-authentication) code by a code-sending
+// sendCode sends a sign-in (or re-authentication) code by a code-sending
 // method, bound to the current session.
 func (s *Server) sendCode(ctx context.Context, r *http.Request, method string) (*mfa.Sent, error) {
+	st := state(r)
+	return s.sendCodeTo(ctx, r, st.user, method, st.session.ID)
+}
+
+// sendCodeTo sends u a code by a code-sending method they have, bound to
+// binding (a session, or a password-reset link).
+func (s *Server) sendCodeTo(ctx context.Context, r *http.Request, u *portal.User, method, binding string) (*mfa.Sent, error) {
 	sender, ok := s.Factors.Get(method).(mfa.Sender)
 	if !ok {
 		return nil, portal.Errorf(portal.EINVALID, "Codes can be sent by email or WhatsApp only.")
 	}
-	st := state(r)
-	all, err := s.Store.UserMethods(ctx, st.user.ID)
+	all, err := s.Store.UserMethods(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -31,12 +37,12 @@ func (s *Server) sendCode(ctx context.Context, r *http.Request, method string) (
 	if len(methods) == 0 {
 		return nil, portal.Errorf(portal.EINVALID, "You have not set up %s as a two-factor method.", sender.Label())
 	}
-	sent, err := sender.Send(ctx, &mfa.SendRequest{User: st.user, Methods: methods, Purpose: portal.CodeLogin, Binding: st.session.ID, Now: s.now()})
+	sent, err := sender.Send(ctx, &mfa.SendRequest{User: u, Methods: methods, Purpose: portal.CodeLogin, Binding: binding, Now: s.now()})
 	if err != nil {
 		s.logSendError(r, method, err)
 		return nil, err
 	}
-	s.event(r, st.user.ID, portal.EventCodeSent, sender.Label()+" to "+sent.Destination)
+	s.event(r, u.ID, portal.EventCodeSent, sender.Label()+" to "+sent.Destination)
 	return sent, nil
 }
 
@@ -75,22 +81,42 @@ func (s *Server) apiSendCode(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleSendCodeForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	method, next := r.PostForm.Get("method"), safeNext(r.PostForm.Get("next"))
-	sent, err := s.sendCode(r.Context(), r, method)
-	p, perr := s.secondStepPage(r, method, next)
-	if perr != nil {
-		return perr
+	if err == nil {
+		_, err = s.sendCode(r.Context(), r, method)
 	}
 	if err != nil {
+		p, perr := s.secondStepPage(r, method, next)
+		if perr != nil {
+			return perr
+		}
 		return s.formError(w, r, "login2fa", p, err)
 	}
-	p.Data["Sent"] = sent
-	p.Data["Expires"] = s.now().Add(sent.ExpiresIn).UTC().Format("15:04 UTC")
-	s.render(w, r, http.StatusAccepted, "login2fa", p)
+	// Post/redirect/get: Back and reload send nothing again.
+	q := url.Values{"method": {method}, "sent": {"1"}}
+	if next != "" {
+		q.Set("next", next)
+	}
+	redirect(w, r, "/login/2fa?"+q.Encode())
 	return nil
+}
+
+// sentTo is where u's codes of method go, masked, for "we sent a code to".
+func (s *Server) sentTo(ctx context.Context, u *portal.User, method string) string {
+	ms, err := s.Store.UserMethods(ctx, u.ID)
+	if err != nil {
+		return ""
+	}
+	for _, m := range ms {
+		if m.Confirmed() && m.Type == method {
+			if method == portal.MethodWhatsApp {
+				return mfa.MaskPhone(m.Data)
+			}
+			return mfa.MaskEmail(m.Data)
+		}
+	}
+	return ""
 }
 
 // pendingMethod finds an unexpired enrolment in progress of a type.
@@ -119,6 +145,21 @@ type codeEnroller interface {
 // method goes too: nothing is left half-enrolled.
 func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnroller, dest string) (*mfa.Sent, error) {
 	u := state(r).user
+	// Enrolment sends to a destination not yet proven, maybe someone
+	// else's: the sending quotas apply (network, account, destination),
+	// beside the code store's limits.
+	if err := s.sendQuota(ctx, r, u, dest); err != nil {
+		return nil, err
+	}
+	if m, err := s.pendingMethod(ctx, u, f.Type()); err == nil && m.Data == dest {
+		// A new code for the set-up in progress. Refused (too soon, too
+		// many), the set-up and the code already sent stay as they are.
+		sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now()})
+		if err != nil {
+			s.logSendError(r, f.Type(), err)
+		}
+		return sent, err
+	}
 	if err := s.Store.DeletePendingMethods(ctx, u.ID, f.Type()); err != nil {
 		return nil, err
 	}
@@ -212,55 +253,128 @@ func (s *Server) handleEmailBegin(w http.ResponseWriter, r *http.Request) error 
 		reauthFirst(w, r, "/account/2fa")
 		return nil
 	}
-	sent, err := s.beginEmail(r.Context(), r)
-	p := &page{Title: "Add email as a two-factor method", Data: map[string]any{}}
-	if err != nil {
+	if _, err := s.beginEmail(r.Context(), r); err != nil {
+		p, perr := s.codeSetupPage(r, s.emailEnroller(), "Add email as a two-factor method")
+		if perr != nil {
+			return perr
+		}
 		return s.formError(w, r, "email_setup", p, err)
 	}
-	p.Data["Sent"] = sent
+	s.setFlash(w, "code_sent")
+	redirect(w, r, "/account/2fa/email")
+	return nil
+}
+
+// emailEnroller and whatsAppEnroller are the code-sending factors, or
+// nil interfaces when not offered.
+func (s *Server) emailEnroller() codeEnroller {
+	if s.Email == nil {
+		return nil
+	}
+	return s.Email
+}
+
+func (s *Server) whatsAppEnroller() codeEnroller {
+	if s.WhatsApp == nil {
+		return nil
+	}
+	return s.WhatsApp
+}
+
+// codeSetupPage is the set-up page of a code-sending method: with a set-up
+// in progress it asks for the code (and offers a new one), else it starts.
+func (s *Server) codeSetupPage(r *http.Request, f codeEnroller, title string) (*page, error) {
+	p := &page{Title: title, Data: map[string]any{}}
+	if f == nil {
+		return p, nil
+	}
+	m, err := s.pendingMethod(r.Context(), state(r).user, f.Type())
+	if err == nil {
+		p.Data["Pending"] = m
+		dest := mfa.MaskEmail(m.Data)
+		if f.Type() == portal.MethodWhatsApp {
+			dest = mfa.MaskPhone(m.Data)
+		}
+		p.Data["Destination"] = dest
+		p.Data["Retry"] = true
+	} else if portal.ErrorCode(err) != portal.ENOTFOUND {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Server) handleEmailSetupPage(w http.ResponseWriter, r *http.Request) error {
+	if s.Email == nil {
+		return portal.Errorf(portal.ENOTFOUND, "Email codes are not offered here.")
+	}
+	p, err := s.codeSetupPage(r, s.emailEnroller(), "Add email as a two-factor method")
+	if err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "email_setup", p)
 	return nil
 }
 
 func (s *Server) handleEmailConfirm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	if s.requireRecent(r) != nil {
 		reauthFirst(w, r, "/account/2fa")
 		return nil
 	}
-	_, codes, err := s.confirmEmail(r.Context(), r, r.PostForm.Get("code"))
+	var codes []string
+	if err == nil {
+		_, codes, err = s.confirmEmail(r.Context(), r, r.PostForm.Get("code"))
+	}
 	if err != nil {
-		if e, ok := err.(*portal.Error); ok {
-			e.Field = "code"
+		p, perr := s.codeSetupPage(r, s.emailEnroller(), "Add email as a two-factor method")
+		if perr != nil {
+			return perr
 		}
-		return s.formError(w, r, "email_setup", &page{Title: "Add email as a two-factor method", Data: map[string]any{"Retry": true}}, err)
+		p.Data["Retry"] = true
+		return s.formError(w, r, "email_setup", p, setField(err, "code"))
 	}
 	return s.showConfirmed(w, r, codes)
 }
 
-// sendVerification emails a link proving the user's current address.
+// sendVerification emails a link proving the user's current address. At
+// registration the registration quota covers it; a resend takes the
+// sending quotas (resendVerification).
 func (s *Server) sendVerification(ctx context.Context, u *portal.User) error {
 	if s.Links == nil {
 		return nil
 	}
-	link, err := s.newLink(ctx, u, portal.TokenVerifyEmail, u.Email)
+	link, err := s.newLink(ctx, u, portal.TokenVerifyEmail, u.Email, "/verify-email", "", EmailLinkTTL)
 	if err != nil {
 		return err
 	}
 	return s.Links.SendLink(ctx, u.Email, u.Name, "Confirm your email address",
-		"Please confirm that this is your email address. A verified address can receive sign-in codes.", "Confirm email address", link)
+		"Please confirm that this is your email address. A verified address can receive sign-in codes.", "Confirm email address", link, EmailLinkTTL)
 }
 
-// newLink stores a one-time token and returns its link.
-func (s *Server) newLink(ctx context.Context, u *portal.User, kind, data string) (string, error) {
+// resendVerification sends a new verification link on the user's request,
+// within the sending quotas.
+func (s *Server) resendVerification(ctx context.Context, r *http.Request, u *portal.User) error {
+	if err := s.sendQuota(ctx, r, u, portal.MustKey(u.Email)); err != nil {
+		return err
+	}
+	return s.sendVerification(ctx, u)
+}
+
+// EmailLinkTTL is how long an address verification or change link (and an
+// unlock link) works.
+const EmailLinkTTL = 24 * time.Hour
+
+// newLink stores a one-time token valid for ttl and returns its link to
+// path. A new link of a kind replaces the user's older ones of that kind.
+// With session, the link is made only while that session lives (a change
+// it asks for dies with it).
+func (s *Server) newLink(ctx context.Context, u *portal.User, kind, data, path, session string, ttl time.Duration) (string, error) {
 	token, hash := portal.NewSecretToken()
 	now := s.now()
-	if err := s.Store.CreateToken(ctx, &portal.Token{ID: hash, Kind: kind, UserID: u.ID, Data: data, CreatedAt: now.Unix(), ExpiresAt: now.Add(24 * time.Hour).Unix()}); err != nil {
+	if err := s.Store.ReplaceToken(ctx, &portal.Token{ID: hash, Kind: kind, UserID: u.ID, Data: data, CreatedAt: now.Unix(), ExpiresAt: now.Add(ttl).Unix()}, session); err != nil {
 		return "", err
 	}
-	return s.BaseURL.JoinPath("/verify-email").String() + "?token=" + url.QueryEscape(token), nil
+	return s.BaseURL.JoinPath(path).String() + "?token=" + url.QueryEscape(token), nil
 }
 
 // changeEmail starts moving the account to a new address: a link goes to
@@ -280,12 +394,15 @@ func (s *Server) changeEmail(ctx context.Context, r *http.Request, email string)
 	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
 		return &portal.Error{Code: portal.ECONFLICT, Message: "Another account already uses this email address.", Field: "email"}
 	}
-	link, err := s.newLink(ctx, u, portal.TokenChangeEmail, display)
+	if err := s.sendQuota(ctx, r, u, key); err != nil {
+		return err
+	}
+	link, err := s.newLink(ctx, u, portal.TokenChangeEmail, portal.EmailChange{To: display, From: u.Email}.Encode(), "/verify-email", sessionID(r), EmailLinkTTL)
 	if err != nil {
 		return err
 	}
 	if err := s.Links.SendLink(ctx, display, u.Name, "Confirm your new email address",
-		"You asked to use this address for your account. Confirm it to finish the change.", "Confirm new address", link); err != nil {
+		"You asked to use this address for your account. Confirm it to finish the change.", "Confirm new address", link, EmailLinkTTL); err != nil {
 		return err
 	}
 	s.securityEvent(r, u, portal.EventEmailChangeRequest, "A confirmation link was sent to "+mfa.MaskEmail(display)+".")
@@ -311,28 +428,38 @@ func (s *Server) useEmailLink(ctx context.Context, r *http.Request, token string
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.ConsumeToken(ctx, t.Kind, t.ID, s.now().Unix()); err != nil {
-		return nil, portal.Errorf(portal.ENOTFOUND, "This link was already used.")
-	}
 	now := s.now().Unix()
 	if t.Kind == portal.TokenVerifyEmail {
+		if _, err := s.Store.ConsumeToken(ctx, t.Kind, t.ID, now); err != nil {
+			return nil, portal.Errorf(portal.ENOTFOUND, "This link was already used.")
+		}
 		if err := s.Store.VerifyEmail(ctx, t.UserID, t.Data, now); err != nil {
 			return nil, portal.Errorf(portal.ECONFLICT, "This link is for an address your account no longer uses.")
 		}
 		s.event(r, t.UserID, portal.EventEmailVerified, mfa.MaskEmail(t.Data))
 		return t, nil
 	}
-	before, err := s.Store.ChangeEmail(ctx, t.UserID, t.Data, now)
+	before, change, err := s.Store.ChangeEmail(ctx, t.ID, now)
 	if err != nil {
 		return nil, err
 	}
 	after := *before
-	after.Email = t.Data
-	detail := "Your account now uses " + t.Data + " instead of " + before.Email + "."
+	after.Email = change.To
+	detail := "Your account now uses " + change.To + " instead of " + before.Email + "."
 	s.event(r, t.UserID, portal.EventEmailChanged, detail)
 	s.notify(ctx, before, portal.EventEmailChanged, detail, state(r).ip)
 	s.notify(ctx, &after, portal.EventEmailChanged, detail, state(r).ip)
 	return t, nil
+}
+
+// linkAddress is the address a live link is about: the one to verify, or
+// the new one of a change.
+func linkAddress(t *portal.Token) string {
+	if t.Kind == portal.TokenChangeEmail {
+		c, _ := portal.ParseEmailChange(t.Data)
+		return c.To
+	}
+	return t.Data
 }
 
 func (s *Server) handleVerifyEmailPage(w http.ResponseWriter, r *http.Request) error {
@@ -341,7 +468,7 @@ func (s *Server) handleVerifyEmailPage(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "verify_email", &page{Title: "Confirm your email address", Data: map[string]any{"Token": token, "Email": t.Data, "Change": t.Kind == portal.TokenChangeEmail}})
+	s.render(w, r, http.StatusOK, "verify_email", &page{Title: "Confirm your email address", Data: map[string]any{"Token": token, "Email": linkAddress(t), "Change": t.Kind == portal.TokenChangeEmail}})
 	return nil
 }
 
@@ -352,7 +479,7 @@ func (s *Server) handleVerifyEmailForm(w http.ResponseWriter, r *http.Request) e
 	if _, err := s.useEmailLink(r.Context(), r, r.PostForm.Get("token")); err != nil {
 		return err
 	}
-	setFlash(w, "email_verified")
+	s.setFlash(w, "email_verified")
 	redirect(w, r, "/account/security")
 	return nil
 }
@@ -372,25 +499,26 @@ func (s *Server) apiVerifyEmail(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleChangeEmailForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
+	err := formValues(r)
+	if err == nil {
+		err = s.changeEmail(r.Context(), r, r.PostForm.Get("email"))
 	}
-	if err := s.changeEmail(r.Context(), r, r.PostForm.Get("email")); err != nil {
-		if e, ok := err.(*portal.Error); ok && e.Field == "email" {
-			e.Field = "new_email"
+	if err != nil {
+		if fieldOf(err) == "email" {
+			err = setField(err, "new_email")
 		}
 		return s.securityError(w, r, err)
 	}
-	setFlash(w, "email_change")
+	s.setFlash(w, "email_change")
 	redirect(w, r, "/account/security")
 	return nil
 }
 
 func (s *Server) handleResendVerification(w http.ResponseWriter, r *http.Request) error {
-	if err := s.sendVerification(r.Context(), state(r).user); err != nil {
-		return err
+	if err := s.resendVerification(r.Context(), r, state(r).user); err != nil {
+		return s.securityError(w, r, err)
 	}
-	setFlash(w, "verification_sent")
+	s.setFlash(w, "verification_sent")
 	redirect(w, r, "/account/security")
 	return nil
 }
@@ -414,7 +542,7 @@ func (s *Server) apiResendVerification(w http.ResponseWriter, r *http.Request) e
 	if u.EmailVerifiedAt > 0 {
 		return portal.Errorf(portal.ECONFLICT, "Your email address is already verified.")
 	}
-	if err := s.sendVerification(r.Context(), u); err != nil {
+	if err := s.resendVerification(r.Context(), r, u); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)

@@ -192,7 +192,7 @@ func TestEmailDown(t *testing.T) {
 	if r.StatusCode != 503 || !strings.Contains(r.Body, "could not send the email") || strings.Contains(r.Body, "sent") && !strings.Contains(r.Body, "could not send") {
 		t.Fatalf("send with mail down: %d %s", r.StatusCode, r.Body)
 	}
-	if !strings.Contains(e.logs.String(), "connection refused") {
+	if !strings.Contains(e.logText(), "connection refused") {
 		t.Fatal("the operator's log lacks the cause")
 	}
 	page := p.form("/login/2fa/send", url.Values{"method": {"email"}})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ var statuses = map[string]int{
 	portal.EINVALID:       http.StatusBadRequest,
 	portal.ECREDENTIALS:   http.StatusUnauthorized,
 	portal.ECODE:          http.StatusUnauthorized,
+	portal.E2FAREQUIRED:   http.StatusUnauthorized,
 	portal.EUNAUTHORIZED:  http.StatusUnauthorized,
 	portal.EFORBIDDEN:     http.StatusForbidden,
 	portal.EREAUTH:        http.StatusForbidden,
@@ -91,22 +93,30 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeJSON reads one JSON object into v, turning every kind of bad input
-// into a sentence a person understands.
+// into a sentence a person understands, and checks every string in it with
+// portal.CheckText (see checkJSON).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	err := dec.Decode(v)
+	// The body is small (limitBody) and read once: the decoder reads it from
+	// memory, and checkJSON sees the bytes it decoded.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return portal.Errorf(portal.ETOOLARGE, "The request is too large.")
+		}
+		return portal.Errorf(portal.EINVALID, "The request body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	err = dec.Decode(v)
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
 			return portal.Errorf(portal.EINVALID, "The request body must hold a single JSON object.")
 		}
-		return nil
+		return checkJSON(body, v)
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		return portal.Errorf(portal.ETOOLARGE, "The request is too large.")
 	case errors.Is(err, io.EOF):
 		return portal.Errorf(portal.EINVALID, "The request body is empty; send a JSON object.")
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
@@ -132,7 +142,8 @@ func jsonKind(k string) string {
 	return fmt.Sprintf("JSON %s", k)
 }
 
-// formValue reads a form field after checking the body was readable.
+// formValues parses the posted form and checks every value with
+// portal.CheckText. Handlers show its error on the form they serve.
 func formValues(r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
@@ -141,7 +152,39 @@ func formValues(r *http.Request) error {
 		}
 		return portal.Errorf(portal.EINVALID, "The form could not be read.")
 	}
-	return nil
+	return checkForm(r)
+}
+
+// aboutField is err about field when it names none (a copy: errors may be
+// shared values); a wrong password stays about the password.
+func aboutField(err error, field string) error {
+	var e *portal.Error
+	if !errors.As(err, &e) || e.Field != "" || e.Code == portal.ECREDENTIALS {
+		return err
+	}
+	c := *e
+	c.Field = field
+	return &c
+}
+
+// setField is err about field, whatever it named (a copy).
+func setField(err error, field string) error {
+	var e *portal.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	c := *e
+	c.Field = field
+	return &c
+}
+
+// fieldOf is the form field err is about, or "".
+func fieldOf(err error) string {
+	var e *portal.Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // logAttrs is a short helper for request-scoped log lines.

@@ -14,7 +14,6 @@ import (
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/portaltest"
-	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
 
@@ -41,11 +40,14 @@ const (
 )
 
 // newFuzzPortal mirrors newEnvDSN for a testing.F: the server and database
-// live until the fuzz target ends, not the first input.
+// live until the fuzz target ends, not the first input. The database is
+// PostgreSQL when the PostgreSQL suites run (it refuses text SQLite
+// stores), SQLite otherwise.
 func newFuzzPortal(f *testing.F) *fuzzPortal {
 	f.Helper()
 	e := &env{clock: portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), logs: &portaltest.SyncBuffer{}}
-	e.dsn = storetest.DSN(f, sqlstore.SQLite)
+	dialects := storetest.Dialects()
+	e.dsn = storetest.DSN(f, dialects[len(dialects)-1])
 	e.keys = mustKeys(f)
 	startEnv(f, e)
 
@@ -74,7 +76,7 @@ func newFuzzPortal(f *testing.F) *fuzzPortal {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := e.db.ConfirmMethod(ctx, m, set, now, nil); err != nil {
+	if _, err := e.db.ConfirmMethod(ctx, m, set, now, "", nil); err != nil {
 		f.Fatal(err)
 	}
 	return p
@@ -92,14 +94,26 @@ func mustKeys(tb testing.TB) *mfa.Keyring {
 // at returns the portal's env for one input. Inputs share the database, so
 // at moves the clock past every attempt window and lockout (the per-IP
 // password limit would otherwise answer 429 to everything after the first
-// 50 failures) and restores the password an input may have changed.
+// 50 failures), restores the password an input may have changed, and
+// closes the recovery request an input may have opened (while one is open,
+// the next is not stored, and its message would go untested).
 func (p *fuzzPortal) at(t *testing.T, fresh bool) *env {
 	e := *p.e
 	e.t = t
 	if fresh {
+		ctx := context.Background()
 		e.clock.Add(16 * time.Minute)
-		if err := e.db.UpdatePasswordHash(context.Background(), p.plain, p.hash); err != nil {
+		if err := e.db.UpdatePasswordHash(ctx, p.plain, p.hash); err != nil {
 			t.Fatal(err)
+		}
+		open, err := e.db.Recoveries(ctx, portal.RecoveryPending, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range open {
+			if err := e.db.DecideRecovery(ctx, q.ID, portal.RecoveryDenied, p.plain, "fuzz", e.clock.Now().Unix(), 0); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return &e
@@ -155,7 +169,7 @@ func (e *env) send(method, path string, body []byte, ctype, cookie string, hdr h
 // internal error says what went wrong.
 func (e *env) fail(format string, args ...any) {
 	e.t.Helper()
-	logs := e.logs.String()
+	logs := e.logText()
 	if len(logs) > 4000 {
 		logs = logs[len(logs)-4000:]
 	}
@@ -183,9 +197,11 @@ func (e *env) checkJSONError(what string, r *response) {
 }
 
 // jsonBodyRoutes are the API routes that read a JSON body and are reached
-// before, during or right after signing in.
+// before, during or right after signing in, and the public one that
+// stores free text.
 var jsonBodyRoutes = []string{
 	"/api/v1/register", "/api/v1/login", "/api/v1/login/2fa", "/api/v1/reauth", "/api/v1/me/password", "/api/v1/login/2fa/send",
+	"/api/v1/recovery",
 }
 
 // FuzzJSONBodies: whatever bytes arrive as a JSON body, from a stranger or
@@ -211,6 +227,10 @@ func FuzzJSONBodies(f *testing.F) {
 		`{"email":"` + strings.Repeat("a", 300) + `@example.com","password":"` + strings.Repeat("p", 2000) + `"}`,
 		`{"code":1e999}`, `{"code":"` + strings.Repeat(`\"`, 100) + `"}`, `{"EMAIL":"fuzz@example.com","Password":"x"}`,
 		`{"email":"fuzz@example.com","email":"fuzz2fa@example.com","password":"x"}`,
+		`{"email":"` + fuzzTwoFAEmail + `","message":"a\u0000b"}`, "{\"email\":\"" + fuzzTwoFAEmail + "\",\"message\":\"\xff\xfe\"}",
+		`{"email":"` + fuzzTwoFAEmail + `","message":"Lost my phone.\r\nCall me."}`,
+		`{"email":"new@example.com","password":"` + testPassword + `","name":"a\ud800b"}`,
+		`{"email":"new@example.com","password":"` + testPassword + `\u0000","name":"New \u001b[2J"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -343,9 +363,10 @@ func sameSite(loc, origin string) bool {
 	return strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//")
 }
 
-// FuzzFormBodies: whatever a browser form posts to sign in or register,
-// the answer is never a server error, and a redirect never leaves the site
-// (the next parameter is attacker-chosen in a phishing link).
+// FuzzFormBodies: whatever a browser form posts to sign in, register or
+// ask for recovery, the answer is never a server error, and a redirect
+// never leaves the site (the next parameter is attacker-chosen in a
+// phishing link).
 func FuzzFormBodies(f *testing.F) {
 	for _, s := range []string{
 		"email=fuzz%40example.com&password=correct+horse+battery+staple",
@@ -361,6 +382,9 @@ func FuzzFormBodies(f *testing.F) {
 		"email=" + strings.Repeat("a", 2000) + "%40example.com&password=" + strings.Repeat("p", 2000),
 		"name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&email=x%40example.com&password=correct+horse+battery+staple&password_confirm=correct+horse+battery+staple",
 		"email=fuzz@example.com;password=correct+horse+battery+staple",
+		"email=fuzz2fa%40example.com&message=a%00b", "email=fuzz2fa%40example.com&message=%ff%fe",
+		"email=fuzz2fa%40example.com&message=Lost+my+phone.%0D%0ACall+me.",
+		"email=new%40example.com&name=%ed%a0%80&password=correct+horse+battery+staple&password_confirm=correct+horse+battery+staple",
 	} {
 		f.Add(s)
 	}
@@ -368,7 +392,7 @@ func FuzzFormBodies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		e := p.at(t, true)
 		signedIn := p.session(t, p.plain, portal.LevelFull, false)
-		for _, path := range []string{"/login", "/register"} {
+		for _, path := range []string{"/login", "/register", "/recover"} {
 			for _, token := range []string{"", signedIn} {
 				r := e.send("POST", path, []byte(body), "application/x-www-form-urlencoded", token, nil)
 				what := "POST " + path + " with " + quote([]byte(body))

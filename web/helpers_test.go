@@ -11,11 +11,14 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mail"
+	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
 	"github.com/clientportal/portal/portaltest"
@@ -59,6 +62,57 @@ func withConfig(f func(*web.Config)) option {
 	return func(c *web.Config, _ *web.Deps) { f(c) }
 }
 
+// realMail is the mail path main wires: links and notices sealed by a
+// mail.Mailer into the outbox in the database, delivered by a mail.Worker
+// over SMTP to an in-process server. (Codes still go to the recording
+// Mailbox: they are sent at once and never stored.)
+type realMail struct {
+	srv    *mailtest.Server
+	worker *mail.Worker
+}
+
+func withRealMail(rm *realMail) option {
+	return func(c *web.Config, d *web.Deps) {
+		db := d.Store.(*sqlstore.DB)
+		smtp, err := mail.NewSMTP(rm.srv.URL(), "Test Portal <no-reply@example.com>")
+		if err != nil {
+			panic(err)
+		}
+		m := &mail.Mailer{Sender: smtp, Outbox: db, Keys: d.TOTP.Keys, Clock: d.Clock, BaseURL: c.BaseURL.String(), Brand: portal.Brand{Name: "Test Portal"}}
+		d.Notifier, d.Links = m, m
+		rm.worker = &mail.Worker{Store: db, Sender: smtp, Keys: d.TOTP.Keys, Clock: d.Clock, Logger: d.Logger, ID: "test-worker"}
+	}
+}
+
+// deliver runs the outbox worker once and waits until the server has
+// every message sent so far.
+func (rm *realMail) deliver(tb testing.TB) {
+	tb.Helper()
+	if _, err := rm.worker.RunOnce(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	if n, _ := rm.worker.Store.OutboxPending(context.Background()); n != 0 {
+		tb.Fatalf("%d messages still pending after delivery", n)
+	}
+}
+
+// link returns the one-time link of the newest message to addr.
+func (rm *realMail) link(tb testing.TB, addr string) string {
+	tb.Helper()
+	msgs := rm.srv.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if len(msgs[i].To) == 1 && msgs[i].To[0] == addr {
+			if l := linkRE.FindString(msgs[i].Text); l != "" {
+				return l
+			}
+		}
+	}
+	tb.Fatalf("no link was mailed to %s", addr)
+	return ""
+}
+
+var linkRE = regexp.MustCompile(`https?://\S+\?token=\S+`)
+
 func newEnv(t *testing.T, dialect string, opts ...option) *env {
 	t.Helper()
 	return newEnvDSN(t, storetest.DSN(t, dialect), portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), nil, opts...)
@@ -88,7 +142,7 @@ func startEnv(tb testing.TB, e *env, opts ...option) {
 	e.mail = &portaltest.Notifier{}
 	e.box = &portaltest.Mailbox{}
 	d := web.Deps{
-		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail, Links: e.box,
+		Store: e.db, Hasher: hasher, Clock: e.clock, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Notifier: e.mail, Links: e.box, Keys: e.keys, AccessLog: web.NewAccessLog(e.logs),
 		TOTP: &mfa.TOTP{Store: e.db, Keys: e.keys, Issuer: "Test Portal"}, Backup: &mfa.Backup{Store: e.db, Hasher: hasher},
 		Email: &mfa.Email{Codes: &mfa.Codes{Store: e.db, Keys: e.keys, Policy: portal.DefaultCodePolicy}, Mailer: e.box},
 	}
@@ -99,6 +153,16 @@ func startEnv(tb testing.TB, e *env, opts ...option) {
 	e.ts.Config.Handler = e.web
 	e.ts.Start()
 	tb.Cleanup(e.ts.Close)
+	tb.Cleanup(e.web.Wait) // before the database closes
+	tb.Cleanup(func() { d.AccessLog.Close() })
+}
+
+// logText is everything logged so far, the request log included.
+func (e *env) logText() string {
+	if e.web.AccessLog != nil {
+		e.web.AccessLog.Flush()
+	}
+	return e.logs.String()
 }
 
 // client is a browser-like HTTP client with its own cookie jar.
@@ -215,6 +279,28 @@ func (e *env) register(email string) string {
 	return r.json()["user"].(map[string]any)["id"].(string)
 }
 
+// customer makes a user with a verified address straight in the store
+// (no request, so no network's quota) and signs a client in.
+func (e *env) customer(email string) *client {
+	e.t.Helper()
+	u, err := e.web.CreateUser(e.t.Context(), email, "Customer", testPassword, portal.RoleOwner)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.VerifyEmail(e.t.Context(), u.ID, u.Email, e.clock.Now().Unix()); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.login(email)
+}
+
+// verify follows the verification link last emailed to email.
+func (e *env) verify(email string) {
+	e.t.Helper()
+	if r := e.client().api("POST", "/api/v1/verify-email", map[string]string{"token": tokenOf(e.box.LastLink(email))}); r.StatusCode != 204 {
+		e.t.Fatalf("verify %s: %d %s", email, r.StatusCode, r.Body)
+	}
+}
+
 // login signs a new client in and checks it succeeded.
 func (e *env) login(email string) *client {
 	e.t.Helper()
@@ -238,6 +324,13 @@ func (e *env) sessionAt(userID, level string) *client {
 	c := e.client()
 	c.setCookie(token)
 	return c
+}
+
+// metrics scrapes the metrics handler main serves on its own listener.
+func (e *env) metrics() string {
+	w := httptest.NewRecorder()
+	e.web.MetricsHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	return w.Body.String()
 }
 
 func mustPrefixes(s ...string) []netip.Prefix {

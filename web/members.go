@@ -65,6 +65,9 @@ func (s *Server) invite(ctx context.Context, r *http.Request, email, name string
 	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
 		return nil, &portal.Error{Code: portal.ECONFLICT, Message: "Someone already has an account with this email address.", Field: "email"}
 	}
+	if err := s.sendQuota(ctx, r, owner, key); err != nil {
+		return nil, err
+	}
 	token, hash := portal.NewSecretToken()
 	now := s.now()
 	data, _ := json.Marshal(map[string]string{"email": display, "name": name})
@@ -72,15 +75,82 @@ func (s *Server) invite(ctx context.Context, r *http.Request, email, name string
 	if err := s.Store.CreateInvitation(ctx, t); err != nil {
 		return nil, err
 	}
-	link := s.BaseURL.JoinPath("/invite").String() + "?token=" + url.QueryEscape(token)
-	if s.Links != nil {
-		if err := s.Links.SendLink(ctx, display, name, owner.Name+" invited you to their client area",
-			owner.Name+" ("+owner.Email+") invited you to use their account. Choose a password to get started.", "Accept the invitation", link); err != nil {
-			return nil, err
-		}
+	if err := s.sendInvitation(ctx, owner, token, display, name); err != nil {
+		return nil, err
 	}
 	s.event(r, owner.ID, portal.EventMemberInvited, display)
 	return &portal.Invitation{ID: hash, Email: display, Name: name, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}, nil
+}
+
+// sendInvitation emails an invitation link.
+func (s *Server) sendInvitation(ctx context.Context, owner *portal.User, token, email, name string) error {
+	if s.Links == nil {
+		return nil
+	}
+	link := s.BaseURL.JoinPath("/invite").String() + "?token=" + url.QueryEscape(token)
+	// The subject is fixed: the owner's name is theirs to choose, and a
+	// subject is what a mail client shows before any escaping.
+	return s.Links.SendLink(ctx, email, name, "You're invited to "+s.Brand.Name,
+		owner.Name+" ("+owner.Email+") invited you to use their account. Choose a password to get started.", "Accept the invitation", link, InvitationTTL)
+}
+
+// resendInvitation sends a pending invitation again with a new link (the
+// old one dies), valid 7 days from now, within the sending quotas.
+func (s *Server) resendInvitation(ctx context.Context, r *http.Request, id string) error {
+	owner, err := requireOwner(r)
+	if err != nil {
+		return err
+	}
+	inv, err := s.pendingInvitation(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	if err := s.sendQuota(ctx, r, owner, portal.MustKey(inv.Email)); err != nil {
+		return err
+	}
+	token, hash := portal.NewSecretToken()
+	now := s.now()
+	if _, err := s.Store.ReplaceInvitation(ctx, owner.AccountID, id, &portal.Token{ID: hash, CreatedAt: now.Unix(), ExpiresAt: now.Add(InvitationTTL).Unix()}, now.Unix()); err != nil {
+		return errNoInvitation
+	}
+	if err := s.sendInvitation(ctx, owner, token, inv.Email, inv.Name); err != nil {
+		return err
+	}
+	s.event(r, owner.ID, portal.EventMemberInvited, inv.Email+" (sent again)")
+	return nil
+}
+
+// revokeInvitation withdraws a pending invitation: its link dies.
+func (s *Server) revokeInvitation(ctx context.Context, r *http.Request, id string) error {
+	owner, err := requireOwner(r)
+	if err != nil {
+		return err
+	}
+	inv, err := s.pendingInvitation(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.RevokeInvitation(ctx, owner.AccountID, id); err != nil {
+		return errNoInvitation
+	}
+	s.event(r, owner.ID, portal.EventInvitationRevoked, inv.Email)
+	return nil
+}
+
+var errNoInvitation = portal.Errorf(portal.ENOTFOUND, "That invitation is not pending any more.")
+
+// pendingInvitation finds a pending invitation of the owner's account.
+func (s *Server) pendingInvitation(ctx context.Context, owner *portal.User, id string) (*portal.Invitation, error) {
+	invs, err := s.Store.Invitations(ctx, owner.AccountID, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	for _, inv := range invs {
+		if inv.ID == id {
+			return inv, nil
+		}
+	}
+	return nil, errNoInvitation
 }
 
 // invitation finds a live invitation by its link token.
@@ -191,7 +261,7 @@ func (s *Server) apiMembers(w http.ResponseWriter, r *http.Request) error {
 	}
 	invs := []map[string]any{}
 	for _, i := range inv {
-		invs = append(invs, map[string]any{"email": i.Email, "name": i.Name, "expires_at": unixTime(i.ExpiresAt)})
+		invs = append(invs, map[string]any{"id": i.ID, "email": i.Email, "name": i.Name, "expires_at": unixTime(i.ExpiresAt)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": users, "invitations": invs})
 	return nil
@@ -277,7 +347,58 @@ func (s *Server) membersPage(r *http.Request, filter string) (*page, error) {
 		}
 		rows = append(rows, map[string]any{"User": m.User, "Activated": len(m.Methods) > 0, "Methods": labels})
 	}
-	return &page{Title: "All users", Data: map[string]any{"Members": rows, "Invitations": inv, "Filter": filter, "Require2FA": acct.Require2FA}}, nil
+	var confirm *confirmation
+	switch q := r.URL.Query(); q.Get("confirm") {
+	case "remove-user":
+		for _, m := range ms {
+			if m.User.ID == q.Get("id") && m.User.Role != portal.RoleOwner {
+				confirm = &confirmation{Question: "Remove " + m.User.Name + " (" + m.User.Email + ")?", Detail: "They can no longer sign in, and everything of theirs is deleted.",
+					Action: "/account/users/" + m.User.ID + "/remove", Button: "Remove user", Cancel: "/account/users", Danger: true}
+			}
+		}
+	case "revoke-invitation":
+		for _, i := range inv {
+			if i.ID == q.Get("id") {
+				confirm = &confirmation{Question: "Withdraw the invitation of " + i.Email + "?", Detail: "The link we emailed will no longer work.",
+					Action: "/account/users/invitations/" + i.ID + "/revoke", Button: "Withdraw invitation", Cancel: "/account/users", Danger: true}
+			}
+		}
+	}
+	return &page{Title: "Users", Data: map[string]any{"Confirm": confirm, "Members": rows, "Invitations": inv, "Filter": filter, "Require2FA": acct.Require2FA}}, nil
+}
+
+func (s *Server) handleInvitationResend(w http.ResponseWriter, r *http.Request) error {
+	if err := s.resendInvitation(r.Context(), r, r.PathValue("id")); err != nil {
+		return s.membersError(w, r, err, nil)
+	}
+	s.setFlash(w, "invitation_resent")
+	redirect(w, r, "/account/users")
+	return nil
+}
+
+func (s *Server) handleInvitationRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := s.revokeInvitation(r.Context(), r, r.PathValue("id")); err != nil {
+		return s.membersError(w, r, err, nil)
+	}
+	s.setFlash(w, "invitation_revoked")
+	redirect(w, r, "/account/users")
+	return nil
+}
+
+func (s *Server) apiInvitationResend(w http.ResponseWriter, r *http.Request) error {
+	if err := s.resendInvitation(r.Context(), r, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := s.revokeInvitation(r.Context(), r, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) handleMembersPage(w http.ResponseWriter, r *http.Request) error {
@@ -304,14 +425,15 @@ func (s *Server) membersError(w http.ResponseWriter, r *http.Request, err error,
 }
 
 func (s *Server) handleInviteForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	email, name := r.PostForm.Get("email"), r.PostForm.Get("name")
-	if _, err := s.invite(r.Context(), r, email, name); err != nil {
+	if err == nil {
+		_, err = s.invite(r.Context(), r, email, name)
+	}
+	if err != nil {
 		return s.membersError(w, r, err, map[string]string{"email": email, "name": name})
 	}
-	setFlash(w, "invited")
+	s.setFlash(w, "invited")
 	redirect(w, r, "/account/users")
 	return nil
 }
@@ -320,19 +442,20 @@ func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) erro
 	if err := s.removeMember(r.Context(), r, r.PathValue("id")); err != nil {
 		return s.membersError(w, r, err, nil)
 	}
-	setFlash(w, "member_removed")
+	s.setFlash(w, "member_removed")
 	redirect(w, r, "/account/users")
 	return nil
 }
 
 func (s *Server) handlePolicyForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
+	err := formValues(r)
+	if err == nil {
+		err = s.setPolicy(r.Context(), r, r.PostForm.Get("require_2fa") != "")
 	}
-	if err := s.setPolicy(r.Context(), r, r.PostForm.Get("require_2fa") != ""); err != nil {
+	if err != nil {
 		return s.membersError(w, r, err, nil)
 	}
-	setFlash(w, "policy")
+	s.setFlash(w, "policy")
 	redirect(w, r, "/account/users")
 	return nil
 }
@@ -348,15 +471,16 @@ func (s *Server) handleInvitePage(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleInviteAccept(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	ferr := formValues(r)
 	token, name, pw := r.PostForm.Get("token"), r.PostForm.Get("name"), r.PostForm.Get("password")
 	_, email, _, err := s.invitation(r.Context(), token)
 	if err != nil {
 		return err
 	}
 	p := &page{Title: "Accept your invitation", Form: map[string]string{"name": name}, Data: map[string]any{"Token": token, "Email": email}}
+	if ferr != nil {
+		return s.formError(w, r, "invite", p, ferr)
+	}
 	if pw != r.PostForm.Get("password_confirm") {
 		return s.formError(w, r, "invite", p, &portal.Error{Code: portal.EINVALID, Message: "The two passwords do not match.", Field: "password_confirm"})
 	}
@@ -368,11 +492,11 @@ func (s *Server) handleInviteAccept(w http.ResponseWriter, r *http.Request) erro
 		return s.formError(w, r, "invite", p, err)
 	}
 	if res.Status == "2fa_setup_required" {
-		setFlash(w, "setup_required")
+		s.setFlash(w, "setup_required")
 		redirect(w, r, "/account/2fa")
 		return nil
 	}
-	setFlash(w, "registered")
+	s.setFlash(w, "registered")
 	redirect(w, r, "/dashboard")
 	return nil
 }

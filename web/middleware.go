@@ -15,14 +15,20 @@ import (
 
 // reqState travels with each request: who is calling and what happened.
 type reqState struct {
-	id      string
-	ip      string
+	id string
+	ip string
+	// ipKey is what per-client limits count on: the address, or its /64
+	// for IPv6, where one client holds 2^64 addresses.
+	ipKey   string
 	route   string
 	session *portal.Session
 	user    *portal.User
 	// w is the response, for code deep in a request that must set a cookie
 	// (a login completed by enrolling a required second factor).
 	w http.ResponseWriter
+	// amr is how the session about to start was proved (RFC 8176 values,
+	// space-separated); empty means the password alone.
+	amr string
 }
 
 type stateKey struct{}
@@ -61,8 +67,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		st := &reqState{id: requestID(r), ip: s.clientIP(r)}
+		st.ipKey = limitKeyIP(st.ip)
 		w.Header().Set("X-Request-Id", st.id)
-		securityHeaders(w.Header())
+		s.securityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
 		st.w = sw
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
@@ -75,6 +82,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		d := time.Since(start)
 		s.metrics.observe(route, sw.status, d)
+		if s.AccessLog != nil {
+			e := accessEntry{at: start.Add(d), id: st.id, method: r.Method, path: r.URL.Path, route: route, ip: st.ip, status: sw.status, duration: d}
+			if st.user != nil {
+				e.userID = st.user.ID
+			}
+			s.AccessLog.write(&e)
+			return
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", st.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("route", route), slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("ip", st.ip),
@@ -87,11 +102,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 }
 
 // securityHeaders are sent with every response.
-func securityHeaders(h http.Header) {
+func (s *Server) securityHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("Content-Security-Policy", s.csp)
 }
 
 // requestID takes a well-formed X-Request-Id from the caller or makes one.
@@ -145,6 +160,17 @@ func (s *Server) clientIP(r *http.Request) string {
 		addr = a
 	}
 	return addr.Unmap().String()
+}
+
+// limitKeyIP is the key of an address for per-client limits: IPv4 as is,
+// IPv6 by its /64 (one subscriber's network).
+func limitKeyIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

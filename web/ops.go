@@ -43,6 +43,12 @@ func newMetrics(hasher *password.Hasher) *metrics {
 	return m
 }
 
+// RegisterMetrics adds collectors (the database's, say) to the portal's
+// metrics.
+func (s *Server) RegisterMetrics(cs ...prometheus.Collector) {
+	s.metrics.registry.MustRegister(cs...)
+}
+
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
 }
@@ -63,10 +69,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
-	s.metrics.handler.ServeHTTP(w, r)
-	return nil
-}
+// MetricsHandler serves the Prometheus metrics. They include user counts and
+// 2FA adoption, so main serves them on their own listener
+// (PORTAL_METRICS_ADDR), never among the portal's routes.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 
 // adoptionCollector exports 2FA adoption as gauges, computed at scrape time.
 type adoptionCollector struct {

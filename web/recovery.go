@@ -15,6 +15,10 @@ import (
 const recoveryAnswer = "Thank you. If an account with two-factor authentication uses this address, we have emailed it with what happens next. Our staff will verify your identity before anything changes."
 
 // requestRecovery opens a lockout recovery request for a user with 2FA.
+// The answer is decided before anything about the address is looked up:
+// the input is checked and the quotas taken (per network and per address,
+// existing or not), then the request is handled in the background, so an
+// unknown address and a real 2FA user answer alike, in the same time.
 func (s *Server) requestRecovery(ctx context.Context, r *http.Request, email, message string) error {
 	key, _, err := portal.NormalizeEmail(email)
 	if err != nil {
@@ -24,6 +28,24 @@ func (s *Server) requestRecovery(ctx context.Context, r *http.Request, email, me
 	if len(message) > 2000 {
 		return &portal.Error{Code: portal.EINVALID, Message: "Please keep the message under 2,000 characters.", Field: "message"}
 	}
+	// Per address from each network: a stranger elsewhere cannot use up
+	// the owner's requests. (Strangers cannot flood the owner either: a
+	// user has one open request, and only opening it sends a notice.)
+	if err := s.quota(ctx, "recovery requests", portal.Attempt{Policy: portal.RecoveryIPLimit, Key: state(r).ipKey},
+		portal.Attempt{Policy: portal.RecoveryAddressLimit, Key: state(r).ipKey + " " + key}); err != nil {
+		return err
+	}
+	s.background(r, func(ctx context.Context) {
+		if err := s.openRecovery(ctx, r, key, message); err != nil {
+			s.Logger.Error("recovery request", logAttrs(r), "err", err)
+		}
+	})
+	return nil
+}
+
+// openRecovery opens the request if the address is a user with 2FA and
+// tells them.
+func (s *Server) openRecovery(ctx context.Context, r *http.Request, key, message string) error {
 	u, err := s.Store.UserByEmail(ctx, key)
 	if portal.ErrorCode(err) == portal.ENOTFOUND {
 		return nil
@@ -58,16 +80,17 @@ func (s *Server) pendingEmail(r *http.Request) string {
 }
 
 func (s *Server) handleRecoverForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	email, msg := r.PostForm.Get("email"), r.PostForm.Get("message")
 	p := &page{Title: "Can't use your two-factor methods?", Form: map[string]string{"email": email, "message": msg}}
-	if err := s.requestRecovery(r.Context(), r, email, msg); err != nil {
+	if err == nil {
+		err = s.requestRecovery(r.Context(), r, email, msg)
+	}
+	if err != nil {
 		return s.formError(w, r, "recover", p, err)
 	}
-	p.Data = map[string]any{"Done": recoveryAnswer}
-	s.render(w, r, http.StatusAccepted, "recover", p)
+	s.setFlash(w, "recovery_sent")
+	redirect(w, r, "/recover")
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,14 +34,42 @@ type page struct {
 	Status int
 	// Setup is true while policy forces the user to set up 2FA.
 	Setup bool
+	// Path is the page's path, to mark it in the menus.
+	Path string
+	// PendingRecoveries counts the recovery requests waiting for staff
+	// (shown to staff as a badge).
+	PendingRecoveries int
+	// Brand is the operator's name, logo and links; BrandCSS the URL of
+	// the stylesheet with its colour.
+	Brand    portal.Brand
+	BrandCSS string
+	// Refresh sends the browser on to this local address (a meta refresh:
+	// a new navigation, so a form's Content-Security-Policy form-action
+	// does not extend to the app it ends at).
+	Refresh string
 }
 
 var funcs = template.FuncMap{
-	"date": func(unix int64) string {
+	"hasPrefix": strings.HasPrefix,
+	// date shows a time on one line, readably, with the full timestamp on
+	// hover.
+	"date": func(unix int64) template.HTML {
 		if unix == 0 {
 			return "never"
 		}
-		return time.Unix(unix, 0).UTC().Format("2 Jan 2006 15:04 UTC")
+		t := time.Unix(unix, 0).UTC()
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `" title="` + t.Format("Monday, 2 January 2006, 15:04:05 MST") + `">` +
+			strings.ReplaceAll(t.Format("2 Jan 2006, 15:04"), " ", "\u00a0") + `</time>`)
+	},
+	"roleLabel": roleLabel,
+	"join":      strings.Join,
+	"has":       slices.Contains[[]string],
+	// plural picks the English form for n: "1 user", "2 users".
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
 	},
 	"eventTitle": portal.EventTitle,
 	// dict builds a map from key, value pairs, for small option lists.
@@ -75,8 +105,19 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		p.User = st.user
 	}
 	p.Setup = st.session != nil && st.session.Level == portal.LevelSetup
+	p.Path = r.URL.Path
+	p.Brand, p.BrandCSS = s.Brand, s.brandCSSURL
+	if p.User != nil && p.User.IsStaff() {
+		if reqs, err := s.Store.Recoveries(r.Context(), portal.RecoveryPending, 100); err == nil {
+			p.PendingRecoveries = len(reqs)
+		}
+	}
 	if p.Flash == "" {
-		p.Flash = takeFlash(w, r)
+		p.Flash = s.takeFlash(w, r)
+	}
+	if p.Flash == "" && doneFlashes[r.URL.Query().Get("done")] {
+		// Script-driven flows (security keys) end on a page with ?done=.
+		p.Flash = flashes[r.URL.Query().Get("done")]
 	}
 	p.Status = status
 	var buf bytes.Buffer
@@ -105,58 +146,114 @@ func (s *Server) formError(w http.ResponseWriter, r *http.Request, name string, 
 			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 		}
 	}
+	// What was typed is shown again, unless it is the text that was refused.
+	for k, v := range p.Form {
+		if checkField(k, v) != nil {
+			p.Form[k] = ""
+		}
+	}
 	p.Error = portal.ErrorMessage(err)
 	s.render(w, r, statuses[code], name, p)
 	return nil
 }
 
+// roleLabel names a role as the staff filters do.
+func roleLabel(role string) string {
+	switch role {
+	case portal.RoleOwner:
+		return "Account owner"
+	case portal.RoleMember:
+		return "Account user"
+	case portal.RoleAdmin:
+		return "Staff"
+	}
+	return role
+}
+
 // flashes are the messages a redirect can carry; the cookie holds only a key.
 var flashes = map[string]string{
-	"password":          "Your password was changed. Other devices were signed out.",
-	"registered":        "Welcome! Your account is ready.",
-	"loggedout":         "You are signed out.",
-	"reauth":            "Thank you. You can make security changes for the next 10 minutes.",
-	"setup":             "Your administrator account is ready.",
-	"drift_ahead":       "Signed in. Your device's clock appears to be about 30 seconds ahead: turn on automatic date and time on the device with your authenticator app.",
-	"drift_behind":      "Signed in. Your device's clock appears to be about 30 seconds behind: turn on automatic date and time on the device with your authenticator app.",
-	"backup_used":       "You signed in with a backup code, and it no longer works. If you lost your device, check or reconfigure two-factor authentication below.",
-	"backup_low":        "You signed in with a backup code. You have 3 or fewer left: generate a new set below, and check that your two-factor methods still work.",
-	"2fa_enabled":       "Two-factor authentication is on.",
-	"2fa_disabled":      "Two-factor authentication is off. All methods and backup codes were removed.",
-	"method_added":      "The new method is ready to use.",
-	"method_removed":    "The method was removed.",
-	"preferred":         "Your preferred method was saved.",
-	"renamed":           "The method was renamed.",
-	"reset":             "Two-factor authentication was reset. The user was signed out everywhere and emailed.",
-	"approved":          "Approved. The reset happens after the waiting period unless the user signs in with 2FA first.",
-	"denied":            "Denied. The user was told.",
-	"settings":          "Settings saved.",
-	"browser_revoked":   "The browser will ask for your second factor again.",
-	"invited":           "The invitation is on its way.",
-	"member_removed":    "The user was removed from your account.",
-	"policy":            "The two-factor requirement was saved.",
-	"setup_required":    "Two-factor authentication is required for your account. Set it up to continue.",
-	"email_verified":    "Thank you, your email address is confirmed.",
-	"email_change":      "We sent a link to your new address. Your email changes once you follow it.",
-	"verification_sent": "We sent a new confirmation link to your email address.",
+	"password":            "Your password was changed. Other devices were signed out.",
+	"registered":          "Welcome! Your account is ready.",
+	"loggedout":           "You are signed out.",
+	"unlocked":            "Two-factor sign-in is unlocked. Sign in with your password and a code.",
+	"reset_sent":          "If an account uses this address, we have emailed it a link to choose a new password. The link works for 1 hour; only the newest one works.",
+	"password_reset":      "Your password was changed, and you were signed out everywhere. Sign in with the new password.",
+	"code_sent":           "We sent you a code. It works for 10 minutes.",
+	"reauth":              "Thank you. You can make security changes for the next 10 minutes.",
+	"setup":               "Your administrator account is ready.",
+	"drift_ahead":         "Signed in. Your device's clock appears to be about 30 seconds ahead: turn on automatic date and time on the device with your authenticator app.",
+	"drift_behind":        "Signed in. Your device's clock appears to be about 30 seconds behind: turn on automatic date and time on the device with your authenticator app.",
+	"backup_used":         "You signed in with a backup code, and it no longer works. If you lost your device, check or reconfigure two-factor authentication below.",
+	"backup_low":          "You signed in with a backup code. You have 3 or fewer left: generate a new set below, and check that your two-factor methods still work.",
+	"2fa_enabled":         "Two-factor authentication is on.",
+	"2fa_disabled":        "Two-factor authentication is off. All methods and backup codes were removed.",
+	"method_added":        "The new method is ready to use.",
+	"method_removed":      "The method was removed.",
+	"preferred":           "Your preferred method was saved.",
+	"renamed":             "The method was renamed.",
+	"reset":               "Two-factor authentication was reset. The user was signed out everywhere and emailed.",
+	"approved":            "Approved. The reset happens after the waiting period unless the user signs in with 2FA first.",
+	"denied":              "Denied. The user was told.",
+	"settings":            "Settings saved.",
+	"browser_revoked":     "The browser will ask for your second factor again.",
+	"invited":             "The invitation is on its way.",
+	"member_removed":      "The user was removed from your account.",
+	"policy":              "The two-factor requirement was saved.",
+	"setup_required":      "Two-factor authentication is required for your account. Set it up to continue.",
+	"signin_again":        "Please sign in (again) to continue.",
+	"recovery_sent":       recoveryAnswer,
+	"invitation_resent":   "The invitation was sent again with a new link; the old one no longer works.",
+	"invitation_revoked":  "The invitation was withdrawn.",
+	"email_verified":      "Thank you, your email address is confirmed.",
+	"email_change":        "We sent a link to your new address. Your email changes once you follow it.",
+	"verification_sent":   "We sent a new confirmation link to your email address.",
+	"session_ended":       "That session was signed out.",
+	"sessions_ended":      "Every other session was signed out.",
+	"user_sessions_ended": "The user was signed out everywhere.",
+	"app_deleted":         "The app was deleted. Every token it held stopped working.",
+	"app_revoked":         "The app's access was removed. It must ask you again before it can sign you in.",
 }
 
-func setFlash(w http.ResponseWriter, key string) {
-	http.SetCookie(w, &http.Cookie{Name: "portal_flash", Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 60})
+// doneFlashes are the flashes a page shows from its ?done= parameter.
+var doneFlashes = map[string]bool{"method_added": true}
+
+// flashCookie names the cookie that carries a flash over a redirect: on
+// https Secure with the __Host- prefix, as the session cookie.
+func (s *Server) flashCookie() string {
+	if s.secure() {
+		return "__Host-portal_flash"
+	}
+	return "portal_flash"
 }
 
-func takeFlash(w http.ResponseWriter, r *http.Request) string {
-	c, err := r.Cookie("portal_flash")
+// setFlash makes the next page show the flash message of key.
+func (s *Server) setFlash(w http.ResponseWriter, key string) {
+	http.SetCookie(w, &http.Cookie{Name: s.flashCookie(), Value: key, Path: "/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: 60})
+}
+
+// takeFlash returns the message a redirect carried, and clears it.
+func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(s.flashCookie())
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: "portal_flash", Value: "", Path: "/", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: s.flashCookie(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	return flashes[c.Value]
 }
 
 // redirect sends a browser to path after a form post.
 func redirect(w http.ResponseWriter, r *http.Request, path string) {
 	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// refererPath is the path and query of the page a form was sent from, when
+// that page is this portal's ("" otherwise).
+func refererPath(r *http.Request) string {
+	ref, err := url.Parse(r.Referer())
+	if err != nil || ref.Host != r.Host || ref.Path == "" {
+		return ""
+	}
+	return ref.RequestURI()
 }
 
 // safeNext accepts only local paths as a post-login destination. Control

@@ -83,20 +83,25 @@ func (s *Server) handleSecondStepPage(w http.ResponseWriter, r *http.Request) er
 		redirect(w, r, "/dashboard")
 		return nil
 	}
-	p, err := s.secondStepPage(r, r.URL.Query().Get("method"), safeNext(r.URL.Query().Get("next")))
+	q := r.URL.Query()
+	p, err := s.secondStepPage(r, q.Get("method"), safeNext(q.Get("next")))
 	if err != nil {
 		return err
+	}
+	if c := p.Data["Current"].(choice); q.Get("sent") != "" && c.Sends {
+		p.Data["SentTo"] = s.sentTo(r.Context(), state(r).user, c.Type)
 	}
 	s.render(w, r, http.StatusOK, "login2fa", p)
 	return nil
 }
 
 func (s *Server) handleSecondStepForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	method, next := r.PostForm.Get("method"), safeNext(r.PostForm.Get("next"))
-	res, err := s.secondStep(r.Context(), w, r, method, r.PostForm.Get("code"), r.PostForm.Get("remember_browser") != "")
+	var res *mfa.Result
+	if err == nil {
+		res, err = s.secondStep(r.Context(), w, r, method, r.PostForm.Get("code"), r.PostForm.Get("remember_browser") != "")
+	}
 	if err != nil {
 		if portal.ErrorCode(err) == portal.ECONFLICT {
 			return err
@@ -105,18 +110,18 @@ func (s *Server) handleSecondStepForm(w http.ResponseWriter, r *http.Request) er
 		if perr != nil {
 			return perr
 		}
-		if e, ok := err.(*portal.Error); ok && e.Field == "" {
-			e.Field = "code"
+		if fieldOf(err) == "" {
+			err = setField(err, "code")
 		}
 		return s.formError(w, r, "login2fa", p, err)
 	}
 	switch {
 	case res.BackupLeft >= 0:
 		// SPEC §9: a backup-code login leads to the Security page.
-		setFlashNotice(w, res)
+		s.setFlashNotice(w, res)
 		next = "/account/security"
 	case res.Drift != 0:
-		setFlashNotice(w, res)
+		s.setFlashNotice(w, res)
 	}
 	if next == "" {
 		next = "/dashboard"
@@ -126,15 +131,42 @@ func (s *Server) handleSecondStepForm(w http.ResponseWriter, r *http.Request) er
 }
 
 // setFlashNotice carries a second-factor notice over a redirect.
-func setFlashNotice(w http.ResponseWriter, res *mfa.Result) {
+func (s *Server) setFlashNotice(w http.ResponseWriter, res *mfa.Result) {
 	switch {
 	case res.Drift > 0:
-		setFlash(w, "drift_ahead")
+		s.setFlash(w, "drift_ahead")
 	case res.Drift < 0:
-		setFlash(w, "drift_behind")
+		s.setFlash(w, "drift_behind")
 	case res.BackupLeft >= 0 && res.BackupLeft <= portal.LowBackupCodes:
-		setFlash(w, "backup_low")
+		s.setFlash(w, "backup_low")
 	case res.BackupLeft >= 0:
-		setFlash(w, "backup_used")
+		s.setFlash(w, "backup_used")
 	}
+}
+
+// codeStep is a form's choice of second-factor method and code field (the
+// codesend, codefield and codeswitch partials): the method chosen, the
+// others as links, and for email and WhatsApp a button that sends a code.
+type codeStep struct {
+	ID      string // the code input's id
+	Current choice
+	Choices []choice
+	// Switch is the link to this page with each other method chosen.
+	Switch map[string]string
+	// SendAction and Hidden are the send button's form.
+	SendAction string
+	Hidden     map[string]string
+	SentTo     string // a code was just sent there (masked)
+	Sent       bool   // a code was just sent
+	Invalid    bool   // the code field is what the error is about
+}
+
+// newCodeStep builds a codeStep over choices with method chosen (or the
+// first); link makes the page's address for another method.
+func newCodeStep(id string, choices []choice, method string, link func(method string) string) *codeStep {
+	cs := &codeStep{ID: id, Choices: choices, Current: pickChoice(choices, method), Switch: map[string]string{}}
+	for _, c := range choices {
+		cs.Switch[c.Type] = link(c.Type)
+	}
+	return cs
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mfa"
+	"github.com/clientportal/portal/provider"
 )
 
 // methodView is a confirmed method as the Security page lists it.
@@ -63,15 +65,70 @@ func (s *Server) securityPage(r *http.Request) (*page, error) {
 	for _, b := range browsers {
 		bviews = append(bviews, map[string]any{"ID": b.ID, "Name": browserName(b.UserAgent), "IP": b.IP, "CreatedAt": b.CreatedAt, "LastUsedAt": b.LastUsedAt})
 	}
+	// Turning 2FA off takes a code from any method; the one chosen stays
+	// chosen after an error or a sent code.
+	chosen := r.URL.Query().Get("disable")
+	if r.PostForm != nil && r.PostForm.Get("method") != "" {
+		chosen = r.PostForm.Get("method")
+	}
+	disable := newCodeStep("disable_code", s.methodChoices(tf), chosen, func(m string) string {
+		return "/account/security?disable=" + url.QueryEscape(m) + "#turn-off"
+	})
+	disable.SendAction = "/account/2fa/disable/send"
+	if r.URL.Query().Get("sent") != "" && disable.Current.Sends {
+		disable.Sent, disable.SentTo = true, s.sentTo(ctx, st.user, disable.Current.Type)
+	}
+	must, err := s.mustUseTwoFactor(ctx, st.user)
+	if err != nil {
+		return nil, err
+	}
+	required := ""
+	if must {
+		required = errRequired(st.user)
+	}
+	var confirm *confirmation
+	switch q := r.URL.Query(); q.Get("confirm") {
+	case "remove-method":
+		for _, m := range methods {
+			if m.ID == q.Get("id") {
+				confirm = &confirmation{Question: "Remove " + m.Label + methodName(m.Label, m.Method) + "?", Detail: "You will no longer be able to sign in with it.",
+					Action: "/account/2fa/methods/" + m.ID + "/delete", Button: "Remove", Cancel: "/account/security", Danger: true}
+			}
+		}
+	case "forget-browser":
+		for _, b := range browsers {
+			if b.ID == q.Get("id") {
+				confirm = &confirmation{Question: "Forget " + browserName(b.UserAgent) + "?", Detail: "It will ask for a code again at the next sign-in.",
+					Action: "/account/browsers/" + b.ID + "/revoke", Button: "Forget", Cancel: "/account/security", Danger: true}
+			}
+		}
+	}
+	apps, err := s.Store.UserApps(ctx, st.user.ID, s.now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := s.sessionViews(r, st.user.ID)
+	if err != nil {
+		return nil, err
+	}
 	return &page{Title: "Security settings", Data: map[string]any{
-		"Browsers":   bviews,
-		"Events":     events,
-		"Recent":     s.Sessions.RecentlyAuthenticated(st.session, s.now()),
-		"TwoFactor":  tf,
-		"Methods":    methods,
-		"Preferable": choices,
-		"CodeTypes":  s.methodChoices(tf),
-		"LowBackup":  tf.Enabled && tf.BackupRemaining <= portal.LowBackupCodes,
+		"Alerts":   s.alertsOn(ctx, st.user),
+		"Sessions": sessions,
+		"Apps":     apps,
+		"Confirm":  confirm,
+		"Required": required,
+		// The form to turn 2FA off opens from its button (a link here,
+		// so it works without JavaScript), and stays open after an error.
+		"ShowDisable": r.URL.Query().Has("disable") || strings.HasPrefix(r.URL.Path, "/account/2fa/disable"),
+		"Disable":     disable,
+		"Browsers":    bviews,
+		"Events":      events,
+		"Recent":      s.Sessions.RecentlyAuthenticated(st.session, s.now()),
+		"TwoFactor":   tf,
+		"Methods":     methods,
+		"Preferable":  choices,
+		"CodeTypes":   s.methodChoices(tf),
+		"LowBackup":   tf.Enabled && tf.BackupRemaining <= portal.LowBackupCodes,
 	}}, nil
 }
 
@@ -99,36 +156,83 @@ func (s *Server) securityError(w http.ResponseWriter, r *http.Request, err error
 }
 
 func (s *Server) handlePasswordForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	next := r.PostForm.Get("new_password")
-	var err error
-	if next != r.PostForm.Get("new_password_confirm") {
+	switch {
+	case err != nil:
+	case next != r.PostForm.Get("new_password_confirm"):
 		err = &portal.Error{Code: portal.EINVALID, Message: "The two new passwords do not match.", Field: "new_password_confirm"}
-	} else {
+	default:
 		err = s.changePassword(r.Context(), r, r.PostForm.Get("current_password"), next)
 	}
 	if err != nil {
-		if e, ok := err.(*portal.Error); ok && e.Field == "password" && e.Code == portal.EINVALID {
-			e.Field = "new_password"
+		if fieldOf(err) == "password" && portal.ErrorCode(err) == portal.EINVALID {
+			err = setField(err, "new_password")
 		}
 		if portal.ErrorCode(err) == portal.ECREDENTIALS {
 			err = &portal.Error{Code: portal.ECREDENTIALS, Message: "Your current password is not correct.", Field: "current_password"}
 		}
 		return s.securityError(w, r, err)
 	}
-	setFlash(w, "password")
+	s.setFlash(w, "password")
 	redirect(w, r, "/account/security")
+	return nil
+}
+
+// codesCookie carries a fresh set of backup codes, sealed for the user,
+// from the form that made them to the page that shows them once (post,
+// redirect, get: Back never asks to send the form again).
+const codesCookie = "portal_codes"
+
+// showBackupCodes hands a fresh set to the page that shows it once.
+func (s *Server) showBackupCodes(w http.ResponseWriter, r *http.Request, codes []string, first bool) {
+	if s.Keys == nil {
+		s.renderBackupCodes(w, r, codes, first)
+		return
+	}
+	b, _ := json.Marshal(shownCodes{Codes: codes, First: first})
+	http.SetCookie(w, &http.Cookie{Name: codesCookie, Value: s.Keys.Seal("codes:"+state(r).user.ID, b), Path: "/account/2fa/backup-codes",
+		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteStrictMode, MaxAge: 300})
+	redirect(w, r, "/account/2fa/backup-codes")
+}
+
+// shownCodes is what codesCookie holds.
+type shownCodes struct {
+	Codes []string `json:"c"`
+	First bool     `json:"f"`
+}
+
+// handleBackupCodesPage shows the set just made, once: the cookie goes
+// with the first view; without it there is nothing to show.
+func (s *Server) handleBackupCodesPage(w http.ResponseWriter, r *http.Request) error {
+	c, err := r.Cookie(codesCookie)
+	if err != nil || s.Keys == nil {
+		redirect(w, r, "/account/security")
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: codesCookie, Value: "", Path: "/account/2fa/backup-codes", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	var shown shownCodes
+	b, err := s.Keys.Open("codes:"+state(r).user.ID, c.Value)
+	if err != nil || json.Unmarshal(b, &shown) != nil || len(shown.Codes) == 0 {
+		redirect(w, r, "/account/security")
+		return nil
+	}
+	s.renderBackupCodes(w, r, shown.Codes, shown.First)
 	return nil
 }
 
 // renderBackupCodes shows a fresh set once, with copy, download and print.
 func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, codes []string, first bool) {
-	txt := "Client Portal backup codes for " + state(r).user.Email + "\n" +
+	txt := s.Brand.Name + " backup codes for " + state(r).user.Email + "\n" +
 		"Each code works once. Keep them somewhere safe.\n\n" + strings.Join(codes, "\n") + "\n"
+	// An app that required 2FA is where the user goes next.
+	done := "/account/security"
+	if c, err := r.Cookie(continueCookie); err == nil && strings.HasPrefix(c.Value, provider.LoginPath+"?") && safeNext(c.Value) != "" {
+		done = c.Value
+		http.SetCookie(w, &http.Cookie{Name: continueCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	}
 	s.render(w, r, http.StatusOK, "backup_codes", &page{Title: "Your backup codes", Data: map[string]any{
-		"Codes": codes, "First": first,
+		"Codes": codes, "First": first, "Done": done,
 		"Download": template.URL("data:text/plain;charset=utf-8," + url.PathEscape(txt)),
 	}})
 }
@@ -138,18 +242,19 @@ func (s *Server) handleBackupRegenerate(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return s.securityError(w, r, err)
 	}
-	s.renderBackupCodes(w, r, codes, false)
+	s.showBackupCodes(w, r, codes, false)
 	return nil
 }
 
 func (s *Server) handlePreferredForm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
+	err := formValues(r)
+	if err == nil {
+		err = s.setPreferred(r, r.PostForm.Get("method"))
 	}
-	if err := s.setPreferred(r, r.PostForm.Get("method")); err != nil {
+	if err != nil {
 		return s.securityError(w, r, err)
 	}
-	setFlash(w, "preferred")
+	s.setFlash(w, "preferred")
 	redirect(w, r, "/account/security")
 	return nil
 }
@@ -171,24 +276,36 @@ func (s *Server) handleMethodDelete(w http.ResponseWriter, r *http.Request) erro
 	if err := s.removeMethod(r.Context(), r, r.PathValue("id")); err != nil {
 		return s.securityError(w, r, err)
 	}
-	setFlash(w, "method_removed")
+	s.setFlash(w, "method_removed")
 	redirect(w, r, "/account/security")
 	return nil
 }
 
 func (s *Server) handleDisableForm(w http.ResponseWriter, r *http.Request) error {
+	err := formValues(r)
+	if f := r.PostForm; err == nil {
+		err = s.disableTwoFactor(r.Context(), r, f.Get("password"), f.Get("method"), f.Get("code"))
+	}
+	if err != nil {
+		err = setField(err, "disable")
+		return s.securityError(w, r, err)
+	}
+	s.setFlash(w, "2fa_disabled")
+	redirect(w, r, "/account/security")
+	return nil
+}
+
+// handleDisableSend sends a code for turning 2FA off and shows the
+// Security page again with that method chosen.
+func (s *Server) handleDisableSend(w http.ResponseWriter, r *http.Request) error {
 	if err := formValues(r); err != nil {
 		return err
 	}
-	f := r.PostForm
-	if err := s.disableTwoFactor(r.Context(), r, f.Get("password"), f.Get("method"), f.Get("code")); err != nil {
-		if e, ok := err.(*portal.Error); ok && e.Field == "" {
-			e.Field = "disable"
-		}
-		return s.securityError(w, r, err)
+	method := r.PostForm.Get("method")
+	if _, err := s.sendCode(r.Context(), r, method); err != nil {
+		return s.securityError(w, r, setField(err, "disable"))
 	}
-	setFlash(w, "2fa_disabled")
-	redirect(w, r, "/account/security")
+	redirect(w, r, "/account/security?sent=1&disable="+url.QueryEscape(method)+"#turn-off")
 	return nil
 }
 

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/provider"
 )
 
 // Store is everything the web layer keeps in the database.
@@ -27,11 +29,19 @@ type Store interface {
 	portal.AccountStore
 	portal.AdminStore
 	portal.EventLog
+	portal.AppStore
+	portal.DeviceStore
 	Ping(ctx context.Context) error
 }
 
 // Config is what the web layer needs to know from the operator.
 type Config struct {
+	// Brand is the portal's name (PORTAL_NAME; "Client Portal" when
+	// empty), logo, colour and footer links, on every page.
+	Brand portal.Brand
+	// Logo is the logo file from the data directory, served at
+	// /brand/logo (nil: none).
+	Logo           *Logo
 	BaseURL        *url.URL
 	Registration   bool // self-registration open
 	Sessions       portal.SessionPolicy
@@ -58,11 +68,20 @@ type Deps struct {
 	Factors   *mfa.Registry
 	// Links sends one-time links (address verification, email change).
 	Links LinkMailer
+	// Keys sign device cookies (nil: no device cookies; every client's
+	// failed passwords count on the account's shared counter).
+	Keys *mfa.Keyring
+	// AccessLog takes the request log (nil: through Logger, slower).
+	AccessLog *AccessLog
+	// Provider makes the portal an OpenID Connect provider (nil: not).
+	Provider *provider.Provider
+	// Alerts sends new sign-in alerts (nil: none are sent).
+	Alerts LinkMailer
 }
 
-// LinkMailer queues an email carrying a one-time link.
+// LinkMailer queues an email carrying a one-time link that works for ttl.
 type LinkMailer interface {
-	SendLink(ctx context.Context, to, name, subject, intro, button, link string) error
+	SendLink(ctx context.Context, to, name, subject, intro, button, link string, ttl time.Duration) error
 }
 
 // Server is the HTTP side of the portal. Build it with New.
@@ -72,8 +91,13 @@ type Server struct {
 
 	metrics    *metrics
 	statsCache statsCache
-	routes     []Route
-	handler    http.Handler
+	// bg counts work that goes on after its request was answered.
+	bg      sync.WaitGroup
+	routes  []Route
+	handler http.Handler
+	// The brand's stylesheet, its URL and the Content-Security-Policy
+	// (which allows a remote logo's origin).
+	brandCSS, brandCSSURL, csp string
 }
 
 // Access says who may reach a route.
@@ -116,6 +140,15 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.Brand.Name == "" {
+		cfg.Brand.Name = "Client Portal"
+	}
+	if cfg.Brand.Color == "" {
+		cfg.Brand.Color = portal.DefaultBrandColor
+	}
+	if cfg.Logo != nil && cfg.Brand.LogoURL == "" {
+		cfg.Brand.LogoURL = "/brand/logo"
+	}
 	if d.Factors == nil {
 		fs := []mfa.Factor{d.TOTP}
 		if d.Email != nil {
@@ -133,6 +166,15 @@ func New(cfg Config, d Deps) *Server {
 		d.Factors = mfa.NewRegistry(append(fs, d.Backup)...)
 	}
 	s := &Server{Config: cfg, Deps: d}
+	if d.Provider != nil {
+		d.Provider.SetClientIP(func(ctx context.Context) string {
+			if st, ok := ctx.Value(stateKey{}).(*reqState); ok {
+				return st.ipKey
+			}
+			return ""
+		})
+	}
+	s.brandAssets()
 	s.metrics = newMetrics(d.Hasher)
 	s.metrics.registry.MustRegister(newAdoptionCollector(s))
 	s.routes = s.routeTable()
@@ -142,17 +184,43 @@ func New(cfg Config, d Deps) *Server {
 		mux.Handle(rt.Method+" "+rt.Path, s.guard(rt))
 	}
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
+	mux.HandleFunc("GET /static/brand.css", s.handleBrandCSS)
+	mux.HandleFunc("GET /brand/logo", s.handleLogo)
+	cop := http.NewCrossOriginProtection()
+	if s.Provider != nil {
+		h := s.oidcHandler()
+		for _, p := range provider.Paths {
+			mux.Handle(p, h)
+		}
+		// Apps call these from their own origins (a browser app's token
+		// request is cross-site by design); they authenticate by client
+		// credentials, PKCE or bearer token, never by the session cookie.
+		for _, p := range []string{"/oauth/token", "/oauth/introspect", "/revoke", "/userinfo", "/end_session"} {
+			cop.AddInsecureBypassPattern(p)
+		}
+	}
 	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return portal.Errorf(portal.ENOTFOUND, "There is no page at this address.")
 	}))
 
-	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return portal.Errorf(portal.EFORBIDDEN, "This request came from another site and was refused.")
 	}))
 	s.handler = s.observe(s.limitBody(s.loadSession(cop.Handler(mux))))
 	return s
 }
+
+// background runs fn after the request is answered (with the request's
+// values, without its cancellation); Wait waits for it.
+func (s *Server) background(r *http.Request, fn func(ctx context.Context)) {
+	ctx := context.WithoutCancel(r.Context())
+	s.bg.Go(func() { fn(ctx) })
+}
+
+// Wait waits for the work started in the background by requests already
+// answered (recovery requests): call it after the HTTP server has shut
+// down and before the database closes.
+func (s *Server) Wait() { s.bg.Wait() }
 
 // Routes returns the routing table.
 func (s *Server) Routes() []Route { return s.routes }
@@ -165,7 +233,6 @@ func (s *Server) routeTable() []Route {
 		// Operations.
 		{"GET", "/healthz", Public, s.handleHealthz},
 		{"GET", "/readyz", Public, s.handleReadyz},
-		{"GET", "/metrics", Public, s.handleMetrics},
 
 		// Pages.
 		{"GET", "/{$}", Public, s.handleHome},
@@ -179,8 +246,9 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/dashboard", User, s.handleDashboard},
 		{"GET", "/account/security", User, s.handleSecurityPage},
 		{"POST", "/account/password", User, s.handlePasswordForm},
-		{"GET", "/account/reauth", User, s.handleReauthPage},
-		{"POST", "/account/reauth", User, s.handleReauthForm},
+		{"GET", "/account/reauth", Setup, s.handleReauthPage},
+		{"POST", "/account/reauth", Setup, s.handleReauthForm},
+		{"POST", "/account/reauth/send", User, s.handleReauthSend},
 		{"GET", "/login/2fa", Pending, s.handleSecondStepPage},
 		{"POST", "/login/2fa", Pending, s.handleSecondStepForm},
 		{"GET", "/account/2fa", Setup, s.handleTwoFactorStart},
@@ -188,16 +256,20 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/account/2fa/totp", Setup, s.handleTOTPPage},
 		{"POST", "/account/2fa/totp/confirm", Setup, s.handleTOTPConfirm},
 		{"POST", "/account/2fa/backup_codes", User, s.handleBackupRegenerate},
+		{"GET", "/account/2fa/backup-codes", User, s.handleBackupCodesPage},
 		{"POST", "/account/2fa/preferred", User, s.handlePreferredForm},
 		{"POST", "/account/2fa/methods/{id}/delete", User, s.handleMethodDelete},
 		{"POST", "/account/2fa/disable", User, s.handleDisableForm},
+		{"POST", "/account/2fa/disable/send", User, s.handleDisableSend},
 		{"POST", "/login/2fa/send", Pending, s.handleSendCodeForm},
+		{"GET", "/account/2fa/email", Setup, s.handleEmailSetupPage},
 		{"POST", "/account/2fa/email", Setup, s.handleEmailBegin},
 		{"POST", "/account/2fa/email/confirm", Setup, s.handleEmailConfirm},
 		{"GET", "/verify-email", Public, s.handleVerifyEmailPage},
 		{"POST", "/verify-email", Public, s.handleVerifyEmailForm},
 		{"POST", "/account/email", User, s.handleChangeEmailForm},
 		{"POST", "/account/email/verify", Setup, s.handleResendVerification},
+		{"GET", "/account/2fa/whatsapp", Setup, s.handleWhatsAppSetupPage},
 		{"POST", "/account/2fa/whatsapp", Setup, s.handleWhatsAppBegin},
 		{"POST", "/account/2fa/whatsapp/confirm", Setup, s.handleWhatsAppConfirm},
 		{"POST", "/account/2fa/yubico_otp", Setup, s.handleYubicoEnrol},
@@ -208,6 +280,8 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/account/users", User, s.handleMembersPage},
 		{"POST", "/account/users/invite", User, s.handleInviteForm},
 		{"POST", "/account/users/{id}/remove", User, s.handleMemberRemove},
+		{"POST", "/account/users/invitations/{id}/resend", User, s.handleInvitationResend},
+		{"POST", "/account/users/invitations/{id}/revoke", User, s.handleInvitationRevoke},
 		{"POST", "/account/policy", User, s.handlePolicyForm},
 		{"GET", "/admin/users", Staff, s.handleAdminUsers},
 		{"GET", "/admin/users/export.csv", Staff, s.handleAdminExport},
@@ -219,15 +293,42 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/admin/events", Staff, s.handleAdminEvents},
 		{"GET", "/admin/stats", Staff, s.handleAdminStats},
 		{"GET", "/admin/settings", Staff, s.handleAdminSettings},
+		{"GET", "/admin/apps", Staff, s.handleAdminApps},
+		{"POST", "/admin/apps", Staff, s.handleAdminAppsForm},
+		{"GET", "/admin/apps/{id}", Staff, s.handleAdminAppEdit},
+		{"POST", "/admin/apps/{id}/delete", Staff, s.handleAdminAppDelete},
+		{"GET", "/api/v1/admin/apps", Staff, s.apiAdminApps},
+		{"POST", "/api/v1/admin/apps", Staff, s.apiAdminAppCreate},
+		{"DELETE", "/api/v1/admin/apps/{id}", Staff, s.apiAdminAppDelete},
 		{"POST", "/admin/settings", Staff, s.handleAdminSettingsForm},
+		{"GET", "/password/forgot", Public, s.handleForgotPage},
+		{"POST", "/password/forgot", Public, s.handleForgotForm},
+		{"GET", "/password/reset", Public, s.handleResetPage},
+		{"POST", "/password/reset", Public, s.handleResetForm},
+		{"POST", "/password/reset/send", Public, s.handleResetSendForm},
+		{"GET", "/unlock", Public, s.handleUnlockPage},
+		{"POST", "/unlock", Public, s.handleUnlockForm},
 		{"GET", "/invite", Public, s.handleInvitePage},
+		{"GET", "/oidc/login", Public, s.handleOIDCLogin}, // provider.LoginPath
+		{"POST", "/oidc/consent", User, s.handleOIDCConsent},
+		{"POST", "/account/apps/{id}/revoke", User, s.handleRevokeApp},
+		{"POST", "/account/sessions/{id}/end", User, s.handleEndSession},
+		{"POST", "/account/sessions/end-others", User, s.handleEndOtherSessions},
+		{"POST", "/account/alerts", User, s.handleAlertPref},
+		{"GET", "/secure", Public, s.handleSecurePage},
+		{"POST", "/secure", Public, s.handleSecureForm},
+		{"GET", "/api/v1/me/sessions", User, s.apiSessions},
+		{"DELETE", "/api/v1/me/sessions/{id}", User, s.apiEndSession},
+		{"DELETE", "/api/v1/me/sessions", User, s.apiEndOtherSessions},
+		{"POST", "/admin/users/{id}/sessions/end", Staff, s.handleAdminEndSessions},
 		{"POST", "/invite", Public, s.handleInviteAccept},
 
 		// JSON API.
 		{"POST", "/api/v1/register", Public, s.apiRegister},
 		{"POST", "/api/v1/login", Public, s.apiLogin},
 		{"POST", "/api/v1/logout", Pending, s.apiLogout},
-		{"POST", "/api/v1/reauth", User, s.apiReauth},
+		{"POST", "/api/v1/reauth", Setup, s.apiReauth},
+		{"POST", "/api/v1/me/2fa/send", User, s.apiSendCode},
 		{"GET", "/api/v1/me", User, s.apiMe},
 		{"POST", "/api/v1/me/password", User, s.apiChangePassword},
 		{"POST", "/api/v1/login/2fa", Pending, s.apiSecondStep},
@@ -258,8 +359,14 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/api/v1/account/users", User, s.apiMembers},
 		{"POST", "/api/v1/account/users", User, s.apiInvite},
 		{"DELETE", "/api/v1/account/users/{id}", User, s.apiMemberRemove},
+		{"POST", "/api/v1/account/invitations/{id}/resend", User, s.apiInvitationResend},
+		{"DELETE", "/api/v1/account/invitations/{id}", User, s.apiInvitationRevoke},
 		{"PUT", "/api/v1/account/policy", User, s.apiPolicy},
 		{"POST", "/api/v1/invitations/accept", Public, s.apiInviteAccept},
+		{"POST", "/api/v1/unlock", Public, s.apiUnlock},
+		{"POST", "/api/v1/password/forgot", Public, s.apiForgot},
+		{"POST", "/api/v1/password/reset", Public, s.apiReset},
+		{"POST", "/api/v1/password/reset/send", Public, s.apiResetSend},
 		{"GET", "/api/v1/admin/users", Staff, s.apiAdminUsers},
 		{"POST", "/api/v1/admin/users/{id}/2fa/reset", Staff, s.apiAdminReset},
 		{"GET", "/api/v1/admin/events", Staff, s.apiAdminEvents},
@@ -271,19 +378,33 @@ func (s *Server) routeTable() []Route {
 	}
 }
 
-// guard enforces a route's access level before its handler runs.
+// guard enforces a route's access level before its handler runs, then
+// refuses a path or query string holding text no field accepts (checkURL).
 func (s *Server) guard(rt Route) http.Handler {
+	serve := func(w http.ResponseWriter, r *http.Request) error {
+		if err := checkURL(r); err != nil {
+			return err
+		}
+		return rt.handler(w, r)
+	}
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		st := state(r)
 		st.route = rt.Method + " " + rt.Path
 		if rt.Access == Public {
-			return rt.handler(w, r)
+			return serve(w, r)
 		}
 		if st.session == nil {
-			if isAPI(r) || r.Method != http.MethodGet {
+			if isAPI(r) {
 				return portal.Errorf(portal.EUNAUTHORIZED, "You are not signed in.")
 			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			// A page, or a form whose session expired meanwhile: sign in,
+			// then back to the page (for a form, the page it was on).
+			back := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				back = refererPath(r)
+			}
+			s.setFlash(w, "signin_again")
+			http.Redirect(w, r, "/login"+nextQuery(safeNext(back)), http.StatusSeeOther)
 			return nil
 		}
 		switch lvl := st.session.Level; {
@@ -305,7 +426,7 @@ func (s *Server) guard(rt Route) http.Handler {
 		if rt.Access == Staff && !st.user.IsStaff() {
 			return portal.Errorf(portal.EFORBIDDEN, "This page is for staff only.")
 		}
-		return rt.handler(w, r)
+		return serve(w, r)
 	})
 }
 

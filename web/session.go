@@ -38,9 +38,16 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 		case err == nil && !user.Disabled && !s.Sessions.Expired(sess, s.now()):
 			st.session, st.user = sess, user
 			if now := s.now().Unix(); now-sess.LastSeenAt >= touchEvery {
-				if err := s.Store.TouchSession(r.Context(), id, now); err != nil {
-					s.Logger.Warn("touch session", "request_id", st.id, "err", err)
-				}
+				// Recorded after the request, unless the request replaced
+				// or ended the session itself (a login step does, in its
+				// own transaction): then there is nothing left to touch.
+				defer func() {
+					if st.session != nil && st.session.ID == id {
+						if err := s.Store.TouchSession(context.WithoutCancel(r.Context()), id, now); err != nil {
+							s.Logger.Warn("touch session", "request_id", st.id, "err", err)
+						}
+					}
+				}()
 			}
 		case err == nil:
 			// Expired or disabled: end it server-side too.
@@ -74,7 +81,10 @@ func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r 
 	st := state(r)
 	token, hash := portal.NewSecretToken()
 	now := step.At.Unix()
-	sess := &portal.Session{ID: hash, UserID: user.ID, Level: level, CreatedAt: now, LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 256), IP: st.ip}
+	sess := &portal.Session{ID: hash, UserID: user.ID, Level: level, CreatedAt: now, LastSeenAt: now, AuthEpoch: user.AuthEpoch, UserAgent: userAgent(r), IP: st.ip, AMR: st.amr}
+	if sess.AMR == "" {
+		sess.AMR = "pwd"
+	}
 	if st.session != nil {
 		step.Ends = st.session.ID
 		if st.session.UserID == user.ID {
@@ -86,15 +96,23 @@ func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r 
 		sess.ReauthAt = now
 	}
 	step.Session = sess
+	device := ""
 	if level == portal.LevelFull {
+		device = s.knownDevice(r)
+		step.Device = portal.HashToken(device)
 		step.Complete = true
 		step.Event = s.newEvent(r, user.ID, portal.EventLoginSucceeded, "")
 	}
 	out, err := s.Store.StepLogin(ctx, step)
 	if err != nil {
 		return nil, err
+	} else if out.Stale {
+		return nil, errStaleLogin
 	} else if (out.Taken != nil && !out.Taken.OK) || out.Replayed {
 		return out, nil
+	}
+	if level == portal.LevelFull {
+		s.noteSignIn(w, r, user, sess, device, out.NewDevice)
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: s.secure(),
@@ -109,6 +127,10 @@ func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r 
 	}
 	return out, nil
 }
+
+// errStaleLogin answers a sign-in whose user's credentials changed while it
+// ran: its session would be dead, so none is given.
+var errStaleLogin = portal.Errorf(portal.EUNAUTHORIZED, "Your password or two-factor settings changed while you were signing in. Sign in again.")
 
 // endSession logs the caller out.
 func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
@@ -148,16 +170,13 @@ func (s *Server) event(r *http.Request, userID, typ, detail string) {
 // newEvent describes a security event of this request.
 func (s *Server) newEvent(r *http.Request, userID, typ, detail string) *portal.Event {
 	st := state(r)
-	e := &portal.Event{UserID: userID, Type: typ, IP: st.ip, UserAgent: truncate(r.UserAgent(), 256), Detail: detail, CreatedAt: s.now().Unix()}
+	e := &portal.Event{UserID: userID, Type: typ, IP: st.ip, UserAgent: userAgent(r), Detail: detail, CreatedAt: s.now().Unix()}
 	if st.user != nil && st.user.ID != userID {
 		e.ActorID = st.user.ID
 	}
 	return e
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// userAgent is the request's User-Agent as stored with sessions, events and
+// remembered browsers: valid text of at most 256 bytes, whatever was sent.
+func userAgent(r *http.Request) string { return portal.CleanText(r.UserAgent(), 256) }

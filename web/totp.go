@@ -158,22 +158,21 @@ func (s *Server) handleTOTPPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	if s.requireRecent(r) != nil {
 		reauthFirst(w, r, "/account/2fa")
 		return nil
 	}
-	_, codes, err := s.confirmTOTP(r.Context(), r, r.PostForm.Get("code"))
+	var codes []string
+	if err == nil {
+		_, codes, err = s.confirmTOTP(r.Context(), r, r.PostForm.Get("code"))
+	}
 	if err != nil {
 		p, perr := s.totpPage(r)
 		if perr != nil {
 			return err
 		}
-		if e, ok := err.(*portal.Error); ok {
-			e.Field = "code"
-		}
+		err = setField(err, "code")
 		return s.formError(w, r, "totp_setup", p, err)
 	}
 	return s.showConfirmed(w, r, codes)

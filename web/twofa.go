@@ -79,7 +79,10 @@ var _ matcher = (*mfa.TOTP)(nil)
 // With step, a success only adds its writes (attempts, the code's use,
 // counters to settle) to step, and the caller writes them with its session
 // and checks the outcome with stepRefused; without, they are written now.
-func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *portal.User, method, code string, step *portal.LoginStep) (*mfa.Result, error) {
+//
+// binding is what codes sent by email or WhatsApp were bound to: the
+// session (sign-in, re-authentication) or a password-reset link.
+func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *portal.User, method, code, binding string, step *portal.LoginStep) (*mfa.Result, error) {
 	f := s.Factors.Get(method)
 	if f == nil {
 		return nil, portal.Errorf(portal.EINVALID, "Choose one of your two-factor methods.")
@@ -100,9 +103,14 @@ func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *por
 		}
 	}
 	now := s.now()
-	ip := portal.Attempt{Policy: portal.SecondFactorIPLimit, Key: state(r).ip}
+	ip := portal.Attempt{Policy: portal.SecondFactorIPLimit, Key: state(r).ipKey}
 	user := portal.Attempt{Policy: portal.SecondFactorUserLimit, Key: u.ID}
-	req := &mfa.Request{User: u, Methods: methods, Code: code, LoginID: sessionID(r), Now: now}
+	if method == portal.MethodBackupCode {
+		// A frozen account still takes a backup code (after the delay):
+		// that is one way back for its owner.
+		user.Policy = user.Policy.Unfrozen()
+	}
+	req := &mfa.Request{User: u, Methods: methods, Code: code, LoginID: binding, Now: now}
 	own := step == nil
 	if own {
 		step = &portal.LoginStep{}
@@ -182,17 +190,26 @@ func (s *Server) writeStep(ctx context.Context, r *http.Request, u *portal.User,
 // limit or whose code was used already, or nil.
 func (s *Server) stepRefused(r *http.Request, u *portal.User, method string, out *portal.StepOutcome) error {
 	switch {
+	case out.Stale:
+		return errStaleLogin
 	case out.Taken != nil && !out.Taken.OK:
 		return refusal(out.Taken)
 	case out.Replayed:
-		return s.wrongCode(r, u, method, out.Taken.Counts[1], mfa.ErrCode())
+		return s.wrongCode(r, u, method, out.Taken.Counts[1], errCodeUsed)
 	}
 	return nil
 }
 
+// errCodeUsed answers a time-based code that was used already: the same
+// code works once, so the person waits for the next one.
+var errCodeUsed = portal.Errorf(portal.ECODE, "That code was already used. Wait for the next one (a new code every 30 seconds).")
+
 // refusal is the 429 of a second-factor attempt over a limit: the IP's
 // (counter 0) or the account's (counter 1).
 func refusal(taken *portal.Taken) error {
+	if taken.Frozen {
+		return portal.RateLimited(taken.Retry, "Two-factor sign-in is frozen on this account after too many wrong codes. Use the unlock link we emailed you, a backup code, or ask support for help.")
+	}
 	if taken.Refused == 0 {
 		return portal.RateLimited(taken.Retry, "Too many wrong codes from your network. Try again in %s.", wait(taken.Retry))
 	}
@@ -207,8 +224,15 @@ func (s *Server) wrongCode(r *http.Request, u *portal.User, method string, n int
 	}
 	s.event(r, u.ID, portal.EventSecondFactorFailed, label)
 	s.Logger.Info("second factor failed", logAttrs(r), "user_id", u.ID, "method", method, "consecutive", n)
-	if n == portal.SecondFactorUserLimit.Threshold {
-		s.securityEvent(r, u, portal.EventSecondFactorLocked, fmt.Sprintf("%d wrong codes in a row.", n))
+	p := portal.SecondFactorUserLimit
+	switch {
+	case p.Frozen(n):
+		s.securityEvent(r, u, portal.EventSecondFactorFrozen, fmt.Sprintf("%d wrong codes in a row: two-factor sign-in is frozen until you unlock it.", n))
+		if err := s.sendUnlockLink(r, u); err != nil {
+			s.Logger.Error("queue unlock link", logAttrs(r), "user_id", u.ID, "err", err)
+		}
+	case p.NewLevel(n):
+		s.securityEvent(r, u, portal.EventSecondFactorLocked, fmt.Sprintf("%d wrong codes in a row: each further try now waits %s.", n, wait(p.LockDelay(n))))
 	}
 	return err
 }
@@ -258,8 +282,12 @@ func wait(d time.Duration) string {
 		return fmt.Sprintf("%d seconds", int(d.Round(time.Second)/time.Second))
 	case d < 2*time.Minute:
 		return "a minute"
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int((d+time.Hour-1)/time.Hour))
 	}
-	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
+	return fmt.Sprintf("%d days", int((d+24*time.Hour-1)/(24*time.Hour)))
 }
 
 // sessionID is the current session's id (the login attempt), or "".
@@ -299,10 +327,11 @@ func (s *Server) secondStep(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	u := st.user
 	step := &portal.LoginStep{CancelRecoveries: true}
-	res, err := s.verifySecondFactor(ctx, r, u, method, code, step)
+	res, err := s.verifySecondFactor(ctx, r, u, method, code, sessionID(r), step)
 	if err != nil {
 		return nil, err
 	}
+	st.amr = secondFactorAMR(method)
 	out, err := s.startSessionWith(ctx, w, r, u, portal.LevelFull, true, step)
 	if err != nil {
 		return nil, err
@@ -339,7 +368,7 @@ func (s *Server) reauthenticate(ctx context.Context, r *http.Request, pw, method
 		if code == "" {
 			return &portal.Error{Code: portal.EINVALID, Message: "Enter a code from your two-factor method as well.", Field: "code"}
 		}
-		if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, nil); err != nil {
+		if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, sessionID(r), nil); err != nil {
 			return err
 		}
 	}
@@ -363,6 +392,11 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 	if !tf.Enabled {
 		return portal.Errorf(portal.ECONFLICT, "Two-factor authentication is not turned on.")
 	}
+	if must, err := s.mustUseTwoFactor(ctx, st.user); err != nil {
+		return err
+	} else if must {
+		return portal.Errorf(portal.ECONFLICT, "%s", errRequired(st.user))
+	}
 	if _, err := s.checkPassword(ctx, r, st.user.Email, pw, nil); err != nil {
 		if portal.ErrorCode(err) == portal.ECREDENTIALS {
 			return &portal.Error{Code: portal.ECREDENTIALS, Message: "Incorrect password.", Field: "password"}
@@ -375,7 +409,7 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 			method = portal.MethodBackupCode
 		}
 	}
-	if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, nil); err != nil {
+	if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, sessionID(r), nil); err != nil {
 		return err
 	}
 	rec, err := s.record(r, st.user, portal.EventTwoFactorDisabled, "All two-factor methods and backup codes were removed and other sessions signed out.")
@@ -390,10 +424,22 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 	return nil
 }
 
+// errRequired says why u cannot turn two-factor authentication off.
+func errRequired(u *portal.User) string {
+	if u.IsStaff() {
+		return "Two-factor authentication is required for staff, so it cannot be turned off. You can add another method, or replace one by adding the new one first."
+	}
+	return "Two-factor authentication is required for your account, so it cannot be turned off. You can add another method, or replace one by adding the new one first."
+}
+
 // ResetTwoFactor removes a user's 2FA on behalf of staff (or the command
 // line): every method and backup code goes, every session ends, the user is
-// told why.
+// told why. The reason is checked as free text: the command line passes it
+// straight from its arguments.
 func (s *Server) ResetTwoFactor(ctx context.Context, userID, actorID, reason string) error {
+	if err := portal.CheckText("reason", reason, portal.MultiLine); err != nil {
+		return err
+	}
 	_, err := s.resetTwoFactor(ctx, userID, actorID, reason, "")
 	return err
 }
@@ -440,16 +486,16 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 		return nil, err
 	}
 	label := s.Factors.Get(m.Type).Label()
-	enabledNow, err := s.Store.ConfirmMethod(ctx, m, set, s.now().Unix(), func(first bool) *portal.Record {
+	enabledNow, err := s.Store.ConfirmMethod(ctx, m, set, s.now().Unix(), state(r).session.ID, func(first bool) *portal.Record {
 		typ, detail := portal.EventMethodAdded, label+" added."
 		if first {
-			typ, detail = portal.EventTwoFactorEnabled, label+" added. Backup codes were generated."
+			typ, detail = portal.EventTwoFactorEnabled, label+" added. Backup codes were generated and your other sessions were signed out."
 		}
 		rec, err := s.record(r, u, typ, detail)
 		if err != nil {
 			// A notice that cannot be rendered must not undo the change.
 			s.Logger.Error("render notice", logAttrs(r), "kind", typ, "err", err)
-			return &portal.Record{Event: s.newEvent(r, u.ID, typ, detail)}
+			return &portal.Record{Event: s.newEvent(r, u.ID, typ, detail), Session: sessionID(r)}
 		}
 		return rec
 	})
@@ -457,8 +503,26 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 		return nil, err
 	}
 	s.queued()
+	if enabledNow {
+		// 2FA on moved the user's credential epoch (every other session
+		// ended); this session moved with it.
+		fresh, err := s.Store.UserByID(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		u.AuthEpoch = fresh.AuthEpoch
+		state(r).session.AuthEpoch = fresh.AuthEpoch
+		// This session has now seen the password and the new factor.
+		if sess := state(r).session; sess.Level == portal.LevelFull {
+			sess.AMR = secondFactorAMR(m.Type)
+			if err := s.Store.SetSessionAMR(ctx, sess.ID, sess.AMR); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if st := state(r); st.session.Level == portal.LevelSetup {
 		// The required second factor is in place: the login is complete.
+		st.amr = secondFactorAMR(m.Type)
 		if _, err := s.startSession(ctx, st.w, r, u, portal.LevelFull, true); err != nil {
 			return nil, err
 		}
@@ -473,7 +537,7 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 // to be written in the same transaction as the change (SPEC §4: every
 // change is notified).
 func (s *Server) record(r *http.Request, u *portal.User, typ, detail string) (*portal.Record, error) {
-	rec := &portal.Record{Event: s.newEvent(r, u.ID, typ, detail)}
+	rec := &portal.Record{Event: s.newEvent(r, u.ID, typ, detail), Session: sessionID(r)}
 	if s.Notifier != nil {
 		var err error
 		rec.Notice, err = s.Notifier.Message(&portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: state(r).ip, At: s.now().Unix()})
@@ -514,6 +578,7 @@ func (s *Server) regenerateBackupCodes(ctx context.Context, r *http.Request) ([]
 
 // removeMethod deletes one method (recent authentication). The last one
 // cannot go this way: that is turning 2FA off, which has its own checks.
+// The store decides that in the delete's own transaction.
 func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) error {
 	if err := s.requireRecent(r); err != nil {
 		return err
@@ -532,22 +597,34 @@ func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) e
 	if target == nil {
 		return portal.Errorf(portal.ENOTFOUND, "That method does not exist.")
 	}
-	if len(tf.Methods) == 1 {
-		return portal.Errorf(portal.ECONFLICT, "This is your only two-factor method. To remove it, turn two-factor authentication off instead.")
-	}
-	rec, err := s.record(r, u, portal.EventMethodRemoved, s.Factors.Get(target.Type).Label()+methodName(target)+" removed.")
+	rec, err := s.record(r, u, portal.EventMethodRemoved, s.Factors.Get(target.Type).Label()+methodName(s.Factors.Get(target.Type).Label(), target)+" removed.")
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteMethod(ctx, u.ID, id, rec); err != nil {
+	if err := s.Store.DeleteMethod(ctx, u.ID, id, rec); err == portal.ErrLastMethod {
+		if must, merr := s.mustUseTwoFactor(ctx, u); merr == nil && must {
+			return portal.Errorf(portal.ECONFLICT, "This is your only two-factor method. %s", errRequired(u))
+		}
+		return err
+	} else if err != nil {
 		return err
 	}
 	s.queued()
 	return nil
 }
 
-func methodName(m *portal.Method) string {
-	if m.Name == "" {
+// secondFactorAMR is the amr (RFC 8176) of a sign-in with the password and
+// a second factor of type method: "hwk" for security keys (proof of a
+// hardware key), "otp" for every kind of one-time code.
+func secondFactorAMR(method string) string {
+	if method == portal.MethodWebAuthn {
+		return "pwd hwk mfa"
+	}
+	return "pwd otp mfa"
+}
+
+func methodName(label string, m *portal.Method) string {
+	if m.Name == "" || m.Name == label {
 		return ""
 	}
 	return " “" + m.Name + "”"
@@ -558,7 +635,9 @@ func methodName(m *portal.Method) string {
 func writeConfirmed(w http.ResponseWriter, m *portal.Method, codes []string) error {
 	out := map[string]any{"method": methodJSON(m)}
 	if codes != nil {
+		// 2FA just turned on: the user's other sessions were ended.
 		out["backup_codes"] = codes
+		out["other_sessions_ended"] = true
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -568,10 +647,10 @@ func writeConfirmed(w http.ResponseWriter, m *portal.Method, codes []string) err
 // when 2FA was just turned on, the Security page otherwise.
 func (s *Server) showConfirmed(w http.ResponseWriter, r *http.Request, codes []string) error {
 	if codes == nil {
-		setFlash(w, "method_added")
+		s.setFlash(w, "method_added")
 		redirect(w, r, "/account/security")
 		return nil
 	}
-	s.renderBackupCodes(w, r, codes, true)
+	s.showBackupCodes(w, r, codes, true)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
@@ -337,31 +338,50 @@ func TestSecondFactorLimit(t *testing.T) {
 	})
 }
 
-// TestSecondFactorBadInput: every malformed code is a clear 400, never a 500.
+// TestSecondFactorBadInput: every malformed code is a clear 400, never a
+// 500 (on PostgreSQL too), and none counts as a wrong code.
 func TestSecondFactorBadInput(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	storetest.ForEachDialect(t, testSecondFactorBadInput)
+}
+
+func testSecondFactorBadInput(t *testing.T, dialect string) {
+	e := newEnv(t, dialect)
 	e.userWith2FA("i@example.com")
 	p := e.passwordStep("i@example.com")
 	for name, body := range map[string]string{
-		"empty":          `{"method":"totp","code":""}`,
-		"short":          `{"method":"totp","code":"12345"}`,
-		"long":           `{"method":"totp","code":"1234567"}`,
-		"letters":        `{"method":"totp","code":"12a456"}`,
-		"unicode digits": `{"method":"totp","code":"１２３４５６"}`,
-		"arabic digits":  `{"method":"totp","code":"١٢٣٤٥٦"}`,
-		"array":          `{"method":"totp","code":["123456"]}`,
-		"number":         `{"method":"totp","code":123456}`,
-		"object":         `{"method":"totp","code":{}}`,
-		"no method":      `{"code":"123456"}`,
-		"unknown method": `{"method":"sms","code":"123456"}`,
-		"not enrolled":   `{"method":"email","code":"123456"}`,
-		"backup short":   `{"method":"backup_code","code":"ABCD-EFGH"}`,
-		"backup symbols": `{"method":"backup_code","code":"ABCD-EFGH-JKMN-PQR!"}`,
-		"huge":           `{"method":"totp","code":"` + strings.Repeat("9", 10000) + `"}`,
+		"NUL":                  `{"method":"totp","code":"123\u0000456"}`,
+		"invalid UTF-8":        "{\"method\":\"totp\",\"code\":\"123\xff\xfe456\"}",
+		"surrogate bytes":      "{\"method\":\"totp\",\"code\":\"123\xed\xa0\x80\"}",
+		"lone surrogate":       `{"method":"totp","code":"123\ud800"}`,
+		"escape character":     `{"method":"totp","code":"123\u001b456"}`,
+		"NUL in the method":    `{"method":"totp\u0000","code":"123456"}`,
+		"invalid UTF-8 method": "{\"method\":\"\xff\xfe\",\"code\":\"123456\"}",
+		"empty":                `{"method":"totp","code":""}`,
+		"short":                `{"method":"totp","code":"12345"}`,
+		"long":                 `{"method":"totp","code":"1234567"}`,
+		"letters":              `{"method":"totp","code":"12a456"}`,
+		"unicode digits":       `{"method":"totp","code":"１２３４５６"}`,
+		"arabic digits":        `{"method":"totp","code":"١٢٣٤٥٦"}`,
+		"array":                `{"method":"totp","code":["123456"]}`,
+		"number":               `{"method":"totp","code":123456}`,
+		"object":               `{"method":"totp","code":{}}`,
+		"no method":            `{"code":"123456"}`,
+		"unknown method":       `{"method":"sms","code":"123456"}`,
+		"not enrolled":         `{"method":"email","code":"123456"}`,
+		"backup short":         `{"method":"backup_code","code":"ABCD-EFGH"}`,
+		"backup symbols":       `{"method":"backup_code","code":"ABCD-EFGH-JKMN-PQR!"}`,
+		"huge":                 `{"method":"totp","code":"` + strings.Repeat("9", 10000) + `"}`,
 	} {
 		r := p.do("POST", "/api/v1/login/2fa", strings.NewReader(body), "application/json", nil)
 		if r.StatusCode != 400 || r.errCode() != "invalid_request" || !strings.Contains(r.Body, `"message"`) {
 			t.Errorf("%s: %d %s", name, r.StatusCode, r.Body)
+		}
+	}
+	// The form shows the step again with the message.
+	for _, code := range []string{"123\x00456", "123\xff456", "123\x1b456"} {
+		r := p.form("/login/2fa", url.Values{"method": {"totp"}, "code": {code}})
+		if r.StatusCode != 400 || !strings.Contains(r.Body, `id="form-error"`) {
+			t.Errorf("form with code %q: %d %.300s", code, r.StatusCode, r.Body)
 		}
 	}
 	// None of that counted against the user.
@@ -398,22 +418,35 @@ func TestEnrolmentNeedsRecentAuth(t *testing.T) {
 	}
 }
 
-// TestNoPlaintextSecrets: the TOTP secret, backup codes and session tokens
-// are nowhere in the database or the logs.
+// TestNoPlaintextSecrets: the TOTP secret, backup codes, session tokens and
+// the tokens of every kind of link (verification, invitation, email change)
+// are nowhere in the database or the logs: not while the links wait in the
+// outbox, nor after they were delivered. Mail goes the way main sends it:
+// sealed into the outbox, delivered over SMTP by the worker.
 func TestNoPlaintextSecrets(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		e := newEnv(t, dialect)
+		rm := &realMail{srv: mailtest.NewServer(t)}
+		e := newEnv(t, dialect, withRealMail(rm))
+		var dumps []string
 		e.register("d@example.com")
-		verifyLink := e.box.LastLink("d@example.com")
+		dumps = append(dumps, storetest.Dump(t, e.dsn)) // the verification link queued
+		rm.deliver(t)
+		verifyLink := rm.link(t, "d@example.com")
 		c := e.login("d@example.com")
 		secret, backup := e.enableTOTP(c)
-		// An email code, a remembered browser and an invitation too.
-		e.verifyEmail("d@example.com")
+		// An email code, a remembered browser, an invitation and an
+		// address change too.
+		if r := e.client().api("POST", "/api/v1/verify-email", map[string]string{"token": tokenOf(verifyLink)}); r.StatusCode != 204 {
+			t.Fatalf("verify: %d %s", r.StatusCode, r.Body)
+		}
 		e.clock.Add(30 * time.Second)
 		c.api("POST", "/api/v1/reauth", map[string]string{"password": testPassword, "method": "totp", "code": codeAt(t, secret, e.clock.Now())})
 		c.api("POST", "/api/v1/me/2fa/email", nil)
 		emailCode := e.box.LastCode("d@example.com")
 		c.api("POST", "/api/v1/me/2fa/email/confirm", map[string]string{"code": emailCode})
+		if r := c.api("POST", "/api/v1/me/email", map[string]string{"email": "new@example.com"}); r.StatusCode != 202 {
+			t.Fatalf("change email: %d %s", r.StatusCode, r.Body)
+		}
 		e.clock.Add(61 * time.Second)
 		p := e.passwordStep("d@example.com")
 		p.api("POST", "/api/v1/login/2fa/send", map[string]string{"method": "email"})
@@ -429,12 +462,23 @@ func TestNoPlaintextSecrets(t *testing.T) {
 		if remember == "" {
 			t.Fatal("no remember cookie")
 		}
-		p.api("POST", "/api/v1/account/users", map[string]string{"email": "inv@example.com", "name": "Inv"})
-		inviteLink := e.box.LastLink("inv@example.com")
-		dump := storetest.Dump(t, e.dsn)
-		logs := e.logs.String()
+		if r := p.api("POST", "/api/v1/account/users", map[string]string{"email": "inv@example.com", "name": "Inv"}); r.StatusCode != 201 {
+			t.Fatalf("invite: %d %s", r.StatusCode, r.Body)
+		}
+		dumps = append(dumps, storetest.Dump(t, e.dsn)) // invitation and change links queued
+		rm.deliver(t)
+		dumps = append(dumps, storetest.Dump(t, e.dsn)) // and delivered
+		inviteLink, changeLink := rm.link(t, "inv@example.com"), rm.link(t, "new@example.com")
+		// The mailed links are real and still live.
+		if r := e.client().get("/invite?token=" + url.QueryEscape(tokenOf(inviteLink))); r.StatusCode != 200 {
+			t.Fatalf("the delivered invitation does not work: %d", r.StatusCode)
+		}
+		if r := e.client().get("/verify-email?token=" + url.QueryEscape(tokenOf(changeLink))); r.StatusCode != 200 {
+			t.Fatalf("the delivered change link does not work: %d", r.StatusCode)
+		}
+		logs := e.logText()
 		secrets := append([]string{secret, testPassword, c.cookie(), p.cookie(), remember, emailCode, loginCode,
-			tokenOf(verifyLink), tokenOf(inviteLink)}, backup...)
+			tokenOf(verifyLink), tokenOf(inviteLink), tokenOf(changeLink)}, backup...)
 		for _, b := range backup {
 			secrets = append(secrets, strings.ReplaceAll(b, "-", ""))
 		}
@@ -442,15 +486,19 @@ func TestNoPlaintextSecrets(t *testing.T) {
 			// Whole words only: a 6-digit code may otherwise match inside a
 			// timestamp by chance.
 			word := regexp.MustCompile(`\b` + regexp.QuoteMeta(s) + `\b`)
-			if word.MatchString(dump) {
-				t.Errorf("database holds %q in plaintext", s)
+			for i, dump := range dumps {
+				if word.MatchString(dump) {
+					t.Errorf("database dump %d holds %q in plaintext", i, s)
+				}
 			}
 			if word.MatchString(logs) {
 				t.Errorf("logs hold %q", s)
 			}
 		}
-		if !strings.Contains(dump, "d@example.com") {
-			t.Fatal("dump check is blind: it does not even see the email")
+		for i, dump := range dumps {
+			if !strings.Contains(dump, "d@example.com") || (i > 0 && !strings.Contains(dump, "inv@example.com")) {
+				t.Fatalf("dump %d check is blind: it does not even see the addresses", i)
+			}
 		}
 	})
 }

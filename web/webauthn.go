@@ -14,13 +14,14 @@ import (
 // keyName checks the label a person gives a key.
 func keyName(name, fallback string) (string, error) {
 	name = strings.TrimSpace(name)
+	if err := portal.CheckText("name", name, portal.SingleLine); err != nil {
+		return "", err
+	}
 	switch {
 	case name == "":
 		return fallback, nil
 	case utf8.RuneCountInString(name) > 60:
 		return "", &portal.Error{Code: portal.EINVALID, Message: "A key name can be at most 60 characters.", Field: "name"}
-	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "", &portal.Error{Code: portal.EINVALID, Message: "The key name contains characters we cannot show.", Field: "name"}
 	}
 	return name, nil
 }
@@ -187,13 +188,14 @@ func (s *Server) apiMethodRename(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleMethodRename(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
+	err := formValues(r)
+	if err == nil {
+		err = s.renameMethod(r, r.PathValue("id"), r.PostForm.Get("name"))
 	}
-	if err := s.renameMethod(r, r.PathValue("id"), r.PostForm.Get("name")); err != nil {
+	if err != nil {
 		return s.securityError(w, r, err)
 	}
-	setFlash(w, "renamed")
+	s.setFlash(w, "renamed")
 	redirect(w, r, "/account/security")
 	return nil
 }

@@ -17,6 +17,11 @@ func (s *Server) beginWhatsApp(ctx context.Context, r *http.Request, phone strin
 	if s.WhatsApp == nil {
 		return nil, portal.Errorf(portal.ENOTFOUND, "WhatsApp codes are not offered here.")
 	}
+	// Paid messages are for customers we can reach: a throw-away account
+	// with no verified address sends none.
+	if state(r).user.EmailVerifiedAt == 0 {
+		return nil, portal.Errorf(portal.ECONFLICT, "Verify your email address first: use the link we emailed you, or ask for a new one on the Security page.")
+	}
 	e164, err := mfa.NormalizePhone(phone)
 	if err != nil {
 		return nil, err
@@ -84,38 +89,61 @@ func (s *Server) apiWhatsAppConfirm(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleWhatsAppBegin(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	if s.requireRecent(r) != nil {
 		reauthFirst(w, r, "/account/2fa")
 		return nil
 	}
 	phone := r.PostForm.Get("phone")
-	p := &page{Title: "Add WhatsApp as a two-factor method", Form: map[string]string{"phone": phone}, Data: map[string]any{}}
-	sent, err := s.beginWhatsApp(r.Context(), r, phone)
+	if err == nil {
+		_, err = s.beginWhatsApp(r.Context(), r, phone)
+	}
 	if err != nil {
+		p, perr := s.codeSetupPage(r, s.whatsAppEnroller(), "Add WhatsApp as a two-factor method")
+		if perr != nil {
+			return perr
+		}
+		if fieldOf(err) == "phone" {
+			// A new number was refused: ask for it again.
+			delete(p.Data, "Retry")
+		}
+		p.Form = map[string]string{"phone": phone}
 		return s.formError(w, r, "whatsapp_setup", p, err)
 	}
-	p.Data["Sent"] = sent
+	s.setFlash(w, "code_sent")
+	redirect(w, r, "/account/2fa/whatsapp")
+	return nil
+}
+
+func (s *Server) handleWhatsAppSetupPage(w http.ResponseWriter, r *http.Request) error {
+	if s.WhatsApp == nil {
+		return portal.Errorf(portal.ENOTFOUND, "WhatsApp codes are not offered here.")
+	}
+	p, err := s.codeSetupPage(r, s.whatsAppEnroller(), "Add WhatsApp as a two-factor method")
+	if err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "whatsapp_setup", p)
 	return nil
 }
 
 func (s *Server) handleWhatsAppConfirm(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	if s.requireRecent(r) != nil {
 		reauthFirst(w, r, "/account/2fa")
 		return nil
 	}
-	_, codes, err := s.confirmWhatsApp(r.Context(), r, r.PostForm.Get("code"))
+	var codes []string
+	if err == nil {
+		_, codes, err = s.confirmWhatsApp(r.Context(), r, r.PostForm.Get("code"))
+	}
 	if err != nil {
-		if e, ok := err.(*portal.Error); ok {
-			e.Field = "code"
+		p, perr := s.codeSetupPage(r, s.whatsAppEnroller(), "Add WhatsApp as a two-factor method")
+		if perr != nil {
+			return perr
 		}
-		return s.formError(w, r, "whatsapp_setup", &page{Title: "Add WhatsApp as a two-factor method", Data: map[string]any{"Retry": true}}, err)
+		p.Data["Retry"] = true
+		return s.formError(w, r, "whatsapp_setup", p, setField(err, "code"))
 	}
 	return s.showConfirmed(w, r, codes)
 }

@@ -59,21 +59,22 @@ func (s *Server) apiYubicoEnrol(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleYubicoEnrol(w http.ResponseWriter, r *http.Request) error {
-	if err := formValues(r); err != nil {
-		return err
-	}
+	err := formValues(r)
 	if s.requireRecent(r) != nil {
 		reauthFirst(w, r, "/account/2fa")
 		return nil
 	}
-	_, codes, err := s.enrolYubicoOTP(r.Context(), r, r.PostForm.Get("otp"), r.PostForm.Get("name"))
+	var codes []string
+	if err == nil {
+		_, codes, err = s.enrolYubicoOTP(r.Context(), r, r.PostForm.Get("otp"), r.PostForm.Get("name"))
+	}
 	if err != nil {
 		p, perr := s.twoFactorStartPage(r)
 		if perr != nil {
 			return perr
 		}
-		if e, ok := err.(*portal.Error); ok && e.Field == "" {
-			e.Field = "otp"
+		if fieldOf(err) == "" {
+			err = setField(err, "otp")
 		}
 		return s.formError(w, r, "twofa_start", p, err)
 	}

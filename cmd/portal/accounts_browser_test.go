@@ -18,8 +18,9 @@ var inviteRE = regexp.MustCompile(`https?://\S+/invite\?token=\S+`)
 // signIn signs out and in again through the pages; it stops at the 2FA
 // step when one is asked.
 func signIn(t *testing.T, ctx context.Context, base, email, pw string) {
-	// Sign out first (the session, not the remembered browser).
-	do(t, ctx, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	// Sign out first (the session, not the remembered browser); a signed-in
+	// browser is sent on from /login, so sign out from any page.
+	do(t, ctx, chromedp.Navigate(base+"/recover"), chromedp.WaitVisible(chromedp.CSS("#email")))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/logout", {method: "POST"}).then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func onPage(t *testing.T, ctx context.Context) string {
 }
 
 // TestBrowserAccountUsers: the owner invites a member who enables 2FA; the
-// owner's "All users" shows and filters it; the owner's requirement forces
+// owner's "Users" page shows and filters it; the owner's requirement forces
 // a new member into setup; a remembered browser skips the second factor
 // until it is revoked or the password changes.
 func TestBrowserAccountUsers(t *testing.T) {
@@ -125,7 +126,8 @@ func TestBrowserAccountUsers(t *testing.T) {
 	}
 	// Forgetting the browser brings the question back.
 	do(t, mia, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS(".browsers")),
-		chromedp.Click(chromedp.CSS(`.browsers form button`)), waitText(".flash", "ask for your second factor"))
+		chromedp.Click(chromedp.CSS(`.browsers a.forget-browser`)), chromedp.WaitVisible(chromedp.CSS("#confirm-yes")),
+		chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "ask for your second factor"))
 	signIn(t, mia, p.URL, "mia@example.com", pw)
 	if loc := onPage(t, mia); !strings.Contains(loc, "/login/2fa") {
 		t.Fatalf("after forgetting the browser (at %s)", loc)

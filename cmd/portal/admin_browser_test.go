@@ -58,7 +58,7 @@ func TestBrowserStaffConsole(t *testing.T) {
 		if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#twofa"))); v != filter {
 			t.Fatalf("filter shows %q", v)
 		}
-		return texts(t, ctx, ".admin-users tbody tr td:first-child .muted")
+		return texts(t, ctx, ".admin-users tbody tr th .muted")
 	}
 	if got := fmt.Sprint(listed("activated")); got != "[ops@example.com with2@example.com with1@example.com]" {
 		t.Fatalf("activated: %s", got)
@@ -85,16 +85,25 @@ func TestBrowserStaffConsole(t *testing.T) {
 	// Two recovery requests: approve one, deny the other.
 	anon := newAPIClient(t, p.URL)
 	anon.call("POST", "/api/v1/recovery", `{"email":"with2@example.com","message":"lost my phone"}`)
+	p.Server.Wait() // requests are handled after the answer
 	do(t, ctx, chromedp.Navigate(p.URL+"/admin/recovery"), chromedp.WaitVisible(chromedp.CSS("article.request")))
-	do(t, ctx, chromedp.Click(chromedp.CSS(`article.request form[action$="/approve"] button`)), waitText(".flash", "Approved"))
+	// Deciding asks first.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`article.request a.approve`)), waitText("#confirm-h", "Approve the recovery request of"))
+	if n := count(t, ctx, "article.request"); n != 1 {
+		t.Fatalf("asking decided already: %d requests waiting", n)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "Approved"))
 	if s := text(t, ctx, ".recent tbody"); !strings.Contains(s, "approved") {
 		t.Fatalf("recent requests: %q", s)
 	}
 	sessions["with2@example.com"] = nil
 	anon.call("POST", "/api/v1/recovery", `{"email":"ops@example.com"}`)
+	p.Server.Wait()
 	do(t, ctx, chromedp.Navigate(p.URL+"/admin/recovery"), chromedp.WaitVisible(chromedp.CSS("article.request")),
-		fill(map[string]string{"article.request input[name=note]": "We could not verify you."}),
-		chromedp.Click(chromedp.CSS(`article.request form[action$="/deny"] button`)), waitText(".flash", "Denied"))
+		waitText("#recovery-badge", "1"),
+		chromedp.Click(chromedp.CSS(`article.request a.deny`)), chromedp.WaitVisible(chromedp.CSS("#confirm-note")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-note"), "We could not verify you."),
+		chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "Denied"))
 	screenshot(t, ctx, "admin-recovery")
 	// Both users were told.
 	for _, who := range []string{"with2@example.com", "ops@example.com"} {

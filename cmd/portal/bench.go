@@ -41,9 +41,11 @@ const (
 	scenarioLogin        = "login"
 	scenarioAdminList    = "admin-list"
 	scenarioEmailCode    = "email-code"
+	scenarioOIDCToken    = "oidc-token"   // an app redeems an authorization code
+	scenarioOIDCRefresh  = "oidc-refresh" // an app exchanges a refresh token
 )
 
-var allScenarios = []string{scenarioSecondFactor, scenarioLogin, scenarioAdminList, scenarioEmailCode}
+var allScenarios = []string{scenarioSecondFactor, scenarioLogin, scenarioAdminList, scenarioEmailCode, scenarioOIDCToken, scenarioOIDCRefresh}
 
 // benchPassword is every seeded user's password.
 const benchPassword = "bench-password-42!"
@@ -70,6 +72,8 @@ type bench struct {
 	pid      int
 	profiles string
 	pprof    string // the portal's profiler address, with --cpuprofile
+	sync     string // the started portal's PORTAL_SQLITE_SYNCHRONOUS
+	metrics  string // the started portal's metrics address (SQLite flushes)
 	client   *http.Client
 	sink     *smtpSink
 
@@ -101,6 +105,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&b.duration, "duration", 10*time.Second, "how long each scenario runs")
 	fs.StringVar(&b.url, "url", "", "benchmark a portal already running on this URL (sharing the database and keys) instead of starting one")
 	fs.IntVar(&b.pid, "pid", 0, "with --url: the portal's process id, to report its CPU time and memory")
+	fs.StringVar(&b.sync, "sync", "", "SQLite: the started portal's PORTAL_SQLITE_SYNCHRONOUS, full or normal (default: as configured, full)")
 	fs.StringVar(&b.profiles, "cpuprofile", "", "write the portal's CPU profile of each scenario to this directory (SCENARIO.pprof)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file (- for standard output)")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +128,16 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 	if b.users < 1 || b.clients < 1 || b.duration <= 0 {
 		return errors.New("bench: --users, --clients and --duration must be positive")
+	}
+	switch b.sync {
+	case "":
+		b.sync = m.Config.SQLiteSynchronous
+	case sqlstore.SyncFull, sqlstore.SyncNormal:
+		if b.url != "" {
+			return errors.New("bench: --sync sets up the portal bench starts; with --url, start it with PORTAL_SQLITE_SYNCHRONOUS")
+		}
+	default:
+		return fmt.Errorf("bench: --sync must be full or normal, not %q", b.sync)
 	}
 	if err := m.open(ctx); err != nil {
 		return err
@@ -161,7 +176,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	printResults(m.Stdout, results)
 	if *jsonOut != "" {
 		data, _ := json.MarshalIndent(map[string]any{
-			"clients": b.clients, "duration_seconds": b.duration.Seconds(), "database": m.DB.Dialect,
+			"clients": b.clients, "duration_seconds": b.duration.Seconds(), "database": m.DB.Dialect, "sqlite_synchronous": b.syncLabel(),
 			"gomaxprocs": runtime.GOMAXPROCS(0), "results": results,
 		}, "", "  ")
 		data = append(data, '\n')
@@ -307,7 +322,13 @@ func (b *bench) startPortal(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe, "serve")
-	cmd.Env = append(os.Environ(),
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b.metrics = mln.Addr().String()
+	mln.Close()
+	cmd.Env = append(os.Environ(), "PORTAL_SQLITE_SYNCHRONOUS="+b.sync, "PORTAL_METRICS_ADDR="+b.metrics,
 		"PORTAL_DATABASE_URL="+b.m.Config.DatabaseURL, "PORTAL_DATA_DIR="+b.m.Config.DataDir,
 		"PORTAL_ADDR=127.0.0.1:"+strconv.Itoa(port), "PORTAL_BASE_URL=http://localhost:"+strconv.Itoa(port),
 		"PORTAL_SMTP_URL=smtp://"+b.sink.Addr())
@@ -443,6 +464,11 @@ func (b *bench) run(ctx context.Context, name string) (*benchResult, error) {
 		res.Note = fmt.Sprintf("%.0f%% of the rate of argon2id alone (%.1f hashes/s, %.1f ms CPU each); the hash is %.0f%% of a login's CPU",
 			100*res.OfArgon2, alone.PerSecond, alone.CPUmsPerHash, 100*res.HashShareOfCPU)
 		return res, nil
+	case scenarioOIDCToken, scenarioOIDCRefresh:
+		var err error
+		if op, err = b.oidcScenario(ctx, name); err != nil {
+			return nil, err
+		}
 	case scenarioAdminList:
 		admins, err := b.m.DB.SeededUsers(ctx, 1, true)
 		if err != nil {

@@ -30,7 +30,7 @@ func TestBenchSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("portal bench: %v\n%s", err, table)
 		}
-		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "req/s", "of the rate of argon2id alone", "of a login's CPU"} {
+		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "oidc-token", "oidc-refresh", "req/s", "of the rate of argon2id alone", "of a login's CPU"} {
 			if !strings.Contains(string(table), s) {
 				t.Errorf("output lacks %q:\n%s", s, table)
 			}
@@ -55,8 +55,8 @@ func TestBenchSmoke(t *testing.T) {
 		if err := json.Unmarshal(data, &report); err != nil {
 			t.Fatalf("JSON report: %v\n%s", err, data)
 		}
-		if report.Database != dialect || len(report.Results) != 4 {
-			t.Fatalf("report for %q with %d scenarios, want %s and 4:\n%s", report.Database, len(report.Results), dialect, data)
+		if report.Database != dialect || len(report.Results) != 6 {
+			t.Fatalf("report for %q with %d scenarios, want %s and 6:\n%s", report.Database, len(report.Results), dialect, data)
 		}
 		for _, r := range report.Results {
 			if r.Requests == 0 || r.PerSecond <= 0 || r.P99 <= 0 || r.CPU <= 0 || r.RSS <= 0 || len(r.Errors) != 0 {

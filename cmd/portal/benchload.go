@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/clientportal/portal/sqlstore"
 )
 
 // errPoolEmpty ends a scenario early: every prepared user was used.
@@ -44,6 +46,10 @@ type benchResult struct {
 	PeakRSSMiB      float64 `json:"portal_peak_rss_mib,omitempty"`
 	// The load generator's own CPU, to show what it takes from the portal.
 	LoadCPUPerRequestMs float64 `json:"load_generator_cpu_ms_per_request"`
+	// SQLite: commits and checkpoints per second during the scenario, the
+	// portal's flushes to disk (commits flush only with synchronous=full).
+	CommitsPerSecond     float64 `json:"sqlite_commits_per_second,omitempty"`
+	CheckpointsPerSecond float64 `json:"sqlite_checkpoints_per_second,omitempty"`
 	// Login only: argon2id verifications per second on their own, and the
 	// login rate as a share of it.
 	Argon2PerSecond float64 `json:"argon2id_per_second,omitempty"`
@@ -67,6 +73,7 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 	}
 	profiled := b.profile(ctx, name)
 	resetPeakRSS(b.pid)
+	commits0, checkpoints0 := b.flushes()
 	cpu0, load0 := processCPU(b.pid), selfCPU()
 	var next atomic.Int64
 	var emptied atomic.Bool
@@ -112,11 +119,15 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	cpu1, load1 := processCPU(b.pid), selfCPU()
+	commits1, checkpoints1 := b.flushes()
 	if err := <-profiled; err != nil {
 		fmt.Fprintf(b.m.Stderr, "bench: CPU profile of %s: %v\n", name, err)
 	}
 	slices.Sort(lat)
 	res := &benchResult{Scenario: name, Clients: b.clients, Requests: len(lat), Seconds: elapsed, Errors: errs}
+	if commits0 >= 0 && commits1 >= 0 {
+		res.CommitsPerSecond, res.CheckpointsPerSecond = (commits1-commits0)/elapsed, (checkpoints1-checkpoints0)/elapsed
+	}
 	if len(lat) == 0 {
 		return res, nil
 	}
@@ -279,7 +290,7 @@ func peakRSS(pid int) float64 {
 // printResults writes the table.
 func printResults(w io.Writer, results []*benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tclients\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tportal CPU ms/req\tload CPU ms/req\tportal peak RSS MiB\terrors\t")
+	fmt.Fprintln(tw, "scenario\tclients\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tportal CPU ms/req\tload CPU ms/req\tportal peak RSS MiB\tcommits/s\tcheckpoints/s\terrors\t")
 	for _, r := range results {
 		var errs []string
 		for k, v := range r.Errors {
@@ -289,8 +300,8 @@ func printResults(w io.Writer, results []*benchResult) {
 		if len(errs) == 0 {
 			errs = []string{"none"}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%.0f\t%s\t\n", r.Scenario, r.Clients, r.Requests, r.PerSecond,
-			r.P50ms, r.P90ms, r.P99ms, r.CPUPerRequestMs, r.LoadCPUPerRequestMs, r.PeakRSSMiB, strings.Join(errs, ", "))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%.0f\t%.0f\t%.1f\t%s\t\n", r.Scenario, r.Clients, r.Requests, r.PerSecond,
+			r.P50ms, r.P90ms, r.P99ms, r.CPUPerRequestMs, r.LoadCPUPerRequestMs, r.PeakRSSMiB, r.CommitsPerSecond, r.CheckpointsPerSecond, strings.Join(errs, ", "))
 	}
 	tw.Flush()
 	for _, r := range results {
@@ -337,4 +348,42 @@ func (x sinkSession) Data(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
 	x.s.received.Add(1)
 	return err
+}
+
+// flushes reads the started SQLite portal's commit and checkpoint
+// counters from its metrics; -1 when there are none (PostgreSQL, --url).
+func (b *bench) flushes() (commits, checkpoints float64) {
+	if b.metrics == "" {
+		return -1, -1
+	}
+	resp, err := http.Get("http://" + b.metrics + "/metrics")
+	if err != nil {
+		return -1, -1
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	commits, checkpoints = -1, -1
+	for _, line := range strings.Split(string(page), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		switch {
+		case err != nil:
+		case name == "portal_sqlite_commits_total":
+			commits = v
+		case name == "portal_sqlite_checkpoints_total":
+			checkpoints = v
+		}
+	}
+	return commits, checkpoints
+}
+
+// syncLabel says how the portal under test flushed SQLite.
+func (b *bench) syncLabel() string {
+	if b.m.DB.Dialect != sqlstore.SQLite {
+		return ""
+	}
+	return b.sync
 }

@@ -9,11 +9,14 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	main "github.com/clientportal/portal/cmd/portal"
+	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
@@ -155,6 +158,41 @@ func TestKeysRotate(t *testing.T) {
 	if st, m := c.call("POST", "/api/v1/login/2fa", `{"method":"totp","code":"`+app.code(clock.Now())+`"}`); st != 200 {
 		t.Fatalf("code after rotation: %d %v", st, m)
 	}
+}
+
+// TestKeysRotatePendingMail: mail waiting in the outbox (sealed, the mail
+// server down) is re-sealed by `portal keys rotate`, so it is still
+// delivered once the old key is dropped.
+func TestKeysRotatePendingMail(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	srv.Stop()
+	clock := portaltest.NewClock(time.Now().Truncate(30 * time.Second))
+	dir := t.TempDir()
+	env := map[string]string{"PORTAL_DATA_DIR": dir, "PORTAL_SMTP_URL": srv.URL()}
+	p := runPortalClock(t, clock, env)
+	enable2FA(t, p, clock, "rot@example.com")
+	p.Close()
+
+	clock.Add(time.Minute) // past the first retry
+	out := runCommand(t, env, clock, "keys", "rotate")
+	m := regexp.MustCompile(`re-encrypted (\d+) pending emails`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("rotate said %q; want the pending emails re-encrypted", out)
+	}
+	pending, _ := strconv.Atoi(m[1])
+	t.Logf("rotate: %s", out)
+	// Drop every key but the new first one.
+	path := filepath.Join(dir, "secret.keys")
+	keys, _ := os.ReadFile(path)
+	first, _, _ := strings.Cut(strings.TrimSpace(string(keys)), ",")
+	if err := os.WriteFile(path, []byte(first+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Start()
+	runPortalClock(t, clock, env)
+	// Every one arrives (mailTo fails the test after 20 s otherwise).
+	mailTo(t, srv, "rot@example.com", pending)
 }
 
 func TestSecretKeysRequiredWithPostgres(t *testing.T) {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +15,8 @@ import (
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mail"
 	"github.com/clientportal/portal/mfa"
+	"github.com/clientportal/portal/sqlstore"
+	"github.com/clientportal/portal/web"
 	"github.com/clientportal/portal/whatsapp"
 	"github.com/clientportal/portal/yubico"
 )
@@ -22,18 +27,26 @@ type Config struct {
 	Addr string
 	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on a
 	// separate listener; it must be a loopback address.
-	PprofAddr      string
-	BaseURL        *url.URL
-	DataDir        string
-	DatabaseURL    string
-	Registration   bool
-	TrustedProxies []netip.Prefix
-	Sessions       portal.SessionPolicy
+	PprofAddr string
+	// MetricsAddr, when set, serves the Prometheus metrics (user counts,
+	// 2FA adoption) on a separate listener; unset, they are not served.
+	MetricsAddr string
+	BaseURL     *url.URL
+	DataDir     string
+	DatabaseURL string
+	// SQLiteSynchronous is sqlstore.SyncFull (the default: every
+	// acknowledged change is on disk) or SyncNormal.
+	SQLiteSynchronous string
+	Registration      bool
+	TrustedProxies    []netip.Prefix
+	Sessions          portal.SessionPolicy
 	// SecretKeys is PORTAL_SECRET_KEYS; empty means the generated key file
 	// in the data directory (SQLite only).
 	SecretKeys *mfa.Keyring
 	// Name is the portal's name as authenticator apps show it.
 	Name string
+	// Brand is the name, logo, colour and links on every page and email.
+	Brand portal.Brand
 	// SMTPURL is empty for the development mailbox.
 	SMTPURL  string
 	MailFrom string
@@ -41,6 +54,8 @@ type Config struct {
 	WhatsApp *whatsapp.Config
 	// Yubico is nil unless validation API credentials are set.
 	Yubico *yubico.Config
+	// OIDC holds the OpenID Connect provider's token lifetimes.
+	OIDC struct{ AccessTokenTTL, RefreshTokenTTL time.Duration }
 	// HTTP holds the server's protections against slow and oversized
 	// clients.
 	HTTP HTTPLimits
@@ -70,7 +85,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c := &Config{Sessions: portal.DefaultSessionPolicy}
 
 	c.Addr = get("PORTAL_ADDR", "127.0.0.1:8080")
-	if _, err := netip.ParseAddrPort(c.Addr); err != nil && !strings.HasPrefix(c.Addr, ":") && !strings.HasPrefix(c.Addr, "localhost:") {
+	if !isHostPort(c.Addr) {
 		return nil, &configError{"PORTAL_ADDR", fmt.Sprintf("%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Addr)}
 	}
 
@@ -78,6 +93,15 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		ap, err := netip.ParseAddrPort(c.PprofAddr)
 		if err != nil || !ap.Addr().IsLoopback() {
 			return nil, &configError{"PORTAL_PPROF_ADDR", fmt.Sprintf("%q is not a loopback host:port (for example 127.0.0.1:6060): the profiler must not be reachable from outside", c.PprofAddr)}
+		}
+	}
+
+	if c.MetricsAddr = get("PORTAL_METRICS_ADDR", ""); c.MetricsAddr != "" {
+		if !isHostPort(c.MetricsAddr) {
+			return nil, &configError{"PORTAL_METRICS_ADDR", fmt.Sprintf("%q is not host:port (for example 127.0.0.1:9090 or :9090)", c.MetricsAddr)}
+		}
+		if c.MetricsAddr == c.Addr {
+			return nil, &configError{"PORTAL_METRICS_ADDR", fmt.Sprintf("%q is PORTAL_ADDR: the metrics need a listener of their own", c.MetricsAddr)}
 		}
 	}
 
@@ -94,6 +118,11 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, &configError{"PORTAL_DATABASE_URL", "must be sqlite:PATH or postgres://…"}
 	}
+	switch c.SQLiteSynchronous = strings.ToLower(get("PORTAL_SQLITE_SYNCHRONOUS", sqlstore.SyncFull)); c.SQLiteSynchronous {
+	case sqlstore.SyncFull, sqlstore.SyncNormal:
+	default:
+		return nil, &configError{"PORTAL_SQLITE_SYNCHRONOUS", fmt.Sprintf("%q is not full or normal", c.SQLiteSynchronous)}
+	}
 
 	if v := get("PORTAL_SECRET_KEYS", ""); v != "" {
 		k, err := mfa.ParseKeyring(v)
@@ -108,6 +137,30 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	c.Name = get("PORTAL_NAME", "Client Portal")
 	if len(c.Name) > 64 || strings.ContainsAny(c.Name, ":\r\n") {
 		return nil, &configError{"PORTAL_NAME", "must be at most 64 characters without colons or line breaks"}
+	}
+
+	c.Brand = portal.Brand{Name: c.Name}
+	if c.Brand.Color, err = portal.ParseColor(get("PORTAL_BRAND_COLOR", portal.DefaultBrandColor)); err != nil {
+		return nil, &configError{"PORTAL_BRAND_COLOR", err.Error()}
+	}
+	for _, l := range []struct {
+		name   string
+		dst    *string
+		mailto bool
+	}{{"PORTAL_LOGO_URL", &c.Brand.LogoURL, false}, {"PORTAL_SUPPORT_URL", &c.Brand.SupportURL, true},
+		{"PORTAL_PRIVACY_URL", &c.Brand.PrivacyURL, false}, {"PORTAL_TERMS_URL", &c.Brand.TermsURL, false}} {
+		v := get(l.name, "")
+		if v == "" {
+			continue
+		}
+		if !linkURL(v, l.mailto) {
+			want := "an http:// or https:// URL"
+			if l.mailto {
+				want += " or a mailto: address"
+			}
+			return nil, &configError{l.name, fmt.Sprintf("%q is not %s", v, want)}
+		}
+		*l.dst = v
 	}
 
 	c.MailFrom = get("PORTAL_MAIL_FROM", c.Name+" <no-reply@localhost>")
@@ -202,6 +255,21 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 	}
 
+	for _, d := range []struct {
+		name     string
+		dst      *time.Duration
+		min, max time.Duration
+	}{{"PORTAL_OIDC_ACCESS_TOKEN_TTL", &c.OIDC.AccessTokenTTL, time.Minute, 24 * time.Hour},
+		{"PORTAL_OIDC_REFRESH_TOKEN_TTL", &c.OIDC.RefreshTokenTTL, time.Hour, 365 * 24 * time.Hour}} {
+		if v := get(d.name, ""); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t < d.min || t > d.max {
+				return nil, &configError{d.name, fmt.Sprintf("%q must be a duration from %s to %s, like 15m or 720h", v, d.min, d.max)}
+			}
+			*d.dst = t
+		}
+	}
+
 	c.HTTP = HTTPLimits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10, MaxBodyBytes: 64 << 10}
 	for _, d := range []struct {
@@ -237,4 +305,61 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// linkURL accepts the absolute http(s) URLs (and, where mailto is true,
+// mailto: addresses) that pages and emails link to.
+func linkURL(s string, mailto bool) bool {
+	u, err := url.Parse(s)
+	if err != nil || len(s) > 2000 || strings.ContainsAny(s, "\"<> \t\r\n") {
+		return false
+	}
+	if mailto && u.Scheme == "mailto" {
+		return u.Opaque != ""
+	}
+	return (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
+}
+
+// logoFiles are the names a logo may have in the data directory, with the
+// type it is served as.
+var logoFiles = []struct{ name, typ string }{
+	{"logo.svg", "image/svg+xml"}, {"logo.png", "image/png"}, {"logo.webp", "image/webp"}, {"logo.jpg", "image/jpeg"},
+}
+
+// loadLogo reads the logo file from the data directory when PORTAL_LOGO_URL
+// is not set; the pages then show it from /brand/logo.
+func loadLogo(b portal.Brand, dataDir string) (portal.Brand, *web.Logo, error) {
+	if b.LogoURL != "" {
+		return b, nil, nil
+	}
+	for _, f := range logoFiles {
+		path := filepath.Join(dataDir, f.name)
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return b, nil, fmt.Errorf("logo: %w", err)
+		}
+		if len(data) > 512<<10 {
+			return b, nil, fmt.Errorf("logo: %s is %d KiB; a logo must be at most 512 KiB", path, len(data)>>10)
+		}
+		b.LogoURL = "/brand/logo"
+		return b, &web.Logo{Type: f.typ, Data: data}, nil
+	}
+	return b, nil, nil
+}
+
+// isHostPort accepts the listen addresses the portal takes: ip:port, :port
+// or localhost:port.
+func isHostPort(s string) bool {
+	if _, err := netip.ParseAddrPort(s); err == nil {
+		return true
+	}
+	host, port, found := strings.Cut(s, ":")
+	if !found || (host != "" && host != "localhost") {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }

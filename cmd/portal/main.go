@@ -19,13 +19,17 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/mail"
 	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
+	"github.com/clientportal/portal/provider"
 	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/web"
 	"github.com/clientportal/portal/whatsapp"
@@ -94,14 +98,21 @@ type Main struct {
 	HTTP   *http.Server
 	// Addr is the address actually listened on (useful with port 0).
 	Addr string
+	// MetricsAddr is where the metrics listener listens, when configured.
+	MetricsAddr string
 
 	keys      *mfa.Keyring
+	metrics   *http.Server
 	sender    mail.Sender
 	wake      chan struct{}
 	logger    *slog.Logger
 	serveErr  chan error
 	sweepCtx  context.Context
 	stopSweep context.CancelFunc
+	// background runs the sweeper and the outbox worker.
+	background sync.WaitGroup
+	// access is the request log, written out at Close.
+	access *web.AccessLog
 }
 
 // NewMain returns a Main reading the real environment.
@@ -115,6 +126,10 @@ const usage = `Usage:
   portal users create --email E --name N [--admin] --password-stdin
   portal users reset-2fa --email E --reason R
   portal keys rotate             re-encrypt every stored secret with the first key
+  portal keys rotate-signing     new ID token signing key (the old one stays published until its tokens expire)
+  portal apps create --name N --redirect-uri URI [--redirect-uri …] [--post-logout-uri URI] [--public]
+                     [--skip-consent] [--requires-2fa] [--client-credentials] [--scope S …] [--json]
+  portal apps list | portal apps delete CLIENT_ID
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
   portal argon2-rate [--duration D] [--cpuprofile F]  how fast password hashes run alone (used by bench)
@@ -169,13 +184,27 @@ func (m *Main) Run(ctx context.Context) error {
 		if len(m.Command) > 1 && m.Command[1] == "rotate" {
 			return m.keysRotate(ctx)
 		}
+		if len(m.Command) > 1 && m.Command[1] == "rotate-signing" {
+			return m.keysRotateSigning(ctx)
+		}
+	case "apps":
+		if len(m.Command) > 1 {
+			switch m.Command[1] {
+			case "create":
+				return m.appsCreate(ctx, m.Command[2:])
+			case "list":
+				return m.appsList(ctx)
+			case "delete":
+				return m.appsDelete(ctx, m.Command[2:])
+			}
+		}
 	}
 	return fmt.Errorf("unknown command %q\n%s", strings.Join(m.Command, " "), usage)
 }
 
 // open opens and migrates the database and builds the web server.
 func (m *Main) open(ctx context.Context) error {
-	db, err := sqlstore.Open(m.Config.DatabaseURL)
+	db, err := sqlstore.OpenWith(m.Config.DatabaseURL, sqlstore.Options{Synchronous: m.Config.SQLiteSynchronous})
 	if err != nil {
 		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
 	}
@@ -205,7 +234,11 @@ func (m *Main) open(ctx context.Context) error {
 		m.sender = &mail.Dir{Path: filepath.Join(m.Config.DataDir, "mail"), From: m.Config.MailFrom, Clock: m.Clock, Logger: m.logger}
 	}
 	m.wake = make(chan struct{}, 1)
-	mailer := &mail.Mailer{Sender: m.sender, Outbox: db, Clock: m.Clock, BaseURL: m.Config.BaseURL.String(), Portal: m.Config.Name, Wake: m.wake}
+	brand, logo, err := loadLogo(m.Config.Brand, m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	mailer := &mail.Mailer{Sender: m.sender, Outbox: db, Keys: keys, Clock: m.Clock, BaseURL: m.Config.BaseURL.String(), Brand: brand, Wake: m.wake}
 	totp := &mfa.TOTP{Store: db, Keys: keys, Issuer: m.Config.Name}
 	backup := &mfa.Backup{Store: db, Hasher: hasher}
 	codes := &mfa.Codes{Store: db, Keys: keys, Policy: portal.DefaultCodePolicy}
@@ -235,16 +268,39 @@ func (m *Main) open(ctx context.Context) error {
 		}
 		keysFactor = &mfa.WebAuthn{RP: rp, Keys: keys, Clock: m.Clock, Store: db}
 	}
+	// The OpenID Connect provider: the issuer is the portal's base URL.
+	op, err := provider.New(provider.Config{Issuer: m.Config.BaseURL.String(), AccessTokenTTL: m.Config.OIDC.AccessTokenTTL,
+		RefreshTokenTTL: m.Config.OIDC.RefreshTokenTTL, Insecure: m.Config.BaseURL.Scheme == "http"}, db, keys, m.Clock, m.logger)
+	if err != nil {
+		return fmt.Errorf("OpenID Connect provider: %w", err)
+	}
 	m.Server = web.New(web.Config{
-		BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
+		Brand: brand, Logo: logo, BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies, MaxBody: m.Config.HTTP.MaxBodyBytes,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
-		Notifier: mailer, Links: mailer,
-		TOTP: totp, Backup: backup, Email: email, WhatsApp: wa, WebAuthn: keysFactor, YubicoOTP: yk,
+		Notifier: mailer, Links: mailer, Keys: keys, AccessLog: m.accessLog(),
+		TOTP: totp, Backup: backup, Email: email, WhatsApp: wa, WebAuthn: keysFactor, YubicoOTP: yk, Provider: op, Alerts: mailer,
 	})
 	m.keys = keys
+	if db.Dialect == sqlstore.SQLite {
+		m.Server.RegisterMetrics(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "portal_sqlite_commits_total", Help: "SQLite write commits (each flushes the log to disk when PORTAL_SQLITE_SYNCHRONOUS is full)."},
+				func() float64 { c, _ := db.Flushes(); return float64(c) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "portal_sqlite_checkpoints_total", Help: "SQLite checkpoints that copied the log into the database file (each flushes it)."},
+				func() float64 { _, c := db.Flushes(); return float64(c) }))
+	}
 	return nil
+}
+
+// accessLog is the request log of a serving portal (nil for commands, which
+// serve no requests).
+func (m *Main) accessLog() *web.AccessLog {
+	if m.Command[0] != "serve" {
+		return nil
+	}
+	m.access = web.NewAccessLog(m.Stderr)
+	return m.access
 }
 
 // keyFile reads the generated key file of a SQLite installation, creating
@@ -266,7 +322,7 @@ func (m *Main) keyFile(rotate bool) (*mfa.Keyring, error) {
 		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(path, []byte(spec+"\n"), 0o600); err != nil {
+		if err := writeSynced(path, []byte(spec+"\n")); err != nil {
 			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
@@ -275,6 +331,41 @@ func (m *Main) keyFile(rotate bool) (*mfa.Keyring, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
+}
+
+// writeSynced replaces the file at path with data (mode 0600) so that a
+// power cut leaves the old content or the new, never less: a temporary
+// file, flushed, renamed over path, and the directory flushed. Written in
+// place and not flushed, a new key file can be empty after a power cut,
+// and the portal would then make a key that opens none of the secrets the
+// lost one sealed; a rotation cut short could lose every key.
+func writeSynced(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails once renamed
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func (m *Main) serve(ctx context.Context) error {
@@ -299,7 +390,7 @@ func (m *Main) serve(ctx context.Context) error {
 	if link, err := m.Server.SetupLink(ctx); err != nil {
 		return err
 	} else if link != "" {
-		fmt.Fprintf(m.Stdout, "\nNo administrator exists yet. Open this one-time link to create one (valid 24 hours):\n\n  %s\n\n", link)
+		fmt.Fprintf(m.Stdout, "\nNo administrator exists yet. Open this one-time link to create one (valid 24 hours; links printed before no longer work):\n\n  %s\n\n", link)
 	}
 
 	if m.Config.PprofAddr != "" {
@@ -307,9 +398,15 @@ func (m *Main) serve(ctx context.Context) error {
 			return err
 		}
 	}
+	if m.Config.MetricsAddr != "" {
+		if err := m.serveMetrics(); err != nil {
+			return err
+		}
+	}
 	m.sweepCtx, m.stopSweep = context.WithCancel(context.Background())
-	go m.sweepSessions(m.sweepCtx)
-	go m.worker().Run(m.sweepCtx)
+	m.background.Go(func() { m.sweepSessions(m.sweepCtx) })
+	w := m.worker()
+	m.background.Go(func() { w.Run(m.sweepCtx) })
 	m.serveErr = make(chan error, 1)
 	go func() {
 		if err := m.HTTP.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -335,10 +432,28 @@ func (m *Main) servePprof() error {
 	return nil
 }
 
+// serveMetrics serves the Prometheus metrics on their own listener: they
+// count users and 2FA adoption, which the portal's public listener must
+// not tell.
+func (m *Main) serveMetrics() error {
+	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("PORTAL_METRICS_ADDR: %w", err)
+	}
+	m.MetricsAddr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Server.MetricsHandler())
+	m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn)}
+	m.logger.Info("metrics listening", "addr", m.MetricsAddr)
+	go m.metrics.Serve(ln)
+	return nil
+}
+
 // worker is this process's outbox worker.
 func (m *Main) worker() *mail.Worker {
 	host, _ := os.Hostname()
-	return &mail.Worker{Store: m.DB, Sender: m.sender, Clock: m.Clock, Logger: m.logger,
+	return &mail.Worker{Store: m.DB, Sender: m.sender, Keys: m.keys, Clock: m.Clock, Logger: m.logger,
 		ID: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), portal.NewID()[:6]), Wake: m.wake, Poll: 2 * time.Second}
 }
 
@@ -350,8 +465,9 @@ func (m *Main) flushOutbox(ctx context.Context) {
 	}
 }
 
-// sweepSessions deletes expired sessions and carries out due recovery
-// resets, every minute.
+// sweepSessions deletes expired sessions and the outbox rows of messages
+// delivered over a week ago, and carries out due recovery resets, every
+// minute.
 func (m *Main) sweepSessions(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -360,6 +476,14 @@ func (m *Main) sweepSessions(ctx context.Context) {
 		p := m.Config.Sessions
 		if _, err := m.DB.DeleteExpiredSessions(ctx, now.Add(-p.Idle).Unix(), now.Add(-p.Absolute).Unix()); err != nil && ctx.Err() == nil {
 			m.logger.Warn("sweep sessions", "err", err)
+		}
+		if _, err := m.DB.PurgeOutbox(ctx, now.Add(-mail.SentRetention).Unix()); err != nil && ctx.Err() == nil {
+			m.logger.Warn("purge delivered mail", "err", err)
+		}
+		// Signing keys retired longer ago than any ID token lives are
+		// dropped from the published key set.
+		if err := m.DB.PruneOIDC(ctx, now.Unix(), now.Add(-2*time.Hour).Unix()); err != nil && ctx.Err() == nil {
+			m.logger.Warn("prune OpenID Connect requests and tokens", "err", err)
 		}
 		if n, err := m.Server.ApplyDueRecoveries(ctx); err != nil && ctx.Err() == nil {
 			m.logger.Warn("apply recovery resets", "err", err)
@@ -384,6 +508,18 @@ func (m *Main) Close() error {
 		defer cancel()
 		err = m.HTTP.Shutdown(ctx)
 		m.stopSweep()
+		// The outbox worker finishes the message in hand and gives back
+		// its leases before the database closes.
+		m.background.Wait()
+	}
+	if m.Server != nil {
+		m.Server.Wait()
+	}
+	if m.access != nil {
+		m.access.Close()
+	}
+	if m.metrics != nil {
+		m.metrics.Close()
 	}
 	if m.DB != nil {
 		err = errors.Join(err, m.DB.Close())
@@ -481,5 +617,37 @@ func (m *Main) keysRotate(ctx context.Context) error {
 		n++
 	}
 	fmt.Fprintf(m.Stdout, "re-encrypted %d secrets with key %s\n", n, m.keys.Primary())
+	signing, err := provider.Reseal(ctx, m.DB, m.keys)
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "re-encrypted %d ID token signing keys\n", signing)
+	// Pending emails (links, notices) are sealed too: re-seal them so the
+	// old key can go. One that no longer opens is reported, not fatal.
+	pending, err := m.DB.PendingSealed(ctx)
+	if err != nil {
+		return err
+	}
+	resealed, lost := 0, 0
+	for _, om := range pending {
+		if m.keys.SealedWithPrimary(om.Text) && m.keys.SealedWithPrimary(om.HTML) {
+			continue
+		}
+		old := om.Text
+		if err := mail.Reseal(m.keys, om); err != nil {
+			fmt.Fprintf(m.Stderr, "keys rotate: pending email %s to %s does not open (%v); it will not be delivered unless its key is restored\n", om.ID, om.To, err)
+			lost++
+			continue
+		}
+		if err := m.DB.ResealOutbox(ctx, om.ID, old, om.Text, om.HTML); err != nil && portal.ErrorCode(err) != portal.ECONFLICT {
+			return fmt.Errorf("keys rotate: %w", err)
+		} else if err == nil {
+			resealed++
+		}
+	}
+	fmt.Fprintf(m.Stdout, "re-encrypted %d pending emails with key %s\n", resealed, m.keys.Primary())
+	if lost > 0 {
+		return fmt.Errorf("keys rotate: %d pending emails are sealed with a key that is not configured; keep that key until they are delivered", lost)
+	}
 	return nil
 }

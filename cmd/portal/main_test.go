@@ -2,10 +2,15 @@ package main_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	main "github.com/clientportal/portal/cmd/portal"
 	"github.com/clientportal/portal/password"
@@ -83,6 +88,18 @@ func TestLoadConfig(t *testing.T) {
 		{"PORTAL_SECRET_KEYS", "k1:short", "PORTAL_SECRET_KEYS"},
 		{"PORTAL_PPROF_ADDR", "0.0.0.0:6060", "PORTAL_PPROF_ADDR"},
 		{"PORTAL_PPROF_ADDR", "profiler", "PORTAL_PPROF_ADDR"},
+		{"PORTAL_SQLITE_SYNCHRONOUS", "off", "PORTAL_SQLITE_SYNCHRONOUS"},
+		{"PORTAL_METRICS_ADDR", "metrics", "PORTAL_METRICS_ADDR"},
+		{"PORTAL_BRAND_COLOR", "teal", "PORTAL_BRAND_COLOR"},
+		{"PORTAL_BRAND_COLOR", "#00aa77;}body{", "PORTAL_BRAND_COLOR"},
+		{"PORTAL_LOGO_URL", "javascript:alert(1)", "PORTAL_LOGO_URL"},
+		{"PORTAL_SUPPORT_URL", "help desk", "PORTAL_SUPPORT_URL"},
+		{"PORTAL_PRIVACY_URL", "mailto:privacy@example.com", "PORTAL_PRIVACY_URL"},
+		{"PORTAL_TERMS_URL", "https://exa mple.com/terms", "PORTAL_TERMS_URL"},
+		{"PORTAL_OIDC_ACCESS_TOKEN_TTL", "forever", "PORTAL_OIDC_ACCESS_TOKEN_TTL"},
+		{"PORTAL_OIDC_REFRESH_TOKEN_TTL", "1s", "PORTAL_OIDC_REFRESH_TOKEN_TTL"},
+		{"PORTAL_METRICS_ADDR", "example.com:9090", "PORTAL_METRICS_ADDR"},
+		{"PORTAL_METRICS_ADDR", "127.0.0.1:8080", "PORTAL_METRICS_ADDR"}, // PORTAL_ADDR's default
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			_, err := main.LoadConfig(func(k string) string {
@@ -100,8 +117,46 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:8080" || c.BaseURL.String() != "http://localhost:8080" || !c.Registration || c.DatabaseURL != "sqlite:"+filepath.Join("data", "portal.db") {
+	if c.Addr != "127.0.0.1:8080" || c.BaseURL.String() != "http://localhost:8080" || !c.Registration || c.DatabaseURL != "sqlite:"+filepath.Join("data", "portal.db") || c.SQLiteSynchronous != "full" {
 		t.Fatalf("defaults: %+v", c)
+	}
+	brand := map[string]string{"PORTAL_NAME": "Acme Hosting", "PORTAL_BRAND_COLOR": "#0A7", "PORTAL_SUPPORT_URL": "mailto:help@acme.example",
+		"PORTAL_LOGO_URL": "https://cdn.acme.example/logo.svg", "PORTAL_OIDC_ACCESS_TOKEN_TTL": "5m"}
+	if c, err = main.LoadConfig(func(k string) string { return brand[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Brand.Name != "Acme Hosting" || c.Brand.Color != "#00aa77" || c.Brand.SupportURL != "mailto:help@acme.example" ||
+		c.Brand.LogoURL != "https://cdn.acme.example/logo.svg" || c.OIDC.AccessTokenTTL != 5*time.Minute {
+		t.Fatalf("brand: %+v %+v", c.Brand, c.OIDC)
+	}
+}
+
+// TestMetricsListener: the metrics (user counts, 2FA adoption) are served
+// only on PORTAL_METRICS_ADDR; the portal's own listener answers 404, and
+// without the variable they are served nowhere.
+func TestMetricsListener(t *testing.T) {
+	p := runPortal(t, map[string]string{"PORTAL_METRICS_ADDR": "127.0.0.1:0"})
+	status := func(url string) (int, string) {
+		t.Helper()
+		r, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	if st, body := status(p.URL + "/metrics"); st != 404 || strings.Contains(body, "portal_users") {
+		t.Fatalf("/metrics on the portal's listener: %d, want 404", st)
+	}
+	if p.MetricsAddr == "" {
+		t.Fatal("no metrics listener")
+	}
+	if st, body := status("http://" + p.MetricsAddr + "/metrics"); st != 200 || !strings.Contains(body, "portal_password_hash_limit") {
+		t.Fatalf("/metrics on the metrics listener: %d %s", st, body)
+	}
+	if q := runPortal(t, nil); q.MetricsAddr != "" {
+		t.Fatalf("metrics served on %s without PORTAL_METRICS_ADDR", q.MetricsAddr)
 	}
 }
 
@@ -139,6 +194,23 @@ func TestSetupLinkAndUsersCreate(t *testing.T) {
 	p2 := runPortal(t, map[string]string{"PORTAL_DATA_DIR": dir})
 	if strings.Contains(p2.Stdout.String(), "setup?token=") {
 		t.Fatal("setup link printed although an admin exists")
+	}
+	// The link printed before `users create --admin` is dead.
+	link := regexp.MustCompile(`/setup\?token=(\S+)`).FindStringSubmatch(out)
+	if link == nil {
+		t.Fatalf("no token in %q", out)
+	}
+	token, _ := url.QueryUnescape(link[1])
+	r, err := http.PostForm(p2.URL+"/setup", url.Values{"token": {token}, "email": {"late@example.com"}, "name": {"Late"}, "password": {"a long admin passphrase"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 404 {
+		t.Fatalf("old set-up link after users create --admin: %d, want 404", r.StatusCode)
+	}
+	if n, _ := p2.DB.CountStaff(context.Background()); n != 1 {
+		t.Fatalf("staff = %d, want 1", n)
 	}
 }
 

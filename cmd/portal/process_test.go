@@ -84,7 +84,8 @@ func TestLoginFloodMemory(t *testing.T) {
 		t.Skip("builds the binary; skipped with -short")
 	}
 	bin := buildPortal(t)
-	cmd, url := startProcess(t, bin, "PORTAL_TRUSTED_PROXIES=127.0.0.1/32")
+	metricsAddr := freeAddr(t)
+	cmd, url := startProcess(t, bin, "PORTAL_TRUSTED_PROXIES=127.0.0.1/32", "PORTAL_METRICS_ADDR="+metricsAddr)
 	statuses := map[int]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -112,7 +113,7 @@ func TestLoginFloodMemory(t *testing.T) {
 			t.Fatalf("unexpected status %d: %v", code, statuses)
 		}
 	}
-	metrics := get(t, url+"/metrics")
+	metrics := get(t, "http://"+metricsAddr+"/metrics")
 	peak, limit := metric(metrics, "portal_password_hashes_peak"), metric(metrics, "portal_password_hash_limit")
 	if peak < 1 || peak > limit {
 		t.Fatalf("peak hashes %v, bound %v", peak, limit)

@@ -130,7 +130,7 @@ func TestBrowserTwoFactor(t *testing.T) {
 			t.Fatalf("status after enabling: %q", s)
 		}
 
-		signOut := chromedp.Steps(chromedp.Click(chromedp.CSS("nav button")), chromedp.WaitVisible(chromedp.CSS("#password")))
+		signOut := chromedp.Steps(signOutClick(), chromedp.WaitVisible(chromedp.CSS("#password")))
 		signIn := chromedp.Steps(chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 			fill(map[string]string{"#email": "ada@example.com", "#password": "analytical engine 1843"}),
 			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#code")))
@@ -169,7 +169,8 @@ func TestBrowserTwoFactor(t *testing.T) {
 
 		// Turn it off with the password and a current code.
 		clock.Add(30 * time.Second)
-		do(t, ctx, fill(map[string]string{"#disable_password": "analytical engine 1843", "#disable_code": app.code(clock.Now())}),
+		do(t, ctx, chromedp.Click(chromedp.CSS("#open-disable")), chromedp.WaitVisible(chromedp.CSS("#disable_password")),
+			fill(map[string]string{"#disable_password": "analytical engine 1843", "#disable_code": app.code(clock.Now())}),
 			clearNotes(), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/disable"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
 		if s := text(t, ctx, "#twofa-h + p"); !strings.Contains(s, "Not activated") {
 			t.Fatalf("status after disabling: %q", s)

@@ -7,18 +7,32 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/whatsapp/whatsapptest"
 )
 
-// waPortal runs a portal whose WhatsApp codes go to a Cloud API double.
-func waPortal(t *testing.T, clock *portaltest.Clock) (*portal, *whatsapptest.Server) {
+// waPortal runs a portal whose WhatsApp codes go to a Cloud API double
+// and whose mail goes to an SMTP server (WhatsApp needs a verified address).
+func waPortal(t *testing.T, clock *portaltest.Clock) (*portal, *whatsapptest.Server, *mailtest.Server) {
 	wa := whatsapptest.NewServer(t, "e2e-token", "5550001")
+	srv := mailtest.NewServer(t)
 	p := runPortalClock(t, clock, map[string]string{
 		"PORTAL_WHATSAPP_API_URL": wa.URL(), "PORTAL_WHATSAPP_PHONE_NUMBER_ID": "5550001", "PORTAL_WHATSAPP_ACCESS_TOKEN": "e2e-token",
-		"PORTAL_WHATSAPP_TEMPLATE": "acme_login", "PORTAL_WHATSAPP_LANGUAGE": "de",
+		"PORTAL_WHATSAPP_TEMPLATE": "acme_login", "PORTAL_WHATSAPP_LANGUAGE": "de", "PORTAL_SMTP_URL": srv.URL(),
 	})
-	return p, wa
+	return p, wa, srv
+}
+
+// verificationLink is the link of the first email to addr (the one sent at
+// registration).
+func verificationLink(t *testing.T, srv *mailtest.Server, addr string) string {
+	t.Helper()
+	link := linkRE.FindString(mailTo(t, srv, addr, 1).Text)
+	if link == "" {
+		t.Fatalf("no verification link to %s", addr)
+	}
+	return link
 }
 
 func waCode(t *testing.T, wa *whatsapptest.Server) string {
@@ -36,9 +50,13 @@ func waCode(t *testing.T, wa *whatsapptest.Server) string {
 
 func TestWhatsAppOverAPI(t *testing.T) {
 	clock := portaltest.NewClock(time.Now())
-	p, wa := waPortal(t, clock)
+	p, wa, srv := waPortal(t, clock)
 	c := newAPIClient(t, p.URL)
 	c.call("POST", "/api/v1/register", `{"email":"w@example.com","password":"a long enough pass","name":"W"}`)
+	token := strings.TrimPrefix(linkRE.FindString(verificationLink(t, srv, "w@example.com")), p.URL+"/verify-email?token=")
+	if st, m := c.call("POST", "/api/v1/verify-email", `{"token":"`+token+`"}`); st != 204 {
+		t.Fatalf("verify: %d %v", st, m)
+	}
 	c.call("POST", "/api/v1/login", `{"email":"w@example.com","password":"a long enough pass"}`)
 	if st, m := c.call("POST", "/api/v1/me/2fa/whatsapp", `{"phone":"+49 151 2345 6789"}`); st != 202 {
 		t.Fatalf("begin: %d %v", st, m)
@@ -67,10 +85,13 @@ func TestWhatsAppOverAPI(t *testing.T) {
 func TestBrowserWhatsApp(t *testing.T) {
 	ctx := portaltest.Browser(t)
 	clock := portaltest.NewClock(time.Now())
-	p, wa := waPortal(t, clock)
+	p, wa, srv := waPortal(t, clock)
 	do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		fill(map[string]string{"#name": "Wes", "#email": "wes@example.com", "#password": "a long enough pass", "#password_confirm": "a long enough pass"}),
 		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	// WhatsApp is for verified addresses: follow the emailed link.
+	do(t, ctx, chromedp.Navigate(verificationLink(t, srv, "wes@example.com")), chromedp.WaitVisible(chromedp.CSS(`form[action="/verify-email"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/verify-email"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS("#phone")))
 	// A bad number is explained, and nothing is sent.
 	do(t, ctx, fill(map[string]string{"#phone": "0151 2345"}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/whatsapp"] button`)), chromedp.WaitVisible(chromedp.CSS(".alert")))
@@ -86,7 +107,7 @@ func TestBrowserWhatsApp(t *testing.T) {
 	}
 
 	clock.Add(61 * time.Second)
-	do(t, ctx, chromedp.Click(chromedp.CSS("nav button")), chromedp.WaitVisible(chromedp.CSS("#password")),
+	do(t, ctx, signOutClick(), chromedp.WaitVisible(chromedp.CSS("#password")),
 		fill(map[string]string{"#email": "wes@example.com", "#password": "a long enough pass"}),
 		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(`form[action="/login/2fa/send"] button`)))
 	if b := text(t, ctx, `form[action="/login/2fa/send"] button`); b != "Send code by WhatsApp" {

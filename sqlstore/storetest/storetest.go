@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -22,6 +23,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("TakeAttempts", func(t *testing.T) { testTakeAttempts(t, open(t)) })
 	t.Run("StepLogin", func(t *testing.T) { testStepLogin(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
+	t.Run("FirstAdmin", func(t *testing.T) { testFirstAdmin(t, open(t)) })
+	t.Run("SetupTokenReplaced", func(t *testing.T) { testSetupTokenReplaced(t, open(t)) })
 	t.Run("Codes", func(t *testing.T) { testCodes(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 }
@@ -376,16 +379,30 @@ func testStepLogin(t *testing.T, db *sqlstore.DB) {
 	if err := db.CreateMethod(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ConfirmMethod(ctx, m, nil, 2, nil); err != nil {
+	if _, err := db.ConfirmMethod(ctx, m, nil, 2, "", nil); err != nil {
 		t.Fatal(err)
+	}
+	// 2FA turned on: the user's credential epoch moved on.
+	fresh, err := db.UserByID(ctx, u.ID)
+	if err != nil || fresh.AuthEpoch != u.AuthEpoch+1 {
+		t.Fatalf("epoch after 2FA on = %+v, %v; want %d", fresh, err, u.AuthEpoch+1)
 	}
 	ip2 := portal.Attempt{Policy: portal.LimitPolicy{Name: "ip", Threshold: 2, Window: time.Hour}, Key: "5.6.7.8"}
 	acct2 := portal.Attempt{Policy: portal.LimitPolicy{Name: "acct2", Threshold: 10, Delay: time.Minute, MaxDelay: time.Hour}, Key: u.ID}
-	use := func(id string) (*portal.StepOutcome, error) {
+	useAt := func(id string, epoch int64) (*portal.StepOutcome, error) {
 		return db.StepLogin(ctx, &portal.LoginStep{Take: []portal.Attempt{ip2, acct2}, Use: &portal.StepUse{MethodID: m.ID, Step: 100},
-			Ends: "new", Session: &portal.Session{ID: id, UserID: u.ID, Level: portal.LevelFull, CreatedAt: now.Unix(), LastSeenAt: now.Unix()},
+			Ends: "new", Session: &portal.Session{ID: id, UserID: u.ID, Level: portal.LevelFull, CreatedAt: now.Unix(), LastSeenAt: now.Unix(), AuthEpoch: epoch},
 			At: now, Complete: true})
 	}
+	// A sign-in that read the credentials before they changed writes
+	// nothing: no session, the step unused, no attempt counted.
+	if out, err := useAt("stale", u.AuthEpoch); err != nil || !out.Stale {
+		t.Fatalf("stale step = %+v, %v; want Stale", out, err)
+	}
+	if _, _, err := db.SessionByID(ctx, "stale"); err != portal.ErrNotFound {
+		t.Fatalf("a stale step's session: %v", err)
+	}
+	use := func(id string) (*portal.StepOutcome, error) { return useAt(id, fresh.AuthEpoch) }
 	if out, err := use("s1"); err != nil || !out.Taken.OK || out.Replayed {
 		t.Fatalf("first use = %+v, %v", out, err)
 	}
@@ -432,5 +449,53 @@ func testTokens(t *testing.T, db *sqlstore.DB) {
 	}
 	if n, _ := db.CountStaff(ctx); n != 1 {
 		t.Fatalf("staff = %d, want 1", n)
+	}
+}
+
+// testFirstAdmin: set-up tokens live at once, used at the same moment, make
+// exactly one first administrator; with staff, no set-up token works or is
+// issued, and a new one replaces the older.
+func testFirstAdmin(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	const n = 20
+	for i := 0; i < n; i++ {
+		if err := db.CreateToken(ctx, &portal.Token{ID: fmt.Sprintf("s%d", i), Kind: portal.TokenSetup, CreatedAt: 10, ExpiresAt: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Open the connections first, so the transactions below overlap
+	// instead of queueing behind connection set-up.
+	portaltest.Parallel(n, func(int) bool { _, err := db.CountStaff(ctx); return err == nil })
+	created := portaltest.Parallel(n, func(i int) bool {
+		u := &portal.User{ID: portal.NewID(), Email: fmt.Sprintf("a%d@example.com", i), Name: "A", Role: portal.RoleAdmin, PasswordHash: "x", CreatedAt: 50}
+		return db.CreateFirstAdmin(ctx, u, fmt.Sprintf("s%d", i), 50) == nil
+	})
+	if staff, _ := db.CountStaff(ctx); created != 1 || staff != 1 {
+		t.Fatalf("%d set-up tokens used at once made %d first administrators (%d staff), want 1", n, created, staff)
+	}
+	// A token stored after staff exist (as an older version left them).
+	db.CreateToken(ctx, &portal.Token{ID: "late", Kind: portal.TokenSetup, CreatedAt: 60, ExpiresAt: 100})
+	u := &portal.User{ID: portal.NewID(), Email: "late@example.com", Name: "L", Role: portal.RoleAdmin, PasswordHash: "x", CreatedAt: 60}
+	if err := db.CreateFirstAdmin(ctx, u, "late", 61); !errors.Is(err, portal.ErrStaffExists) {
+		t.Fatalf("set-up with staff: %v, want ErrStaffExists", err)
+	}
+	if err := db.CreateSetupToken(ctx, &portal.Token{ID: "new", CreatedAt: 60, ExpiresAt: 100}); !errors.Is(err, portal.ErrStaffExists) {
+		t.Fatalf("new set-up token with staff: %v, want ErrStaffExists", err)
+	}
+}
+
+// testSetupTokenReplaced: a new set-up token replaces the older ones.
+func testSetupTokenReplaced(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	for _, id := range []string{"old", "new"} {
+		if err := db.CreateSetupToken(ctx, &portal.Token{ID: id, CreatedAt: 10, ExpiresAt: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.TokenByID(ctx, portal.TokenSetup, "old", 20); err != portal.ErrNotFound {
+		t.Fatalf("older set-up token after a new one: %v, want not found", err)
+	}
+	if _, err := db.TokenByID(ctx, portal.TokenSetup, "new", 20); err != nil {
+		t.Fatalf("newest set-up token: %v", err)
 	}
 }

@@ -70,7 +70,7 @@
         .then(function (o) { return navigator.credentials.create({ publicKey: creationOptions(o.publicKey) }); })
         .then(function (c) { return post("/api/v1/me/2fa/webauthn/finish", { name: name, credential: credentialJSON(c) }); })
         .then(function (res) {
-          if (!res.backup_codes) { window.location = "/account/security"; return; }
+          if (!res.backup_codes) { window.location = "/account/security?done=method_added"; return; }
           var out = document.getElementById("webauthn-result");
           var list = document.createElement("ol");
           list.className = "codes";

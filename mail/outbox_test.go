@@ -1,0 +1,131 @@
+package mail_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mail"
+	"github.com/clientportal/portal/mail/mailtest"
+	"github.com/clientportal/portal/mfa"
+	"github.com/clientportal/portal/portaltest"
+	"github.com/clientportal/portal/sqlstore/storetest"
+)
+
+func mustKeys(tb testing.TB, spec string) *mfa.Keyring {
+	tb.Helper()
+	k, err := mfa.ParseKeyring(spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// TestOutboxKeys: queued mail is sealed with the first key. A worker whose
+// keys no longer hold that key delivers none of it, says which key is
+// missing and keeps it for later; with the old key back it all goes out
+// once. Re-sealed (as `portal keys rotate` does), it needs the new key only.
+func TestOutboxKeys(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpen(t, dialect)
+		srv := mailtest.NewServer(t)
+		smtp := MustNewSMTP(t, srv.URL())
+		clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		k1, k2 := mfa.NewKeySpec("k1"), mfa.NewKeySpec("k2")
+		old, newOnly, both := mustKeys(t, k1), mustKeys(t, k2), mustKeys(t, k2+","+k1)
+		var logs portaltest.SyncBuffer
+		worker := func(keys *mfa.Keyring) *mail.Worker {
+			return &mail.Worker{Store: db, Sender: smtp, Keys: keys, Clock: clock, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), ID: "w"}
+		}
+		m := &mail.Mailer{Sender: smtp, Outbox: db, Keys: old, Clock: clock, BaseURL: "http://portal.test", Brand: portal.Brand{Name: "Test Portal"}}
+		link := "http://portal.test/invite?token=secret-link-token"
+		if err := m.SendLink(ctx, "a@example.com", "A", "You're invited", "Join us.", "Accept", link, 7*24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Notify(ctx, &portal.Notification{To: "b@example.com", Name: "B", Kind: portal.EventTwoFactorEnabled, At: clock.Now().Unix()}); err != nil {
+			t.Fatal(err)
+		}
+
+		// The old key was dropped: nothing goes out, nothing is lost.
+		if n, err := worker(newOnly).RunOnce(ctx); n != 0 || err != nil {
+			t.Fatalf("without the sealing key: %d sent, %v", n, err)
+		}
+		if pending, _ := db.OutboxPending(ctx); pending != 2 || len(srv.Messages()) != 0 {
+			t.Fatalf("without the sealing key: %d pending, %d delivered; want 2 and 0", pending, len(srv.Messages()))
+		}
+		if l := logs.String(); !strings.Contains(l, "does not open") || !strings.Contains(l, `"key":"k1"`) {
+			t.Fatalf("the log does not name the missing key: %s", l)
+		}
+
+		// The old key is back (second in the ring): both go out, once.
+		clock.Add(mail.Backoff(1))
+		if n, err := worker(both).RunOnce(ctx); n != 2 || err != nil {
+			t.Fatalf("with the old key second: %d sent, %v; want 2", n, err)
+		}
+		if n, _ := worker(both).RunOnce(ctx); n != 0 {
+			t.Fatalf("sent again: %d", n)
+		}
+		msgs, err := srv.WaitFor(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(msgs[0].Text+msgs[1].Text, link) {
+			t.Fatal("the delivered invitation lacks its link")
+		}
+
+		// Re-sealed with the new first key, a pending message needs only it.
+		if err := m.SendLink(ctx, "c@example.com", "C", "Confirm", "Confirm it.", "Confirm", link, 7*24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		pending, err := db.PendingSealed(ctx)
+		if err != nil || len(pending) != 1 {
+			t.Fatalf("pending sealed = %d, %v", len(pending), err)
+		}
+		before := pending[0].Text
+		if err := mail.Reseal(both, pending[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ResealOutbox(ctx, pending[0].ID, before, pending[0].Text, pending[0].HTML); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := worker(newOnly).RunOnce(ctx); n != 1 || err != nil {
+			t.Fatalf("re-sealed message with the new key only: %d sent, %v; want 1", n, err)
+		}
+	})
+}
+
+// TestOutboxFailureReleasesTheRest: when the mail server fails on the first
+// message of a batch, the worker gives the rest back at once; another
+// worker (a replica, or this one restarted) need not wait for the lease.
+func TestOutboxFailureReleasesTheRest(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpen(t, dialect)
+		srv := mailtest.NewServer(t)
+		smtp := MustNewSMTP(t, srv.URL())
+		clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		keys := mustKeys(t, mfa.NewKeySpec("k1"))
+		m := &mail.Mailer{Sender: smtp, Outbox: db, Keys: keys, Clock: clock, BaseURL: "http://portal.test", Brand: portal.Brand{Name: "Test Portal"}}
+		for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+			if err := m.Notify(ctx, &portal.Notification{To: to, Name: "X", Kind: portal.EventTwoFactorEnabled, At: clock.Now().Unix()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		worker := func(id string) *mail.Worker {
+			return &mail.Worker{Store: db, Sender: smtp, Keys: keys, Clock: clock, Logger: slog.New(slog.DiscardHandler), ID: id}
+		}
+		srv.Stop()
+		if n, err := worker("first").RunOnce(ctx); n != 0 || err != nil {
+			t.Fatalf("with the server down: %d sent, %v", n, err)
+		}
+		srv.Start()
+		// Straight away, without the clock moving: the two untried ones go.
+		if n, err := worker("second").RunOnce(ctx); n != 2 || err != nil {
+			t.Fatalf("after the failure: %d sent, %v; want the 2 untried messages", n, err)
+		}
+	})
+}

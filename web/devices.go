@@ -1,0 +1,138 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/clientportal/portal"
+)
+
+// New sign-in alerts. Every browser holds a long-lived random cookie
+// (portal_known, stored only as a hash), apart from the session, the
+// remembered-browser and the device cookies. A sign-in completed on a
+// browser the user has not signed in on before sends the user an email
+// with when, where, the browser and how, and a link to secure the account.
+// The first sign-in of an account (registration, an invitation, the first
+// administrator) has nothing to compare with and sends none.
+
+// knownFor is how long the browser's cookie lasts.
+const knownFor = 400 * 24 * time.Hour
+
+// secureLinkFor is how long "No, secure my account" works.
+const secureLinkFor = 7 * 24 * time.Hour
+
+func (s *Server) knownCookie() string {
+	if s.secure() {
+		return "__Host-portal_known"
+	}
+	return "portal_known"
+}
+
+// knownDevice is the browser's known-device cookie, made when absent; the
+// login step records its hash with the sign-in (LoginStep.Device).
+func (s *Server) knownDevice(r *http.Request) string {
+	if c, err := r.Cookie(s.knownCookie()); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	v, _ := portal.NewSecretToken()
+	return v
+}
+
+// noteSignIn keeps the browser's cookie and, when the completed sign-in
+// was the first on this browser but not the account's first, and the user
+// wants it, sends the alert (in the background: the user is not kept
+// waiting for the mail).
+func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.User, sess *portal.Session, device string, isNew bool) {
+	http.SetCookie(w, &http.Cookie{Name: s.knownCookie(), Value: device, Path: "/", HttpOnly: true, Secure: s.secure(),
+		SameSite: http.SameSiteLaxMode, MaxAge: int(knownFor / time.Second)})
+	if !isNew || s.Alerts == nil {
+		return
+	}
+	browser, system := describeUA(sess.UserAgent)
+	at := time.Unix(sess.LastSeenAt, 0).UTC().Format("2 January 2006 at 15:04 UTC")
+	intro := fmt.Sprintf("Someone signed in to your %s account from a browser it had not seen before: %s on %s, from %s, on %s, with %s. "+
+		"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
+		s.Brand.Name, browser, system, sess.IP, at, lower(signInMethod(sess.AMR)))
+	s.background(r, func(ctx context.Context) {
+		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 || !s.alertsOn(ctx, u) {
+			return // the account's first browser, or alerts are off
+		}
+		token, hash := portal.NewSecretToken()
+		now := s.now()
+		t := &portal.Token{ID: hash, Kind: portal.TokenSecure, UserID: u.ID, CreatedAt: now.Unix(), ExpiresAt: now.Add(secureLinkFor).Unix()}
+		if err := s.Store.CreateToken(ctx, t); err != nil {
+			s.Logger.Error("new sign-in alert", "err", err)
+			return
+		}
+		link := s.BaseURL.String() + "/secure?token=" + url.QueryEscape(token)
+		if err := s.Alerts.SendLink(ctx, u.Email, u.Name, "New sign-in to your "+s.Brand.Name+" account", intro, "No, secure my account", link, secureLinkFor); err != nil {
+			s.Logger.Error("new sign-in alert", "err", err)
+		}
+	})
+}
+
+func lower(s string) string {
+	if s == "" {
+		return s
+	}
+	return string(s[0]|0x20) + s[1:]
+}
+
+// alertsOn is the user's choice, else the staff default.
+func (s *Server) alertsOn(ctx context.Context, u *portal.User) bool {
+	on, set, err := s.Store.AlertPref(ctx, u.ID)
+	if err == nil && set {
+		return on
+	}
+	settings, err := s.settings(ctx)
+	return err == nil && settings.NewDeviceAlerts
+}
+
+func (s *Server) handleAlertPref(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	if err := s.Store.SetAlertPref(r.Context(), state(r).user.ID, r.PostForm.Get("new_device") != ""); err != nil {
+		return err
+	}
+	s.setFlash(w, "settings")
+	redirect(w, r, "/account/security#alerts-h")
+	return nil
+}
+
+var errSecureLink = portal.Errorf(portal.ENOTFOUND, "This link was used already or has expired. If you still think someone else signed in, sign in and change your password, or ask for a new password from the sign-in page.")
+
+func (s *Server) handleSecurePage(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	if _, err := s.Store.TokenByID(r.Context(), portal.TokenSecure, portal.HashToken(token), s.now().Unix()); err != nil {
+		return errSecureLink
+	}
+	s.render(w, r, http.StatusOK, "secure", &page{Title: "Secure your account", Data: map[string]any{"Token": token}})
+	return nil
+}
+
+// handleSecureForm ends every session, device cookie and app token of the
+// link's user and forgets their remembered browsers, then leads to a new
+// password.
+func (s *Server) handleSecureForm(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	t, err := s.Store.SecureAccount(r.Context(), portal.HashToken(r.PostForm.Get("token")), s.now().Unix())
+	if err != nil {
+		if portal.ErrorCode(err) == portal.ENOTFOUND {
+			return errSecureLink
+		}
+		return err
+	}
+	s.event(r, t.UserID, portal.EventAccountSecured, "From the link in a new sign-in alert.")
+	if st := state(r); st.session != nil && st.session.UserID == t.UserID {
+		s.clearCookie(w)
+		st.session, st.user = nil, nil
+	}
+	s.render(w, r, http.StatusOK, "secure", &page{Title: "Your account is secured", Data: map[string]any{"Done": true}})
+	return nil
+}

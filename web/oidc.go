@@ -1,0 +1,286 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/provider"
+)
+
+// The OpenID Connect provider's login: /authorize sends the browser to
+// /oidc/login?id=…, where the portal's own pages sign the user in (with
+// their second factor, forced set-up and remembered browsers), ask for
+// consent, and hand the completed request back to the provider.
+
+// authTime is when the session's user last proved who they are.
+func authTime(sess *portal.Session) int64 {
+	return max(sess.CreatedAt, sess.ReauthAt)
+}
+
+// continueCookie remembers the app a user set up 2FA for: the page that
+// shows the new backup codes leads back to it.
+const continueCookie = "portal_continue"
+
+// oidcLoginPath is the login page of request id.
+func oidcLoginPath(id string) string { return provider.LoginPath + "?id=" + url.QueryEscape(id) }
+
+func (s *Server) handleOIDCLogin(w http.ResponseWriter, r *http.Request) error {
+	if s.Provider == nil {
+		return portal.ErrNotFound
+	}
+	req, err := s.Provider.Request(r.Context(), r.URL.Query().Get("id"))
+	if err != nil {
+		return errRequestGone
+	}
+	if done, err := s.oidcChecks(w, r, req, false); done || err != nil {
+		return err
+	}
+	return s.completeOIDC(w, r, req)
+}
+
+var errRequestGone = portal.Errorf(portal.ENOTFOUND, "This sign-in request expired or was used already. Go back to the app and sign in again.")
+
+// oidcChecks answers a request the browser cannot complete yet: not signed
+// in, signed in too long ago for prompt=login or max_age, without the 2FA
+// the app requires, or (unless consenting now) without consent. It reports
+// whether it answered. Both the login page and the consent form run it.
+func (s *Server) oidcChecks(w http.ResponseWriter, r *http.Request, req *provider.Request, consenting bool) (bool, error) {
+	ctx := r.Context()
+	st := state(r)
+	here := oidcLoginPath(req.ID)
+	none := slices.Contains(req.OIDC.Prompt, oidc.PromptNone)
+	fail := func(e *oidc.Error) (bool, error) {
+		s.Provider.Fail(w, r, req, e)
+		return true, nil
+	}
+	if st.session == nil || st.session.Level != portal.LevelFull {
+		if none {
+			return fail(oidc.ErrLoginRequired())
+		}
+		if st.session != nil && st.session.Level == portal.LevelSetup {
+			redirect(w, r, "/account/2fa")
+			return true, nil
+		}
+		q := url.Values{"next": {here}}
+		if hint := req.OIDC.LoginHint; hint != "" && len(hint) < 200 {
+			q.Set("email", hint)
+		}
+		redirect(w, r, "/login?"+q.Encode())
+		return true, nil
+	}
+	// prompt=login (max_age 0) and max_age: a sign-in older than allowed
+	// is proved again, password and code, on "Confirm it's you".
+	if m := req.OIDC.MaxAge; m != nil && authTime(st.session) < req.CreatedAt-int64(*m) {
+		if none {
+			return fail(oidc.ErrLoginRequired())
+		}
+		redirect(w, r, "/account/reauth?next="+url.QueryEscape(here))
+		return true, nil
+	}
+	if req.App.Requires2FA {
+		tf, err := s.twoFactor(ctx, st.user)
+		if err != nil {
+			return true, err
+		}
+		if !tf.Enabled {
+			if none {
+				return fail(oidc.ErrInteractionRequired().WithDescription("the app requires two-factor authentication"))
+			}
+			http.SetCookie(w, &http.Cookie{Name: continueCookie, Value: here, Path: "/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: 1800})
+			s.render(w, r, http.StatusOK, "oidc_2fa", &page{Title: "Two-factor authentication required", Data: map[string]any{"App": req.App, "Continue": here}})
+			return true, nil
+		}
+	}
+	if !req.App.SkipConsent && !consenting {
+		granted, err := s.Store.Consent(ctx, st.user.ID, req.App.ID)
+		if err != nil {
+			return true, err
+		}
+		covered := true
+		for _, sc := range req.OIDC.Scopes {
+			if !slices.Contains(granted, sc) {
+				covered = false
+			}
+		}
+		if !covered || slices.Contains(req.OIDC.Prompt, oidc.PromptConsent) {
+			if none {
+				return fail(&oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this app yet"})
+			}
+			s.render(w, r, http.StatusOK, "oidc_consent", &page{Title: "Allow " + req.App.Name, Data: map[string]any{
+				"App": req.App, "ID": req.ID, "Scopes": scopeTexts(req.OIDC.Scopes)}})
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// completeOIDC records who signed in, how, and in which session (only this
+// browser collects the code), and sends the browser on to the provider.
+func (s *Server) completeOIDC(w http.ResponseWriter, r *http.Request, req *provider.Request) error {
+	st := state(r)
+	if err := s.Store.CompleteAuthRequest(r.Context(), req.ID, st.user.ID, authTime(st.session), st.session.AMR, st.session.ID); err != nil {
+		return errRequestGone
+	}
+	next := s.Provider.CallbackURL(r.Context(), req.ID)
+	s.render(w, r, http.StatusOK, "oidc_continue", &page{Title: "Signing you in to " + req.App.Name, Refresh: next, Data: map[string]any{"App": req.App, "Next": next}})
+	return nil
+}
+
+func (s *Server) handleOIDCConsent(w http.ResponseWriter, r *http.Request) error {
+	if s.Provider == nil {
+		return portal.ErrNotFound
+	}
+	ctx := r.Context()
+	req, err := s.Provider.Request(ctx, r.PostFormValue("id"))
+	if err != nil {
+		return errRequestGone
+	}
+	st := state(r)
+	if r.PostFormValue("allow") != "yes" {
+		s.Provider.Fail(w, r, req, oidc.ErrAccessDenied().WithDescription("the user did not allow the app"))
+		return nil
+	}
+	if done, err := s.oidcChecks(w, r, req, true); done || err != nil {
+		return err
+	}
+	if err := s.Store.SaveConsent(ctx, st.user.ID, req.App.ID, req.OIDC.Scopes, s.now().Unix()); err != nil {
+		return err
+	}
+	s.event(r, st.user.ID, portal.EventAppAuthorized, req.App.Name+": allowed "+strings.Join(req.OIDC.Scopes, ", "))
+	return s.completeOIDC(w, r, req)
+}
+
+// scopeTexts says what each scope lets an app see.
+func scopeTexts(scopes []string) []string {
+	var out []string
+	for _, sc := range scopes {
+		switch sc {
+		case oidc.ScopeOpenID:
+			out = append(out, "Know who you are (an identifier that stays the same)")
+		case oidc.ScopeProfile:
+			out = append(out, "See your name")
+		case oidc.ScopeEmail:
+			out = append(out, "See your email address")
+		case oidc.ScopeOfflineAccess:
+			out = append(out, "Stay signed in when you are away")
+		case provider.ScopeAccount:
+			out = append(out, "See which account you belong to and your role in it")
+		}
+	}
+	return out
+}
+
+// handleRevokeApp withdraws an app's access: consent and tokens.
+func (s *Server) handleRevokeApp(w http.ResponseWriter, r *http.Request) error {
+	st := state(r)
+	app, err := s.Store.AppByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.Store.RevokeAppAccess(r.Context(), st.user.ID, app.ID); err != nil {
+		return err
+	}
+	s.event(r, st.user.ID, portal.EventAppAccessRevoked, app.Name)
+	s.setFlash(w, "app_revoked")
+	redirect(w, r, "/account/security#apps-h")
+	return nil
+}
+
+// oidcHandler serves the provider's endpoints: client authentication
+// failures over their limit answer 429, a code goes only to the session
+// that completed its sign-in, and RP-initiated logout also ends the
+// portal's session in this browser when the ID token hint names its user.
+func (s *Server) oidcHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth/token", "/oauth/introspect", "/revoke":
+			ctx, retry := provider.WithLimitRecord(r.Context())
+			rec := httptest.NewRecorder()
+			s.Provider.OP.ServeHTTP(rec, r.WithContext(ctx))
+			if *retry > 0 {
+				secs := int(retry.Seconds()) + 1
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusTooManyRequests)
+				fmt.Fprintf(w, `{"error":"invalid_client","error_description":"too many failed client authentications from this network; try again in %d seconds"}`, secs)
+				return
+			}
+			copyResponse(w, rec)
+			return
+		case "/authorize/callback":
+			// The code goes only to the browser whose session completed
+			// the request: a link to /oidc/login followed by someone else
+			// gives the one who sent it nothing.
+			st := state(r)
+			req, err := s.Store.AuthRequestByID(r.Context(), r.URL.Query().Get("id"), s.now().Unix())
+			if err != nil || st.session == nil || req.SessionID == "" || req.SessionID != st.session.ID {
+				s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+					return portal.Errorf(portal.EFORBIDDEN, "This sign-in was finished in another browser, or has expired. Go back to the app and sign in again.")
+				}).ServeHTTP(w, r)
+				return
+			}
+			s.Provider.OP.ServeHTTP(w, r)
+			return
+		case "/end_session":
+		default:
+			s.Provider.OP.ServeHTTP(w, r)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+				return portal.Errorf(portal.EINVALID, "The sign-out request is malformed.")
+			}).ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		s.Provider.OP.ServeHTTP(rec, r)
+		// The portal's own session ends only when the app names the user
+		// signed in here (id_token_hint, checked by the provider): another
+		// site cannot sign people out with a link.
+		if st := state(r); st.user != nil && (rec.Code == http.StatusFound || rec.Code == http.StatusSeeOther) && hintSubject(r.Form.Get("id_token_hint")) == st.user.ID {
+			if err := s.endSession(r.Context(), w, r); err != nil {
+				s.Logger.Error("end session at logout", logAttrs(r), "err", err)
+			}
+		}
+		copyResponse(w, rec)
+	})
+}
+
+// hintSubject is the sub of an ID token hint (its signature was checked by
+// the provider before it answered with a redirect).
+func hintSubject(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Sub
+}
+
+func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
+}

@@ -1,0 +1,32 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/clientportal/portal"
+)
+
+// quota takes one use of each counter, all or none; over any of them the
+// answer is a 429 saying what and how long to wait. Quotas count requests,
+// not failures: they bound what a stranger can make the portal do.
+func (s *Server) quota(ctx context.Context, what string, attempts ...portal.Attempt) error {
+	taken, err := s.Store.TakeAttempts(ctx, s.now(), attempts...)
+	if err != nil {
+		return err
+	} else if !taken.OK {
+		return portal.RateLimited(taken.Retry, "Too many %s. Try again in %s.", what, wait(taken.Retry))
+	}
+	return nil
+}
+
+// sendQuota takes one message to dest (an email key or a phone number)
+// on behalf of user (nil: nobody signed in) from this request's network.
+func (s *Server) sendQuota(ctx context.Context, r *http.Request, u *portal.User, dest string) error {
+	attempts := []portal.Attempt{{Policy: portal.SendIPLimit, Key: state(r).ipKey}}
+	if u != nil {
+		attempts = append(attempts, portal.Attempt{Policy: portal.SendUserLimit, Key: u.ID})
+	}
+	attempts = append(attempts, portal.Attempt{Policy: portal.SendDestLimit, Key: dest})
+	return s.quota(ctx, "messages were requested", attempts...)
+}
