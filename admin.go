@@ -55,7 +55,7 @@ func (f UserFilter) Normalize() (UserFilter, error) {
 		return f, &Error{Code: EINVALID, Field: "twofa", Message: "The two-factor filter must be activated or not_activated."}
 	}
 	switch f.Method {
-	case "", MethodTOTP, MethodEmail, MethodWhatsApp, MethodWebAuthn, MethodYubicoOTP:
+	case "", MethodTOTP, MethodEmail, MethodWhatsApp, MethodWebAuthn, MethodPasskey, MethodYubicoOTP:
 	default:
 		return f, &Error{Code: EINVALID, Field: "method", Message: "The method filter must be one of totp, email, whatsapp, webauthn or yubico_otp."}
 	}

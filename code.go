@@ -85,6 +85,10 @@ type OutboxStore interface {
 	Enqueue(ctx context.Context, m *OutboxMessage) error
 	// ClaimOutbox leases up to n due messages to worker until leaseUntil.
 	ClaimOutbox(ctx context.Context, worker string, n int, now, leaseUntil int64) ([]*OutboxMessage, error)
+	// RenewOutbox extends the worker's lease of one message to until, just
+	// before it is sent; false when the lease ran out (another worker may
+	// have taken the message) or it was delivered.
+	RenewOutbox(ctx context.Context, id, worker string, now, until int64) (bool, error)
 	// MarkSent records a delivery by the worker holding the lease and
 	// blanks the bodies.
 	MarkSent(ctx context.Context, id, worker string, at int64) error

@@ -7,10 +7,14 @@ import (
 
 // Second-factor method types. A user may hold several at once.
 const (
-	MethodTOTP       = "totp"
-	MethodEmail      = "email"
-	MethodWhatsApp   = "whatsapp"
-	MethodWebAuthn   = "webauthn"
+	MethodTOTP     = "totp"
+	MethodEmail    = "email"
+	MethodWhatsApp = "whatsapp"
+	MethodWebAuthn = "webauthn"
+	// MethodPasskey is a discoverable WebAuthn credential registered with
+	// user verification: a second factor like a security key, and a
+	// complete sign-in on its own.
+	MethodPasskey    = "passkey"
 	MethodYubicoOTP  = "yubico_otp"
 	MethodBackupCode = "backup_code" // not a method row: the user's backup code set
 )

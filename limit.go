@@ -68,6 +68,9 @@ var (
 	// AuthorizeIPLimit bounds the sign-in requests (each stored until it
 	// expires) one network can start.
 	AuthorizeIPLimit = LimitPolicy{Name: "authorize_ip", Threshold: 300, Window: 10 * time.Minute}
+	// PasskeyIPLimit bounds the passwordless sign-in challenges (each
+	// stored until it expires) one network can ask for.
+	PasskeyIPLimit = LimitPolicy{Name: "passkey_ip", Threshold: 300, Window: 10 * time.Minute}
 )
 
 // Unfrozen is p counting on the same counter but without the freeze: a

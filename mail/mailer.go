@@ -27,7 +27,7 @@ var (
 func init() {
 	textLayout := texttemplate.Must(texttemplate.ParseFS(templateFS, "templates/layout.txt"))
 	htmlLayout := htmltemplate.Must(htmltemplate.ParseFS(templateFS, "templates/layout.html"))
-	for _, name := range []string{"code", "link", "notice"} {
+	for _, name := range []string{"alert", "code", "link", "notice"} {
 		textTemplates[name] = texttemplate.Must(texttemplate.Must(textLayout.Clone()).ParseFS(templateFS, "templates/"+name+".txt"))
 		htmlTemplates[name] = htmltemplate.Must(htmltemplate.Must(htmlLayout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
@@ -232,6 +232,19 @@ func (m *Mailer) SendLink(ctx context.Context, to, name, subject, intro, button,
 	msg, err := m.render(to, subject, "link", map[string]any{
 		"Name": name, "Intro": intro, "Button": button, "Link": link, "Expires": Lifetime(ttl),
 		"Warned": strings.Contains(strings.ToLower(intro), "not you"),
+	})
+	if err != nil {
+		return err
+	}
+	return m.queue(ctx, msg)
+}
+
+// SendSignInAlert queues a new sign-in alert: intro says what happened,
+// then "Yes, this was me" leads to mine and "No, secure my account" to
+// secure, which works for ttl.
+func (m *Mailer) SendSignInAlert(ctx context.Context, to, name, subject, intro, mine, secure string, ttl time.Duration) error {
+	msg, err := m.render(to, subject, "alert", map[string]any{
+		"Name": name, "Intro": intro, "Mine": mine, "Secure": secure, "Expires": Lifetime(ttl),
 	})
 	if err != nil {
 		return err

@@ -269,3 +269,34 @@ func TestDefaultBrand(t *testing.T) {
 		}
 	}
 }
+
+// TestSendSignInAlert: a new sign-in alert carries both answers, each as a
+// button and as an address to copy, and says how long securing works.
+func TestSendSignInAlert(t *testing.T) {
+	m, c := newMailer(t, acme)
+	mine, secure := "https://portal.test/secure?token=t0k&answer=me", "https://portal.test/secure?token=t0k"
+	if err := m.SendSignInAlert(context.Background(), "a@example.com", "Ann", "New sign-in to your Acme account",
+		"Someone signed in to your Acme account from a browser it had not seen before.", mine, secure, 7*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	msg := c.last(t, m)
+	checkBranded(t, msg)
+	for _, link := range []string{mine, secure} {
+		if n := strings.Count(msg.HTML, `href="`+htmlEscaped(link)+`"`); n != 2 {
+			t.Errorf("%s is the href of %d elements, want 2 (button and address):\n%s", link, n, msg.HTML)
+		}
+		if !strings.Contains(msg.Text, link) {
+			t.Errorf("the text lacks %s:\n%s", link, msg.Text)
+		}
+	}
+	for _, body := range []string{msg.HTML, msg.Text} {
+		for _, want := range []string{"Yes, this was me", "No, secure my account", "expires in 7 days", "from a browser it had not seen before"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("body lacks %q:\n%s", want, body)
+			}
+		}
+	}
+}
+
+// htmlEscaped is s as html/template writes it in an attribute.
+func htmlEscaped(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }

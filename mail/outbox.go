@@ -77,6 +77,15 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 				}
 				continue
 			}
+			// A batch is sent one message after another: each message's
+			// lease is renewed just before its send, so one that waited
+			// behind slow sends is not sent by another worker as well.
+			now := w.Clock.Now()
+			if held, err := w.Store.RenewOutbox(ctx, m.ID, w.ID, now.Unix(), now.Add(lease).Unix()); err != nil {
+				return sent, err
+			} else if !held {
+				continue
+			}
 			err = w.Sender.Send(ctx, msg)
 			if err != nil {
 				next := w.Clock.Now().Add(Backoff(m.Attempts + 1))

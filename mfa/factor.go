@@ -34,6 +34,9 @@ type Request struct {
 	// LoginID binds codes to one login attempt (the pending session's id).
 	LoginID string
 	Now     time.Time
+	// Passwordless asks for a complete sign-in by passkey alone: the
+	// challenge named no user and required user verification.
+	Passwordless bool
 }
 
 // Result tells what succeeded.

@@ -129,6 +129,7 @@ type Mailbox struct {
 	Down  bool
 	codes map[string][]string
 	links map[string][]string
+	mine  map[string]string
 }
 
 // SendCode records a code for to, or fails when Down.
@@ -154,6 +155,25 @@ func (m *Mailbox) SendLink(_ context.Context, to, _, _, _, _, link string, _ tim
 	}
 	m.links[to] = append(m.links[to], link)
 	return nil
+}
+
+// SendSignInAlert records a new sign-in alert: the link to secure the
+// account as a link (LastLink), the "this was me" one apart (LastMine).
+func (m *Mailbox) SendSignInAlert(ctx context.Context, to, name, subject, intro, mine, secure string, ttl time.Duration) error {
+	m.mu.Lock()
+	if m.mine == nil {
+		m.mine = map[string]string{}
+	}
+	m.mine[to] = mine
+	m.mu.Unlock()
+	return m.SendLink(ctx, to, name, subject, intro, "", secure, ttl)
+}
+
+// LastMine is the "Yes, this was me" link of the newest alert to to.
+func (m *Mailbox) LastMine(to string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mine[to]
 }
 
 // LastCode is the newest code sent to to.

@@ -95,6 +95,15 @@ func (db *DB) ResealOutbox(ctx context.Context, id, oldText, text, html string) 
 	return err
 }
 
+// RenewOutbox extends a lease the worker still holds.
+func (db *DB) RenewOutbox(ctx context.Context, id, worker string, now, until int64) (bool, error) {
+	err := db.exec1(ctx, `UPDATE outbox SET locked_until = $1 WHERE id = $2 AND locked_by = $3 AND locked_until > $4 AND sent_at = 0`, until, id, worker, now)
+	if errors.Is(err, portal.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // ReleaseOutbox ends the worker's leases of messages it did not try.
 func (db *DB) ReleaseOutbox(ctx context.Context, worker string, ids []string) error {
 	for _, id := range ids {

@@ -68,7 +68,7 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 			return
 		}
 		link := s.BaseURL.String() + "/secure?token=" + url.QueryEscape(token)
-		if err := s.Alerts.SendLink(ctx, u.Email, u.Name, "New sign-in to your "+s.Brand.Name+" account", intro, "No, secure my account", link, secureLinkFor); err != nil {
+		if err := s.Alerts.SendSignInAlert(ctx, u.Email, u.Name, "New sign-in to your "+s.Brand.Name+" account", intro, link+"&answer=me", link, secureLinkFor); err != nil {
 			s.Logger.Error("new sign-in alert", "err", err)
 		}
 	})
@@ -106,9 +106,16 @@ func (s *Server) handleAlertPref(w http.ResponseWriter, r *http.Request) error {
 var errSecureLink = portal.Errorf(portal.ENOTFOUND, "This link was used already or has expired. If you still think someone else signed in, sign in and change your password, or ask for a new password from the sign-in page.")
 
 func (s *Server) handleSecurePage(w http.ResponseWriter, r *http.Request) error {
-	token := r.URL.Query().Get("token")
+	q := r.URL.Query()
+	token := q.Get("token")
 	if _, err := s.Store.TokenByID(r.Context(), portal.TokenSecure, portal.HashToken(token), s.now().Unix()); err != nil {
 		return errSecureLink
+	}
+	// "Yes, this was me" changes nothing (mail scanners open links too):
+	// it thanks the user and keeps the other answer at hand.
+	if q.Get("answer") == "me" {
+		s.render(w, r, http.StatusOK, "secure", &page{Title: "Thanks for confirming", Data: map[string]any{"Token": token, "Mine": true}})
+		return nil
 	}
 	s.render(w, r, http.StatusOK, "secure", &page{Title: "Secure your account", Data: map[string]any{"Token": token}})
 	return nil

@@ -45,6 +45,22 @@ func TestNewSignInAlerts(t *testing.T) {
 			link := alerts.LastLink("ada@example.com")
 			u, _ := url.Parse(link)
 			token := u.Query().Get("token")
+
+			// "Yes, this was me" thanks and changes nothing, even opened
+			// twice (as a mail scanner would): sessions live on and the
+			// other answer still works.
+			mine := alerts.LastMine("ada@example.com")
+			if !strings.HasPrefix(mine, link) || mine == link {
+				t.Fatalf("the two links of the alert: %q and %q", mine, link)
+			}
+			for i := 0; i < 2; i++ {
+				if r := e.client().get(strings.TrimPrefix(mine, e.ts.URL)); r.StatusCode != 200 || !strings.Contains(r.Body, "Thanks for confirming") || !strings.Contains(r.Body, "It was not me") {
+					t.Fatalf("this was me: %d %s", r.StatusCode, r.Body)
+				}
+			}
+			if st := phone.api("GET", "/api/v1/me", nil).StatusCode; st != 200 {
+				t.Fatalf("\"this was me\" ended the session: %d", st)
+			}
 			if r := e.client().get("/secure?token=" + url.QueryEscape(token)); r.StatusCode != 200 || !strings.Contains(r.Body, "Sign out everywhere") {
 				t.Fatalf("secure page: %d", r.StatusCode)
 			}

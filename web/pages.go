@@ -59,7 +59,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
 	if hint := r.URL.Query().Get("email"); checkField("email", hint) == nil && len(hint) <= 254 {
 		form["email"] = hint
 	}
-	s.render(w, r, http.StatusOK, "login", &page{Title: "Sign in", Form: form, Next: safeNext(r.URL.Query().Get("next")), Data: map[string]any{"Registration": s.Registration}})
+	s.render(w, r, http.StatusOK, "login", &page{Title: "Sign in", Form: form, Next: safeNext(r.URL.Query().Get("next")), Data: map[string]any{"Registration": s.Registration, "Passkeys": s.WebAuthn != nil}})
 	return nil
 }
 
@@ -67,7 +67,7 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) error {
 	ferr := formValues(r)
 	email := r.PostForm.Get("email")
 	next := safeNext(r.PostForm.Get("next"))
-	p := &page{Title: "Sign in", Form: map[string]string{"email": email}, Next: next, Data: map[string]any{"Registration": s.Registration}}
+	p := &page{Title: "Sign in", Form: map[string]string{"email": email}, Next: next, Data: map[string]any{"Registration": s.Registration, "Passkeys": s.WebAuthn != nil}}
 	if ferr != nil {
 		return s.formError(w, r, "login", p, ferr)
 	}
@@ -110,8 +110,8 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 // reauthPage builds "Confirm it's you" with method chosen (every method
-// the user has can confirm; email and WhatsApp have a button that sends a
-// code).
+// the user types a code from can confirm, and email and WhatsApp have a
+// button that sends one; a passkey confirms alone, with its own button).
 func (s *Server) reauthPage(r *http.Request, next, method string) (*page, error) {
 	tf, err := s.twoFactor(r.Context(), state(r).user)
 	if err != nil {
@@ -124,9 +124,9 @@ func (s *Server) reauthPage(r *http.Request, next, method string) (*page, error)
 		}
 		return "/account/reauth?" + q.Encode()
 	}
-	cs := newCodeStep("code", s.methodChoices(tf), method, link)
+	cs := newCodeStep("code", s.resetChoices(tf), method, link)
 	cs.SendAction, cs.Hidden = "/account/reauth/send", map[string]string{"next": next}
-	return &page{Title: "Confirm it's you", Next: next, Data: map[string]any{"TwoFactor": tf, "Code": cs}}, nil
+	return &page{Title: "Confirm it's you", Next: next, Data: map[string]any{"TwoFactor": tf, "Code": cs, "Passkey": s.WebAuthn != nil && hasPasskey(tf.Methods)}}, nil
 }
 
 func (s *Server) handleReauthPage(w http.ResponseWriter, r *http.Request) error {

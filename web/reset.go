@@ -89,7 +89,7 @@ func (s *Server) resetLink(ctx context.Context, token string) (*portal.Token, *p
 func (s *Server) resetChoices(tf *portal.TwoFactorStatus) []choice {
 	var out []choice
 	for _, c := range s.methodChoices(tf) {
-		if c.Type != portal.MethodWebAuthn {
+		if c.Type != portal.MethodWebAuthn && c.Type != portal.MethodPasskey {
 			out = append(out, c)
 		}
 	}
@@ -121,8 +121,8 @@ func (s *Server) resetPassword(ctx context.Context, r *http.Request, token, pw, 
 			}
 		}
 		switch {
-		case method == portal.MethodWebAuthn:
-			return &portal.Error{Code: portal.EINVALID, Message: "A security key cannot confirm a password reset. Choose another method or use a backup code.", Field: "method"}
+		case method == portal.MethodWebAuthn || method == portal.MethodPasskey:
+			return &portal.Error{Code: portal.EINVALID, Message: "A security key or passkey cannot confirm a password reset. Choose another method or use a backup code.", Field: "method"}
 		case code == "":
 			return &portal.Error{Code: portal.E2FAREQUIRED, Message: "Enter a code from one of your two-factor methods, or a backup code.", Field: "code"}
 		}

@@ -113,6 +113,7 @@ func (s *Server) securityPage(r *http.Request) (*page, error) {
 	}
 	return &page{Title: "Security settings", Data: map[string]any{
 		"Alerts":   s.alertsOn(ctx, st.user),
+		"Passkeys": s.passkeySummary(tf),
 		"Sessions": sessions,
 		"Apps":     apps,
 		"Confirm":  confirm,

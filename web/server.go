@@ -76,7 +76,13 @@ type Deps struct {
 	// Provider makes the portal an OpenID Connect provider (nil: not).
 	Provider *provider.Provider
 	// Alerts sends new sign-in alerts (nil: none are sent).
-	Alerts LinkMailer
+	Alerts AlertMailer
+}
+
+// AlertMailer queues a new sign-in alert: what happened (intro), a link
+// for "Yes, this was me" and one to secure the account, working for ttl.
+type AlertMailer interface {
+	SendSignInAlert(ctx context.Context, to, name, subject, intro, mine, secure string, ttl time.Duration) error
 }
 
 // LinkMailer queues an email carrying a one-time link that works for ttl.
@@ -158,7 +164,7 @@ func New(cfg Config, d Deps) *Server {
 			fs = append(fs, d.WhatsApp)
 		}
 		if d.WebAuthn != nil {
-			fs = append(fs, d.WebAuthn)
+			fs = append(fs, d.WebAuthn, mfa.Passkey{WebAuthn: d.WebAuthn})
 		}
 		if d.YubicoOTP != nil {
 			fs = append(fs, d.YubicoOTP)
@@ -351,6 +357,10 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/api/v1/me/2fa/webauthn/finish", Setup, s.apiWebAuthnRegisterFinish},
 		{"POST", "/api/v1/login/2fa/webauthn/begin", Pending, s.apiWebAuthnLoginBegin},
 		{"POST", "/api/v1/login/2fa/webauthn/finish", Pending, s.apiWebAuthnLoginFinish},
+		{"POST", "/api/v1/me/2fa/passkey/begin", Setup, s.apiPasskeyRegisterBegin},
+		{"POST", "/api/v1/me/2fa/passkey/finish", Setup, s.apiPasskeyRegisterFinish},
+		{"POST", "/api/v1/login/passkey/begin", Public, s.apiPasskeyLoginBegin},
+		{"POST", "/api/v1/login/passkey/finish", Public, s.apiPasskeyLoginFinish},
 		{"POST", "/api/v1/me/2fa/yubico_otp", Setup, s.apiYubicoEnrol},
 		{"PATCH", "/api/v1/me/2fa/methods/{id}", User, s.apiMethodRename},
 		{"GET", "/api/v1/me/browsers", User, s.apiBrowsers},

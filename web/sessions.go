@@ -61,6 +61,8 @@ func signInMethod(amr string) string {
 		return false
 	}
 	switch {
+	case has("hwk") && has("user") && !has("pwd"):
+		return "Passkey"
 	case has("hwk") && has("pwd"):
 		return "Password and security key"
 	case has("otp") && has("pwd"):

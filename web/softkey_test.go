@@ -24,6 +24,11 @@ type softKey struct {
 	id           []byte
 	count        uint32
 	rpID, origin string
+	// handle is the user handle a passkey returns with its assertions
+	// (nil: a security key's, none).
+	handle []byte
+	// noUV leaves user verification out of assertions (presence only).
+	noUV bool
 }
 
 // softOrigin is the public origin of the portal for security keys: the
@@ -96,15 +101,22 @@ func (k *softKey) create(t *testing.T, opts map[string]any) map[string]any {
 func (k *softKey) get(t *testing.T, opts map[string]any) map[string]any {
 	t.Helper()
 	cd := k.clientData("webauthn.get", opts)
-	ad := k.authData(t, 0x05, false)
+	flags := byte(0x05) // user present, verified
+	if k.noUV {
+		flags = 0x01
+	}
+	ad := k.authData(t, flags, false)
 	cdHash := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(append([]byte{}, ad...), cdHash[:]...))
 	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]any{"id": b64(k.id), "rawId": b64(k.id), "type": "public-key",
-		"response": map[string]any{"clientDataJSON": b64(cd), "authenticatorData": b64(ad), "signature": b64(sig)}}
+	resp := map[string]any{"clientDataJSON": b64(cd), "authenticatorData": b64(ad), "signature": b64(sig)}
+	if k.handle != nil {
+		resp["userHandle"] = b64(k.handle)
+	}
+	return map[string]any{"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "response": resp}
 }
 
 // enrolKey registers k for the signed-in client c.

@@ -83,6 +83,12 @@ var _ matcher = (*mfa.TOTP)(nil)
 // binding is what codes sent by email or WhatsApp were bound to: the
 // session (sign-in, re-authentication) or a password-reset link.
 func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *portal.User, method, code, binding string, step *portal.LoginStep) (*mfa.Result, error) {
+	return s.verifyFactor(ctx, r, u, method, code, binding, step, false)
+}
+
+// verifyFactor is verifySecondFactor, or with passwordless a sign-in by
+// passkey alone (under the same limits, counters and records).
+func (s *Server) verifyFactor(ctx context.Context, r *http.Request, u *portal.User, method, code, binding string, step *portal.LoginStep, passwordless bool) (*mfa.Result, error) {
 	f := s.Factors.Get(method)
 	if f == nil {
 		return nil, portal.Errorf(portal.EINVALID, "Choose one of your two-factor methods.")
@@ -110,7 +116,7 @@ func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *por
 		// that is one way back for its owner.
 		user.Policy = user.Policy.Unfrozen()
 	}
-	req := &mfa.Request{User: u, Methods: methods, Code: code, LoginID: binding, Now: now}
+	req := &mfa.Request{User: u, Methods: methods, Code: code, LoginID: binding, Now: now, Passwordless: passwordless}
 	own := step == nil
 	if own {
 		step = &portal.LoginStep{}
@@ -164,6 +170,15 @@ func (s *Server) verifySecondFactor(ctx context.Context, r *http.Request, u *por
 		return res, nil
 	case portal.ECODE:
 		s.counterRegressed(r, u, err)
+		if passwordless {
+			// Anyone can send a passkey answer naming an account, holding
+			// no secret of it, and a signature cannot be guessed: the
+			// failure counts on the network only, so strangers cannot
+			// lock the owner out (a locked account still refuses it).
+			s.Store.ReleaseAttempt(bg, user.Policy, user.Key, now)
+			s.event(r, u.ID, portal.EventSecondFactorFailed, f.Label())
+			return nil, err
+		}
 		return nil, s.wrongCode(r, u, method, taken.Counts[1], err)
 	default:
 		if portal.ErrorCode(err) == portal.EUNAVAILABLE {
@@ -617,7 +632,7 @@ func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) e
 // a second factor of type method: "hwk" for security keys (proof of a
 // hardware key), "otp" for every kind of one-time code.
 func secondFactorAMR(method string) string {
-	if method == portal.MethodWebAuthn {
+	if method == portal.MethodWebAuthn || method == portal.MethodPasskey {
 		return "pwd hwk mfa"
 	}
 	return "pwd otp mfa"

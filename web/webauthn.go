@@ -43,6 +43,15 @@ func (s *Server) webAuthnOffered() error {
 }
 
 func (s *Server) apiWebAuthnRegisterBegin(w http.ResponseWriter, r *http.Request) error {
+	return s.registerBegin(w, r, false)
+}
+
+func (s *Server) apiWebAuthnRegisterFinish(w http.ResponseWriter, r *http.Request) error {
+	return s.registerFinish(w, r, false)
+}
+
+// registerBegin starts adding a security key, or a passkey.
+func (s *Server) registerBegin(w http.ResponseWriter, r *http.Request, passkey bool) error {
 	if err := s.webAuthnOffered(); err != nil {
 		return err
 	}
@@ -53,7 +62,7 @@ func (s *Server) apiWebAuthnRegisterBegin(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	opts, err := s.WebAuthn.BeginRegistration(r.Context(), state(r).user, methods, state(r).session.ID)
+	opts, err := s.WebAuthn.BeginRegistration(r.Context(), state(r).user, methods, state(r).session.ID, passkey)
 	if err != nil {
 		return err
 	}
@@ -61,7 +70,9 @@ func (s *Server) apiWebAuthnRegisterBegin(w http.ResponseWriter, r *http.Request
 	return nil
 }
 
-func (s *Server) apiWebAuthnRegisterFinish(w http.ResponseWriter, r *http.Request) error {
+// registerFinish checks the authenticator's answer and adds the key or
+// passkey as a method, confirmed (2FA turns on with the first).
+func (s *Server) registerFinish(w http.ResponseWriter, r *http.Request, passkey bool) error {
 	if err := s.webAuthnOffered(); err != nil {
 		return err
 	}
@@ -75,7 +86,11 @@ func (s *Server) apiWebAuthnRegisterFinish(w http.ResponseWriter, r *http.Reques
 	if err := s.requireRecent(r); err != nil {
 		return err
 	}
-	name, err := keyName(in.Name, "Security key")
+	fallback := "Security key"
+	if passkey {
+		fallback = "Passkey"
+	}
+	name, err := keyName(in.Name, fallback)
 	if err != nil {
 		return err
 	}
@@ -87,7 +102,7 @@ func (s *Server) apiWebAuthnRegisterFinish(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	st := state(r)
-	m, err := s.WebAuthn.FinishRegistration(r.Context(), st.user, methods, st.session.ID, name, in.Credential)
+	m, err := s.WebAuthn.FinishRegistration(r.Context(), st.user, methods, st.session.ID, name, in.Credential, passkey)
 	if err != nil {
 		s.Logger.Info("security key registration refused", logAttrs(r), "err", err)
 		return err
@@ -132,7 +147,11 @@ func (s *Server) apiWebAuthnLoginFinish(w http.ResponseWriter, r *http.Request) 
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if _, err := s.secondStep(r.Context(), w, r, portal.MethodWebAuthn, string(in.Credential), in.Remember); err != nil {
+	method, err := s.credentialMethod(r, in.Credential)
+	if err != nil {
+		return err
+	}
+	if _, err := s.secondStep(r.Context(), w, r, method, string(in.Credential), in.Remember); err != nil {
 		return err
 	}
 	next := safeNext(in.Next)
@@ -141,6 +160,28 @@ func (s *Server) apiWebAuthnLoginFinish(w http.ResponseWriter, r *http.Request) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "authenticated", "user": toUserJSON(state(r).user), "next": next})
 	return nil
+}
+
+// credentialMethod is the type of the user's method whose credential
+// answered (a security key or a passkey; both answer the second step), or
+// a security key's when it is none of theirs (then refused as such).
+func (s *Server) credentialMethod(r *http.Request, credential json.RawMessage) (string, error) {
+	var c struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(credential, &c) != nil || c.ID == "" {
+		return "", portal.Errorf(portal.EINVALID, "The security key's answer could not be read. Try again.")
+	}
+	methods, err := s.userMethods(r)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range methods {
+		if m.Type == portal.MethodPasskey && m.Data == c.ID {
+			return portal.MethodPasskey, nil
+		}
+	}
+	return portal.MethodWebAuthn, nil
 }
 
 // counterRegressed records a cloned-key warning as a security event.

@@ -66,7 +66,10 @@ func TestBrowserNewSignInAlert(t *testing.T) {
 	if n := mailCount(srv, "ada@example.com") - before; n != 1 {
 		t.Fatalf("%d alert emails, want 1", n)
 	}
-	do(t, other, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#secure-now")))
+	// "Yes, this was me" thanks; its "It was not me" leads on to securing.
+	do(t, other, chromedp.Navigate(link+"&answer=me"), chromedp.WaitVisible(chromedp.CSS("#not-me")))
+	screenshot(t, other, "sign-in-confirmed")
+	do(t, other, chromedp.Click(chromedp.CSS("#not-me")), chromedp.WaitVisible(chromedp.CSS("#secure-now")))
 	screenshot(t, other, "secure-account")
 	do(t, other, chromedp.Click(chromedp.CSS("#secure-now")), chromedp.WaitVisible(chromedp.CSS("#choose-password")))
 	for _, tab := range []context.Context{ctx, other} {

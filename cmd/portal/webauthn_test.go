@@ -20,9 +20,16 @@ import (
 // addKey plugs a virtual CTAP2 security key into the tab.
 func addKey(t *testing.T, ctx context.Context) webauthn.AuthenticatorID {
 	t.Helper()
+	return addAuthenticator(t, ctx, webauthn.AuthenticatorTransportUsb, true)
+}
+
+// addAuthenticator adds a virtual CTAP2 authenticator that can keep
+// passkeys (resident keys) and verifies the user or not.
+func addAuthenticator(t *testing.T, ctx context.Context, transport webauthn.AuthenticatorTransport, verifies bool) webauthn.AuthenticatorID {
+	t.Helper()
 	res, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
-		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportUsb,
-		HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true, HasResidentKey: true,
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: transport,
+		HasUserVerification: verifies, IsUserVerified: verifies, AutomaticPresenceSimulation: true, HasResidentKey: true,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -67,15 +74,7 @@ var addKeyMaterial = cdp.Command[addKeyMaterialParams, cdp.Empty]{Method: "WebAu
 func plug(t *testing.T, ctx context.Context, creds []*webauthn.Credential) webauthn.AuthenticatorID {
 	t.Helper()
 	id := addKey(t, ctx)
-	for _, c := range creds {
-		// Only the key material: the extension state of the old key does
-		// not carry over.
-		clean := &keyMaterial{CredentialID: c.CredentialID, IsResidentCredential: c.IsResidentCredential, RpID: c.RpID,
-			PrivateKey: c.PrivateKey, UserHandle: c.UserHandle, SignCount: c.SignCount}
-		if _, err := chromedp.Call(ctx, addKeyMaterial, addKeyMaterialParams{AuthenticatorID: id, Credential: clean}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addCredentials(t, ctx, id, creds)
 	return id
 }
 

@@ -123,6 +123,21 @@ func testOutbox(t *testing.T, db *sqlstore.DB) {
 	if batch, _ := db.ClaimOutbox(ctx, "w", 10, 500, 600); len(batch) != 1 || batch[0].Attempts != 1 {
 		t.Fatalf("retry: %v", batch)
 	}
+	// A lease is renewed only by its holder, and only while it holds:
+	// once it ran out and another worker took the message, the first
+	// one must not send it too.
+	if ok, err := db.RenewOutbox(ctx, "f", "other", 550, 700); err != nil || ok {
+		t.Fatalf("another worker renewed the lease: %v %v", ok, err)
+	}
+	if ok, err := db.RenewOutbox(ctx, "f", "w", 550, 700); err != nil || !ok {
+		t.Fatalf("the holder could not renew: %v %v", ok, err)
+	}
+	if batch, _ := db.ClaimOutbox(ctx, "other", 10, 700, 800); len(batch) != 1 {
+		t.Fatalf("the run-out lease was not claimable: %v", batch)
+	}
+	if ok, err := db.RenewOutbox(ctx, "f", "w", 710, 900); err != nil || ok {
+		t.Fatalf("a lease that ran out was renewed: %v %v", ok, err)
+	}
 }
 
 // NewUser stores an account owner with email and returns it.

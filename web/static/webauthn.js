@@ -1,5 +1,5 @@
-// Security keys (WebAuthn): registration on the set-up page and the answer
-// at sign-in. Everything else in the portal works without JavaScript.
+// Security keys and passkeys (WebAuthn): registration, the answer at the
+// second step, and passkey sign-in. Everything else works without JavaScript.
 (function () {
   "use strict";
 
@@ -57,21 +57,24 @@
     return false;
   }
 
-  var reg = document.getElementById("webauthn-register");
-  if (reg) {
+  // Adding a security key or a passkey: the result shows backup codes when
+  // this method turned two-factor authentication on.
+  function register(formId, api, errorId, resultId) {
+    var reg = document.getElementById(formId);
+    if (!reg) return;
     reg.hidden = false;
     reg.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var box = document.getElementById("webauthn-error");
+      var box = document.getElementById(errorId);
       box.hidden = true;
       if (!supported(box)) return;
       var name = reg.querySelector("[name=name]").value;
-      post("/api/v1/me/2fa/webauthn/begin")
+      post(api + "/begin")
         .then(function (o) { return navigator.credentials.create({ publicKey: creationOptions(o.publicKey) }); })
-        .then(function (c) { return post("/api/v1/me/2fa/webauthn/finish", { name: name, credential: credentialJSON(c) }); })
+        .then(function (c) { return post(api + "/finish", { name: name, credential: credentialJSON(c) }); })
         .then(function (res) {
           if (!res.backup_codes) { window.location = "/account/security?done=method_added"; return; }
-          var out = document.getElementById("webauthn-result");
+          var out = document.getElementById(resultId);
           var list = document.createElement("ol");
           list.className = "codes";
           list.id = "backup-codes";
@@ -83,6 +86,8 @@
         .catch(function (err) { fail(box, err); });
     });
   }
+  register("webauthn-register", "/api/v1/me/2fa/webauthn", "webauthn-error", "webauthn-result");
+  register("passkey-register", "/api/v1/me/2fa/passkey", "passkey-error", "passkey-result");
 
   var login = document.getElementById("webauthn-login");
   if (login) {
@@ -97,5 +102,37 @@
         .then(function (res) { window.location = res.next; })
         .catch(function (err) { fail(box, err); });
     });
+  }
+
+  // Sign in with a passkey alone: the button, and autofill on the email
+  // field (conditional mediation) where the browser offers it. Starting
+  // one cancels the other.
+  var pk = document.getElementById("passkey-login");
+  if (pk && window.PublicKeyCredential) {
+    document.getElementById("passkey-signin").hidden = false;
+    var pkBox = document.getElementById("passkey-error");
+    var waiting = null; // the autofill request, while it waits
+    var passkeySignIn = function (conditional) {
+      var ctl = new AbortController();
+      return post("/api/v1/login/passkey/begin" + (conditional ? "?mediation=conditional" : ""))
+        .then(function (o) {
+          var req = { publicKey: requestOptions(o.publicKey), signal: ctl.signal };
+          if (conditional) { req.mediation = "conditional"; waiting = ctl; }
+          return navigator.credentials.get(req);
+        })
+        .then(function (c) { waiting = null; return post("/api/v1/login/passkey/finish", { credential: credentialJSON(c), next: pk.getAttribute("data-next") || "" }); })
+        .then(function (res) { window.location = res.next; });
+    };
+    pk.addEventListener("click", function () {
+      pkBox.hidden = true;
+      if (waiting) { waiting.abort(); waiting = null; }
+      passkeySignIn(false).catch(function (err) { fail(pkBox, err); });
+    });
+    if (PublicKeyCredential.isConditionalMediationAvailable && document.querySelector("input[autocomplete~=webauthn]")) {
+      PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+        if (!ok) return;
+        passkeySignIn(true).catch(function (err) { if (err && err.name !== "AbortError") fail(pkBox, err); });
+      });
+    }
   }
 })();
