@@ -406,6 +406,9 @@ var noBody = map[string]bool{
 	"/api/v1/logout": true, "/api/v1/me/email/verify": true, "/api/v1/me/2fa/totp": true,
 	"/api/v1/me/2fa/backup_codes": true, "/api/v1/me/2fa/email": true,
 	"/api/v1/me/sessions": true, // DELETE: every other session
+	// WebAuthn ceremonies begin without a body.
+	"/api/v1/me/2fa/webauthn/begin": true, "/api/v1/me/2fa/passkey/begin": true,
+	"/api/v1/login/2fa/webauthn/begin": true, "/api/v1/login/passkey/begin": true,
 }
 
 // everyField is a JSON body with v in every text field the API reads.
@@ -429,7 +432,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func testBadInput(t *testing.T, dialect string) {
-	e := newEnv(t, dialect)
+	e := newEnv(t, dialect, withWebAuthn)
 	id := e.register("b@example.com")
 	bodies := map[string]string{
 		"NUL in every field":              everyField(`a\u0000b`),

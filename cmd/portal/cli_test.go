@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -204,5 +205,46 @@ func TestSecretKeysRequiredWithPostgres(t *testing.T) {
 	})
 	if err == nil || !strings.HasPrefix(err.Error(), "PORTAL_SECRET_KEYS:") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestVersionAndHelp: `portal version` and `--version` print the version,
+// commit and Go version; help for every command exits 0 (a command with
+// flags of its own prints them); an unknown command exits 1 with the usage.
+func TestVersionAndHelp(t *testing.T) {
+	bin := buildPortal(t)
+	dir := t.TempDir()
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "PORTAL_DATA_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	line := regexp.MustCompile(`^portal \S+ \(commit \S+, go1\.\d+(\.\d+)?\)\n$`)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if out, code := run(args...); code != 0 || !line.MatchString(out) {
+			t.Errorf("portal %v: exit %d, %q", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"serve", "--help"}, {"migrate", "--help"}, {"keys", "rotate", "--help"},
+		{"users", "--help"}, {"apps", "list", "--help"}} {
+		if out, code := run(args...); code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "portal version") {
+			t.Errorf("portal %v: exit %d, %q", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{"bench", "--help"}, {"users", "create", "--help"}, {"users", "reset-2fa", "-h"}, {"apps", "create", "--help"},
+		{"argon2-rate", "--help"}, {"dev-whatsapp", "--help"}} {
+		if out, code := run(args...); code != 0 || !strings.Contains(out, "-") || strings.Contains(out, "help requested") {
+			t.Errorf("portal %v: exit %d, %q", args, code, out)
+		}
+	}
+	if out, code := run("nonsense"); code != 1 || !strings.Contains(out, `unknown command "nonsense"`) || !strings.Contains(out, "Usage:") {
+		t.Errorf("an unknown command: exit %d, %q", code, out)
 	}
 }

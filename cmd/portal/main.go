@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -59,6 +60,9 @@ func main() {
 		os.Exit(2)
 	}
 	err := m.Run(ctx)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // a command's --help: its flags were printed
+	}
 	if err == nil && m.HTTP != nil {
 		// Serving: wait for SIGTERM or Ctrl-C, then shut down gracefully.
 		select {
@@ -133,12 +137,18 @@ const usage = `Usage:
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
   portal argon2-rate [--duration D] [--cpuprofile F]  how fast password hashes run alone (used by bench)
+  portal version                 the version, commit and Go version (also --version)
+  portal help                    this text (also --help, and --help after any command)
 
 Configuration comes from PORTAL_* environment variables; see README.md.`
 
 // ParseFlags reads the command line and the configuration.
 func (m *Main) ParseFlags(ctx context.Context, args []string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(m.Stdout, versionLine())
+		return flag.ErrHelp
+	}
+	if len(args) > 0 && args[0] == "help" || asksHelp(args) {
 		fmt.Fprintln(m.Stdout, usage)
 		return flag.ErrHelp
 	}
@@ -650,4 +660,53 @@ func (m *Main) keysRotate(ctx context.Context) error {
 		return fmt.Errorf("keys rotate: %d pending emails are sealed with a key that is not configured; keep that key until they are delivered", lost)
 	}
 	return nil
+}
+
+// flagCommands parse flags of their own, and print them for --help.
+var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true,
+	"bench": true, "argon2-rate": true, "dev-whatsapp": true}
+
+// asksHelp reports whether args ask for help that the usage text answers:
+// --help anywhere, except after a command that prints its own flags.
+func asksHelp(args []string) bool {
+	if len(args) > 0 && (flagCommands[args[0]] || (len(args) > 1 && flagCommands[args[0]+" "+args[1]])) {
+		return false
+	}
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
+}
+
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); else
+// the module version from the build information.
+var version = ""
+
+// versionLine is "portal VERSION (commit COMMIT, GOVERSION)".
+func versionLine() string {
+	v, commit, goVersion := version, "unknown", runtime.Version()
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+				if len(commit) > 12 {
+					commit = commit[:12]
+				}
+			case "vcs.modified":
+				if s.Value == "true" {
+					commit += "+dirty"
+				}
+			}
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	return fmt.Sprintf("portal %s (commit %s, %s)", v, commit, goVersion)
 }
