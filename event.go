@@ -53,6 +53,9 @@ const (
 	EventSessionEnded        = "session_ended"
 	EventAccountSecured      = "account_secured"
 	EventAppDeleted          = "app_deleted"
+	EventAPITokenCreated     = "api_token_created"
+	EventAPITokenRevoked     = "api_token_revoked"
+	EventAPITokenUsed        = "api_token_used"
 )
 
 // Event is one entry of the security event log.
@@ -77,6 +80,12 @@ type EventStore interface {
 // EventTitle is the sentence shown for an event type.
 func EventTitle(typ string) string {
 	switch typ {
+	case EventAPITokenCreated:
+		return "API token created"
+	case EventAPITokenRevoked:
+		return "API token revoked"
+	case EventAPITokenUsed:
+		return "API token used to make a change"
 	case EventAccountSecured:
 		return "Signed out everywhere from a new sign-in alert"
 	case EventSessionEnded:

@@ -39,3 +39,13 @@ func RandomToken(n int) []byte {
 	rand.Read(b)
 	return b
 }
+
+// ValidID reports whether s has the form of an id NewID makes (checked
+// before it reaches a query).
+func ValidID(s string) bool {
+	if len(s) != idEncoding.EncodedLen(16) {
+		return false
+	}
+	_, err := idEncoding.DecodeString(s)
+	return err == nil
+}

@@ -262,8 +262,12 @@ func PasskeyOwner(body []byte) (owner, credential string, err error) {
 		return "", "", portal.Errorf(portal.EINVALID, "The passkey's answer could not be read. Try again.")
 	}
 	owner = string(parsed.Response.UserHandle)
-	if owner == "" || len(owner) > 64 {
+	if owner == "" {
 		return "", "", portal.Errorf(portal.EINVALID, "This credential is a security key, not a passkey: sign in with your email and password, then use the key.")
+	}
+	if !portal.ValidID(owner) {
+		// Not a handle the portal gives (the portal's user ids).
+		return "", "", portal.Errorf(portal.EINVALID, "This passkey is not one of this site's. Sign in with your email address and password.")
 	}
 	return owner, base64.RawURLEncoding.EncodeToString(parsed.RawID), nil
 }

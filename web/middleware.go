@@ -29,6 +29,8 @@ type reqState struct {
 	// amr is how the session about to start was proved (RFC 8176 values,
 	// space-separated); empty means the password alone.
 	amr string
+	// token is the API token the request came with (no session then).
+	token *portal.APIToken
 }
 
 type stateKey struct{}

@@ -57,7 +57,8 @@ func (s *Server) apiPasskeyLoginBegin(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: s.passkeyCookie(), Value: binding, Path: "/api/v1/login/passkey/", HttpOnly: true, Secure: s.secure(),
+	// Path "/": browsers drop a __Host- cookie with any other path.
+	http.SetCookie(w, &http.Cookie{Name: s.passkeyCookie(), Value: binding, Path: "/", HttpOnly: true, Secure: s.secure(),
 		SameSite: http.SameSiteStrictMode, MaxAge: int(mfa.ChallengeTTL / time.Second)})
 	writeJSON(w, http.StatusOK, opts)
 	return nil
@@ -107,7 +108,13 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, credential
 	}
 	binding := portal.HashToken(c.Value)
 	// The cookie is spent whatever happens next.
-	http.SetCookie(w, &http.Cookie{Name: s.passkeyCookie(), Path: "/api/v1/login/passkey/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: s.passkeyCookie(), Path: "/", HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	// Signed in to another account: a passkey does not switch accounts
+	// (on "Confirm it's you" it would hand this browser to its owner).
+	st := state(r)
+	if st.session != nil && st.session.Level == portal.LevelFull && st.session.UserID != owner {
+		return nil, portal.Errorf(portal.ECONFLICT, "This passkey belongs to another account. Sign out first to sign in with it.")
+	}
 	u, err := s.Store.UserByID(ctx, owner)
 	if err == nil && !u.Disabled {
 		var methods []*portal.Method
@@ -129,12 +136,15 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, credential
 	if err != nil {
 		return nil, err
 	}
-	st := state(r)
 	st.amr = passkeyAMR
 	out, err := s.startSessionWith(ctx, w, r, u, portal.LevelFull, true, step)
 	if err != nil {
 		return nil, err
-	} else if err := s.stepRefused(r, u, portal.MethodPasskey, out); err != nil {
+	}
+	if out.Taken != nil && !out.Taken.OK {
+		out.Taken.Refused = 1 // the step took the account's counter alone
+	}
+	if err := s.stepRefused(r, u, portal.MethodPasskey, out); err != nil {
 		return nil, err
 	}
 	s.afterSecondFactor(r, u, portal.MethodPasskey, res)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/sqlstore/storetest"
+	"github.com/clientportal/portal/web"
 )
 
 // createWith answers registration options like k.create, with the given
@@ -230,7 +231,8 @@ func TestPasskeyReviewFrozen(t *testing.T) {
 }
 
 // TestPasskeyReviewMalformed: odd answers are refused with a 4xx, never a
-// 500, on every database.
+// 500, on every database. (User handles that are not valid UTF-8 or hold
+// NUL are left out: on PostgreSQL they answer 500, see the review.)
 func TestPasskeyReviewMalformed(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, withWebAuthn)
@@ -244,7 +246,7 @@ func TestPasskeyReviewMalformed(t *testing.T) {
 			`{"credential":` + strings.Repeat(`[`, 10000) + `}`, `{"credential":"` + strings.Repeat("A", 2<<20) + `"}`,
 			`{"next":"\u0000"}`, `{"next":"//evil.example"}`,
 		}
-		for _, handle := range []string{"\x00", "\xff\xfe", ida(id) + "\x00", strings.Repeat("\xc3", 64), "'; DROP TABLE users; --"} {
+		for _, handle := range []string{"'; DROP TABLE users; --", strings.Repeat("x", 65), "nobody"} {
 			h := *k
 			h.handle = []byte(handle)
 			c := e.client()
@@ -261,13 +263,6 @@ func TestPasskeyReviewMalformed(t *testing.T) {
 					desc = desc[:200]
 				}
 				t.Errorf("body %d (%s): %d %s", i, desc, r.StatusCode, r.Body)
-				if r.StatusCode >= 500 {
-					for _, l := range strings.Split(e.logText(), "\n") {
-						if strings.Contains(l, `"level":"ERROR"`) {
-							t.Log(l)
-						}
-					}
-				}
 			}
 		}
 		// A bare cookie of the right length and no challenge.
@@ -280,13 +275,43 @@ func TestPasskeyReviewMalformed(t *testing.T) {
 	})
 }
 
-func ida(id string) string { return id }
+// TestPasskeyReviewBinding: an answer without the binding cookie is
+// refused, and one network cannot store unlimited challenges.
+func TestPasskeyReviewBinding(t *testing.T) {
+	e := newEnv(t, "sqlite", withWebAuthn)
+	id := e.register("c@example.com")
+	k := newSoftKey(t)
+	e.enrolPasskey(t, e.login("c@example.com"), k, id, "Phone")
 
-// TestPasskeyReviewStrangerKeepsLocked: once the owner's account is in a
-// lock delay (5 wrong codes in a row), a stranger's forged passkey
-// answers, which "count on the network only", re-arm the delay each time
-// it lifts, so the owner's own passkey is refused indefinitely.
-func TestPasskeyReviewStrangerKeepsLocked(t *testing.T) {
+	c := e.client()
+	r := c.api("POST", "/api/v1/login/passkey/begin", nil)
+	answer := k.get(t, r.json())
+	naked := e.client()
+	if r := naked.api("POST", "/api/v1/login/passkey/finish", map[string]any{"credential": answer}); r.StatusCode != 401 || !strings.Contains(r.Body, "expired") {
+		t.Fatalf("an answer without the binding cookie: %d %s", r.StatusCode, r.Body)
+	}
+	if r := c.api("POST", "/api/v1/login/passkey/finish", map[string]any{"credential": answer}); r.StatusCode != 200 {
+		t.Fatalf("the asker's own finish: %d %s", r.StatusCode, r.Body)
+	}
+
+	flood := e.client().fromIP("198.51.100.1")
+	n := 0
+	for ; n < portal.PasskeyIPLimit.Threshold+5; n++ {
+		if r := flood.api("POST", "/api/v1/login/passkey/begin", nil); r.StatusCode == 429 {
+			break
+		} else if r.StatusCode != 200 {
+			t.Fatalf("begin %d: %d %s", n, r.StatusCode, r.Body)
+		}
+	}
+	if n > portal.PasskeyIPLimit.Threshold {
+		t.Fatalf("%d passkey challenges from one network", n)
+	}
+}
+
+// TestPasskeyReviewStrangerCannotHoldLock: once a lock on the account has
+// run out, strangers' forged passkey answers do not lock it again: the
+// owner's passkey signs in.
+func TestPasskeyReviewStrangerCannotHoldLock(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, withWebAuthn)
 		id := e.register("l@example.com")
@@ -294,47 +319,86 @@ func TestPasskeyReviewStrangerKeepsLocked(t *testing.T) {
 		e.enrolPasskey(t, e.login("l@example.com"), phone, id, "Phone")
 		forger := newSoftKey(t)
 		forger.id = phone.id
-
-		// Five wrong answers at the second step (whoever typed them): the
-		// account waits 30 seconds.
 		for i := 0; i < portal.SecondFactorUserLimit.Threshold; i++ {
 			p := e.passwordStep("l@example.com")
 			r := p.api("POST", "/api/v1/login/2fa/webauthn/begin", nil)
-			if r := p.api("POST", "/api/v1/login/2fa/webauthn/finish", map[string]any{"credential": forger.get(t, r.json())}); r.StatusCode != 401 {
-				t.Fatalf("wrong answer %d: %d %s", i+1, r.StatusCode, r.Body)
-			}
+			p.api("POST", "/api/v1/login/2fa/webauthn/finish", map[string]any{"credential": forger.get(t, r.json())})
 		}
 		forger.handle = []byte(id)
-		for round := 0; round < 3; round++ {
-			e.clock.Add(portal.SecondFactorUserLimit.LockDelay(portal.SecondFactorUserLimit.Threshold+1) + time.Second)
-			// A stranger (no secret of the owner's) sends a forged answer.
-			if r := passkeySignIn(t, e.client().fromIP("203.0.113.9"), forger); r.StatusCode != 401 {
-				t.Fatalf("forged: %d %s", r.StatusCode, r.Body)
+		e.clock.Add(61 * time.Second)
+		for i := 0; i < 3; i++ {
+			if r := passkeySignIn(t, e.client(), forger); r.StatusCode != 401 {
+				t.Fatalf("a forged answer: %d %s", r.StatusCode, r.Body)
 			}
-			if r := passkeySignIn(t, e.client(), phone); r.StatusCode != 200 {
-				t.Fatalf("round %d: the owner's passkey was refused after a stranger's forged answer: %d %s", round, r.StatusCode, r.Body)
+		}
+		if r := passkeySignIn(t, e.client(), phone); r.StatusCode != 200 {
+			t.Fatalf("the owner after strangers' forged answers: %d %s", r.StatusCode, r.Body)
+		}
+	})
+}
+
+// TestPasskeyReviewHandles: user handles that are no id of the portal's
+// (NUL, bytes that are not UTF-8, too long) are a 4xx on PostgreSQL too.
+func TestPasskeyReviewHandles(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, withWebAuthn)
+		id := e.register("h@example.com")
+		k := newSoftKey(t)
+		e.enrolPasskey(t, e.login("h@example.com"), k, id, "Phone")
+		for _, handle := range []string{"\x00", "\xff\xfe", id + "\x00", strings.Repeat("\xc3", 64), strings.ToUpper(id), "'; DROP TABLE users; --"} {
+			h := *k
+			h.handle = []byte(handle)
+			c := e.client()
+			r := c.api("POST", "/api/v1/login/passkey/begin", nil)
+			if r := c.api("POST", "/api/v1/login/passkey/finish", map[string]any{"credential": h.get(t, r.json())}); r.StatusCode < 400 || r.StatusCode >= 500 {
+				t.Errorf("handle %q: %d %s", handle, r.StatusCode, r.Body)
 			}
 		}
 	})
 }
 
-// TestPasskeyReviewReauthSwitch: the passkey button of "Confirm it's you"
-// is a passwordless sign-in; with another account's passkey it silently
-// replaces the signed-in account.
-func TestPasskeyReviewReauthSwitch(t *testing.T) {
+// TestPasskeyReviewNoSwitch: signed in as one user, another account's
+// passkey (on "Confirm it's you", say) does not switch the browser to it.
+func TestPasskeyReviewNoSwitch(t *testing.T) {
 	e := newEnv(t, "sqlite", withWebAuthn)
-	ida := e.register("a@example.com")
-	idb := e.register("b@example.com")
+	idA, idB := e.register("a@example.com"), e.register("b@example.com")
 	ka, kb := newSoftKey(t), newSoftKey(t)
-	a := e.login("a@example.com")
-	e.enrolPasskey(t, a, ka, ida, "A")
-	e.enrolPasskey(t, e.login("b@example.com"), kb, idb, "B")
-	e.clock.Add(11 * time.Minute)
-	if r := a.get("/account/reauth"); r.StatusCode != 200 || !strings.Contains(r.Body, "passkey-login") {
-		t.Fatalf("reauth page: %d", r.StatusCode)
+	e.enrolPasskey(t, e.login("a@example.com"), ka, idA, "A")
+	e.enrolPasskey(t, e.login("b@example.com"), kb, idB, "B")
+	a := e.client()
+	if r := passkeySignIn(t, a, ka); r.StatusCode != 200 {
+		t.Fatalf("A: %d %s", r.StatusCode, r.Body)
 	}
-	r := passkeySignIn(t, a, kb)
-	if me := a.api("GET", "/api/v1/me", nil).json(); r.StatusCode == 200 && me["id"] != ida {
-		t.Fatalf("confirming it's A with B's passkey switched the session to %v", me["email"])
+	e.clock.Add(11 * time.Minute)
+	if r := passkeySignIn(t, a, kb); r.StatusCode != 409 {
+		t.Fatalf("B's passkey in A's browser: %d %s", r.StatusCode, r.Body)
+	}
+	if me := a.api("GET", "/api/v1/me", nil).json(); me["email"] != "a@example.com" {
+		t.Fatalf("the browser is now %v", me["email"])
+	}
+	// A's own passkey confirms it's A again.
+	if r := passkeySignIn(t, a, ka); r.StatusCode != 200 {
+		t.Fatalf("A again: %d %s", r.StatusCode, r.Body)
+	}
+	if r := a.api("POST", "/api/v1/me/2fa/backup_codes", nil); r.StatusCode != 200 {
+		t.Fatalf("A's passkey did not confirm it's A: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestPasskeyCookieHTTPS: on an https portal the binding cookie keeps the
+// __Host- rules (Secure, Path=/), or browsers would drop it.
+func TestPasskeyCookieHTTPS(t *testing.T) {
+	e := newEnv(t, "sqlite", withWebAuthn, withConfig(func(c *web.Config) { c.BaseURL, _ = url.Parse("https://portal.example.com") }))
+	r := e.client().api("POST", "/api/v1/login/passkey/begin", nil)
+	var sc string
+	for _, v := range r.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(v, "__Host-portal_passkey=") {
+			sc = v
+		}
+	}
+	for _, want := range []string{"Secure", "Path=/;", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(sc+";", want) {
+			t.Fatalf("Set-Cookie %q lacks %q", sc, want)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type Store interface {
 	portal.EventLog
 	portal.AppStore
 	portal.DeviceStore
+	portal.APITokenStore
 	Ping(ctx context.Context) error
 }
 
@@ -303,6 +304,12 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/admin/apps", Staff, s.handleAdminAppsForm},
 		{"GET", "/admin/apps/{id}", Staff, s.handleAdminAppEdit},
 		{"POST", "/admin/apps/{id}/delete", Staff, s.handleAdminAppDelete},
+		{"GET", "/admin/tokens", Staff, s.handleAdminTokens},
+		{"POST", "/admin/tokens", Staff, s.handleAdminTokensForm},
+		{"POST", "/admin/tokens/{id}/revoke", Staff, s.handleAdminTokenRevoke},
+		{"GET", "/api/v1/admin/tokens", Staff, s.apiAdminTokens},
+		{"POST", "/api/v1/admin/tokens", Staff, s.apiAdminTokenCreate},
+		{"DELETE", "/api/v1/admin/tokens/{id}", Staff, s.apiAdminTokenRevoke},
 		{"GET", "/api/v1/admin/apps", Staff, s.apiAdminApps},
 		{"POST", "/api/v1/admin/apps", Staff, s.apiAdminAppCreate},
 		{"DELETE", "/api/v1/admin/apps/{id}", Staff, s.apiAdminAppDelete},
@@ -400,6 +407,12 @@ func (s *Server) guard(rt Route) http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		st := state(r)
 		st.route = rt.Method + " " + rt.Path
+		if bearer, ok := bearerToken(r); ok && rt.Access != Public {
+			if err := s.tokenAuth(r, rt, bearer); err != nil {
+				return err
+			}
+			return serve(w, r)
+		}
 		if rt.Access == Public {
 			return serve(w, r)
 		}

@@ -154,7 +154,8 @@ func (s *Server) clearCookie(w http.ResponseWriter) {
 // requireRecent refuses a sensitive change unless the session is in sudo
 // mode (SPEC §3).
 func (s *Server) requireRecent(r *http.Request) error {
-	if st := state(r); st.session != nil && s.Sessions.RecentlyAuthenticated(st.session, s.now()) {
+	if st := state(r); st.token != nil || (st.session != nil && s.Sessions.RecentlyAuthenticated(st.session, s.now())) {
+		// An API token is its own proof: it is checked on every request.
 		return nil
 	}
 	return portal.Errorf(portal.EREAUTH, "For your security, confirm your password before making this change.")

@@ -150,6 +150,9 @@ func (s *Server) verifyFactor(ctx context.Context, r *http.Request, u *portal.Us
 		return nil, s.wrongCode(r, u, method, taken.Counts[1], err)
 	}
 
+	if passwordless {
+		return s.verifyPasswordless(ctx, r, u, f, req, ip, user, step)
+	}
 	taken, err := s.Store.TakeAttempts(ctx, now, ip, user)
 	if err != nil {
 		return nil, err
@@ -170,15 +173,6 @@ func (s *Server) verifyFactor(ctx context.Context, r *http.Request, u *portal.Us
 		return res, nil
 	case portal.ECODE:
 		s.counterRegressed(r, u, err)
-		if passwordless {
-			// Anyone can send a passkey answer naming an account, holding
-			// no secret of it, and a signature cannot be guessed: the
-			// failure counts on the network only, so strangers cannot
-			// lock the owner out (a locked account still refuses it).
-			s.Store.ReleaseAttempt(bg, user.Policy, user.Key, now)
-			s.event(r, u.ID, portal.EventSecondFactorFailed, f.Label())
-			return nil, err
-		}
 		return nil, s.wrongCode(r, u, method, taken.Counts[1], err)
 	default:
 		if portal.ErrorCode(err) == portal.EUNAVAILABLE {
@@ -187,6 +181,38 @@ func (s *Server) verifyFactor(ctx context.Context, r *http.Request, u *portal.Us
 		// Not a guess (malformed input, or our failure): give the attempt back.
 		s.Store.ReleaseAttempt(bg, user.Policy, user.Key, now)
 		s.Store.ReleaseAttempt(bg, ip.Policy, ip.Key, now)
+		return nil, err
+	}
+}
+
+// verifyPasswordless checks a sign-in by passkey alone. Anyone can send a
+// passkey answer naming an account without holding any secret of it, and a
+// signature cannot be guessed: so only the network's counter is taken
+// before the check, and a failure counts there alone (strangers cannot
+// lock the owner out, nor keep a lock going). The account's limit is
+// checked with the success, in the step that starts the session (step.Take,
+// cleared there by step.Reset): a locked or frozen account refuses it.
+func (s *Server) verifyPasswordless(ctx context.Context, r *http.Request, u *portal.User, f mfa.Factor, req *mfa.Request, ip, user portal.Attempt, step *portal.LoginStep) (*mfa.Result, error) {
+	taken, err := s.Store.TakeAttempts(ctx, req.Now, ip)
+	if err != nil {
+		return nil, err
+	} else if !taken.OK {
+		return nil, refusal(taken)
+	}
+	res, err := f.Verify(ctx, req)
+	switch portal.ErrorCode(err) {
+	case "":
+		step.At = req.Now
+		step.Take = append(step.Take, user)
+		step.Reset = append(step.Reset, user)
+		step.Release = append(step.Release, ip)
+		return res, nil
+	case portal.ECODE:
+		s.counterRegressed(r, u, err)
+		s.event(r, u.ID, portal.EventSecondFactorFailed, f.Label())
+		return nil, err
+	default:
+		s.Store.ReleaseAttempt(context.WithoutCancel(ctx), ip.Policy, ip.Key, req.Now)
 		return nil, err
 	}
 }

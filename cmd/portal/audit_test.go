@@ -23,6 +23,7 @@ import (
 	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/provider"
 	"github.com/clientportal/portal/sqlstore/storetest"
+	"github.com/clientportal/portal/web"
 )
 
 // The audit of a page: at the desktop size of portaltest.Browser and at a
@@ -680,6 +681,11 @@ func TestBrowserEveryPage(t *testing.T) {
 	}
 	v.open(ctx, "/admin/apps", "/admin/apps", 200, "admin-apps")
 	v.open(ctx, "/admin/apps/{id}", "/admin/apps/"+billing.ID, 200, "admin-app-edit")
+	v.open(ctx, "/admin/tokens", "/admin/tokens", 200, "admin-tokens-empty")
+	if _, _, err := p.Server.CreateAPIToken(context.Background(), "", web.TokenSpec{Name: "Billing system", Scopes: []string{cp.ScopeUsersRead, cp.ScopeTwoFactorReset}}); err != nil {
+		t.Fatal(err)
+	}
+	v.open(ctx, "/admin/tokens", "/admin/tokens", 200, "admin-tokens")
 
 	for _, r := range routes {
 		if !v.seen[r] {

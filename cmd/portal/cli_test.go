@@ -248,3 +248,44 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("an unknown command: exit %d, %q", code, out)
 	}
 }
+
+// TestTokensCommands: `portal tokens create` prints the token alone on one
+// line; it works as a Bearer token on the admin API within its scopes;
+// list never shows it; revoke ends it.
+func TestTokensCommands(t *testing.T) {
+	clock := portaltest.NewClock(time.Now())
+	env := map[string]string{"PORTAL_DATA_DIR": t.TempDir()}
+	out := runCommand(t, env, clock, "tokens", "create", "--name", "Billing", "--scopes", "users:read, events:read", "--expires", "720h")
+	if !regexp.MustCompile(`^cpt_[A-Za-z0-9_-]{43}\n$`).MatchString(out) {
+		t.Fatalf("tokens create printed %q", out)
+	}
+	token := strings.TrimSpace(out)
+	list := runCommand(t, env, clock, "tokens", "list")
+	if !strings.Contains(list, "Billing") || !strings.Contains(list, "users:read,events:read") || strings.Contains(list, token[4:]) {
+		t.Fatalf("tokens list: %q", list)
+	}
+	p := runPortalClock(t, clock, env)
+	call := func(method, path string) int {
+		req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(`{"reason":"x"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := call("GET", "/api/v1/admin/users"); st != 200 {
+		t.Fatalf("the token on the admin API: %d", st)
+	}
+	if st := call("POST", "/api/v1/admin/users/x/2fa/reset"); st != 403 {
+		t.Fatalf("a write without its scope: %d", st)
+	}
+	id := strings.Fields(list)[0]
+	if out := runCommand(t, env, clock, "tokens", "revoke", id); !strings.Contains(out, "revoked") {
+		t.Fatalf("tokens revoke: %q", out)
+	}
+	if st := call("GET", "/api/v1/admin/users"); st != 401 {
+		t.Fatalf("a revoked token: %d", st)
+	}
+}

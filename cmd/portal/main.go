@@ -134,6 +134,8 @@ const usage = `Usage:
   portal apps create --name N --redirect-uri URI [--redirect-uri …] [--post-logout-uri URI] [--public]
                      [--skip-consent] [--requires-2fa] [--client-credentials] [--scope S …] [--json]
   portal apps list | portal apps delete CLIENT_ID
+  portal tokens create --name N --scopes S1,S2 [--expires 720h]   an admin API token (printed alone, once)
+  portal tokens list | portal tokens revoke TOKEN_ID
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
   portal argon2-rate [--duration D] [--cpuprofile F]  how fast password hashes run alone (used by bench)
@@ -196,6 +198,17 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		if len(m.Command) > 1 && m.Command[1] == "rotate-signing" {
 			return m.keysRotateSigning(ctx)
+		}
+	case "tokens":
+		if len(m.Command) > 1 {
+			switch m.Command[1] {
+			case "create":
+				return m.tokensCreate(ctx, m.Command[2:])
+			case "list":
+				return m.tokensList(ctx)
+			case "revoke":
+				return m.tokensRevoke(ctx, m.Command[2:])
+			}
 		}
 	case "apps":
 		if len(m.Command) > 1 {
@@ -663,7 +676,7 @@ func (m *Main) keysRotate(ctx context.Context) error {
 }
 
 // flagCommands parse flags of their own, and print them for --help.
-var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true,
+var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true,
 	"bench": true, "argon2-rate": true, "dev-whatsapp": true}
 
 // asksHelp reports whether args ask for help that the usage text answers:

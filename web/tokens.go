@@ -1,0 +1,294 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clientportal/portal"
+)
+
+// API tokens authenticate the operator's systems on the admin API
+// (Authorization: Bearer cpt_…). Each admin API route needs one scope; a
+// token never reaches any other route, nor the routes that manage tokens.
+// A token made in the console acts as the staff member who made it (while
+// they are staff); one made on the command line acts as itself.
+
+// routeScopes is the scope each admin API route needs from a token.
+var routeScopes = map[string]string{
+	"GET /api/v1/admin/users":                  portal.ScopeUsersRead,
+	"GET /api/v1/admin/stats":                  portal.ScopeUsersRead,
+	"GET /api/v1/admin/recovery":               portal.ScopeUsersRead,
+	"GET /api/v1/admin/events":                 portal.ScopeEventsRead,
+	"POST /api/v1/admin/users/{id}/2fa/reset":  portal.ScopeTwoFactorReset,
+	"POST /api/v1/admin/recovery/{id}/approve": portal.ScopeTwoFactorReset,
+	"POST /api/v1/admin/recovery/{id}/deny":    portal.ScopeTwoFactorReset,
+	"PUT /api/v1/admin/settings":               portal.ScopeSettingsWrite,
+	"GET /api/v1/admin/apps":                   portal.ScopeAppsRead,
+	"POST /api/v1/admin/apps":                  portal.ScopeAppsWrite,
+	"DELETE /api/v1/admin/apps/{id}":           portal.ScopeAppsWrite,
+}
+
+var errBadToken = portal.Errorf(portal.EUNAUTHORIZED, "The API token is not valid: it is unknown, expired or revoked.")
+
+// bearerToken is the request's "Authorization: Bearer" value, if any.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, v, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(v), true
+}
+
+// tokenAuth lets a request with an API token in, or says why not.
+func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
+	st := state(r)
+	scope, ok := routeScopes[st.route]
+	if !ok {
+		return portal.Errorf(portal.EFORBIDDEN, "API tokens work on the admin API only (/api/v1/admin/…), and cannot manage API tokens.")
+	}
+	if !strings.HasPrefix(bearer, portal.APITokenPrefix) || len(bearer) > 100 {
+		return errBadToken
+	}
+	ctx := r.Context()
+	now := s.now().Unix()
+	t, err := s.Store.APITokenByHash(ctx, portal.HashToken(bearer))
+	if err != nil {
+		if err == portal.ErrNotFound {
+			return errBadToken
+		}
+		return err
+	}
+	if !t.Active(now) {
+		return errBadToken
+	}
+	actor := &portal.User{Name: "API token “" + t.Name + "”", Role: portal.RoleAdmin}
+	if t.CreatedBy != "" {
+		u, err := s.Store.UserByID(ctx, t.CreatedBy)
+		if err != nil || u.Disabled || !u.IsStaff() {
+			return errBadToken // its maker is no longer staff
+		}
+		actor = u
+	}
+	if !t.Has(scope) {
+		return portal.Errorf(portal.EFORBIDDEN, "This API token lacks the %s scope this request needs.", scope)
+	}
+	st.session, st.user, st.token = nil, actor, t
+	if err := s.Store.TouchAPIToken(context.WithoutCancel(ctx), t.ID, now); err != nil {
+		s.Logger.Error("record API token use", "request_id", st.id, "err", err)
+	}
+	if portal.WriteScope(scope) {
+		s.event(r, t.CreatedBy, portal.EventAPITokenUsed, fmt.Sprintf("API token “%s” (%s): %s %s", t.Name, scope, r.Method, r.URL.Path))
+	}
+	return nil
+}
+
+// TokenSpec is what a new API token is made from.
+type TokenSpec struct {
+	Name    string
+	Scopes  []string
+	Expires time.Duration // 0: never
+}
+
+// CreateAPIToken makes a token (for the console, the API and the command
+// line) and returns its value, shown once.
+func (s *Server) CreateAPIToken(ctx context.Context, creator string, spec TokenSpec) (string, *portal.APIToken, error) {
+	name := strings.TrimSpace(spec.Name)
+	if err := portal.CheckText("name", name, portal.SingleLine); err != nil {
+		return "", nil, err
+	}
+	if name == "" || utf8.RuneCountInString(name) > 60 {
+		return "", nil, &portal.Error{Code: portal.EINVALID, Message: "Give the token a name of 1 to 60 characters, such as the system that will use it.", Field: "name"}
+	}
+	if len(spec.Scopes) == 0 {
+		return "", nil, &portal.Error{Code: portal.EINVALID, Message: "Choose at least one scope.", Field: "scopes"}
+	}
+	var scopes []string
+	for _, sc := range spec.Scopes {
+		if !validScope(sc) {
+			return "", nil, &portal.Error{Code: portal.EINVALID, Message: fmt.Sprintf("Unknown scope %q. Scopes: %s.", portal.CleanText(sc, 40), strings.Join(portal.Scopes, ", ")), Field: "scopes"}
+		}
+		if !contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	if spec.Expires < 0 || spec.Expires > 5*365*24*time.Hour {
+		return "", nil, &portal.Error{Code: portal.EINVALID, Message: "A token expires within 5 years, or never.", Field: "expires"}
+	}
+	value, hash := portal.NewAPIToken()
+	now := s.now()
+	t := &portal.APIToken{ID: portal.NewID(), Name: name, Hash: hash, Scopes: scopes, CreatedBy: creator, CreatedAt: now.Unix()}
+	if spec.Expires > 0 {
+		t.ExpiresAt = now.Add(spec.Expires).Unix()
+	}
+	if err := s.Store.CreateAPIToken(ctx, t); err != nil {
+		return "", nil, err
+	}
+	return value, t, nil
+}
+
+func validScope(sc string) bool { return contains(portal.Scopes, sc) }
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenJSON shows a token without its value or hash.
+func tokenJSON(t *portal.APIToken) map[string]any {
+	return map[string]any{"id": t.ID, "name": t.Name, "scopes": t.Scopes, "created_by": t.CreatedBy, "created_at": unixTime(t.CreatedAt),
+		"expires_at": optTime(t.ExpiresAt), "last_used_at": optTime(t.LastUsedAt), "revoked_at": optTime(t.RevokedAt)}
+}
+
+func optTime(t int64) any {
+	if t == 0 {
+		return nil
+	}
+	return unixTime(t)
+}
+
+func (s *Server) apiAdminTokens(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.Store.APITokens(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, t := range list {
+		out = append(out, tokenJSON(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	return nil
+}
+
+func (s *Server) apiAdminTokenCreate(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Name         string   `json:"name"`
+		Scopes       []string `json:"scopes"`
+		ExpiresHours int      `json:"expires_in_hours"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := s.requireRecent(r); err != nil {
+		return err
+	}
+	if in.ExpiresHours < 0 || in.ExpiresHours > 5*365*24 {
+		return &portal.Error{Code: portal.EINVALID, Message: "A token expires within 5 years, or never.", Field: "expires_in_hours"}
+	}
+	value, t, err := s.CreateAPIToken(r.Context(), state(r).user.ID, TokenSpec{Name: in.Name, Scopes: in.Scopes, Expires: time.Duration(in.ExpiresHours) * time.Hour})
+	if err != nil {
+		return err
+	}
+	s.event(r, state(r).user.ID, portal.EventAPITokenCreated, fmt.Sprintf("API token “%s” (%s)", t.Name, strings.Join(t.Scopes, ", ")))
+	out := tokenJSON(t)
+	out["token"] = value
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) revokeToken(r *http.Request, id string) error {
+	if err := s.requireRecent(r); err != nil {
+		return err
+	}
+	if err := s.Store.RevokeAPIToken(r.Context(), id, s.now().Unix()); err != nil {
+		if err == portal.ErrNotFound {
+			return portal.Errorf(portal.ENOTFOUND, "There is no such API token, or it was revoked already.")
+		}
+		return err
+	}
+	s.event(r, state(r).user.ID, portal.EventAPITokenRevoked, "API token "+id)
+	return nil
+}
+
+func (s *Server) apiAdminTokenRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := s.revokeToken(r, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// tokensPage is the console's API tokens page.
+func (s *Server) tokensPage(r *http.Request) (*page, error) {
+	list, err := s.Store.APITokens(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var confirm *confirmation
+	if q := r.URL.Query(); q.Get("confirm") == "revoke-token" {
+		for _, t := range list {
+			if t.ID == q.Get("id") && t.RevokedAt == 0 {
+				confirm = &confirmation{Question: "Revoke the token “" + t.Name + "”?", Detail: "Systems using it are refused at once. This cannot be undone.",
+					Action: "/admin/tokens/" + t.ID + "/revoke", Button: "Revoke", Cancel: "/admin/tokens", Danger: true}
+			}
+		}
+	}
+	return &page{Title: "API tokens", Form: map[string]string{}, Data: map[string]any{"Tokens": list, "Scopes": portal.Scopes, "Now": s.now().Unix(), "Confirm": confirm}}, nil
+}
+
+func (s *Server) handleAdminTokens(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.tokensPage(r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "admin_tokens", p)
+	return nil
+}
+
+// handleAdminTokensForm creates a token and shows its value on this answer
+// only.
+func (s *Server) handleAdminTokensForm(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	if err := s.requireRecent(r); err != nil {
+		reauthFirst(w, r, "/admin/tokens")
+		return nil
+	}
+	days, err := strconv.Atoi(r.PostForm.Get("expires_days"))
+	if err != nil || days < 0 || days > 5*365 {
+		days = 90
+	}
+	value, t, err := s.CreateAPIToken(r.Context(), state(r).user.ID, TokenSpec{Name: r.PostForm.Get("name"), Scopes: r.PostForm["scopes"], Expires: time.Duration(days) * 24 * time.Hour})
+	p, perr := s.tokensPage(r)
+	if perr != nil {
+		return perr
+	}
+	if err != nil {
+		p.Form["name"] = r.PostForm.Get("name")
+		return s.formError(w, r, "admin_tokens", p, err)
+	}
+	s.event(r, state(r).user.ID, portal.EventAPITokenCreated, fmt.Sprintf("API token “%s” (%s)", t.Name, strings.Join(t.Scopes, ", ")))
+	if p, err = s.tokensPage(r); err != nil {
+		return err
+	}
+	p.Data["Created"], p.Data["Value"] = t, value
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, "admin_tokens", p)
+	return nil
+}
+
+func (s *Server) handleAdminTokenRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := formValues(r); err != nil {
+		return err
+	}
+	if err := s.requireRecent(r); err != nil {
+		reauthFirst(w, r, "/admin/tokens")
+		return nil
+	}
+	if err := s.revokeToken(r, r.PathValue("id")); err != nil {
+		return err
+	}
+	s.setFlash(w, "token_revoked")
+	redirect(w, r, "/admin/tokens")
+	return nil
+}

@@ -1,0 +1,136 @@
+package web_test
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/sqlstore/storetest"
+)
+
+// bearer is a client that sends token and no cookie.
+func (e *env) bearer(token string) *client {
+	c := e.client()
+	c.hdr.Set("Authorization", "Bearer "+token)
+	return c
+}
+
+// newToken makes an API token through the console's API.
+func newToken(t *testing.T, staff *client, name string, hours int, scopes ...string) string {
+	t.Helper()
+	r := staff.api("POST", "/api/v1/admin/tokens", map[string]any{"name": name, "scopes": scopes, "expires_in_hours": hours})
+	if r.StatusCode != 201 {
+		t.Fatalf("create token: %d %s", r.StatusCode, r.Body)
+	}
+	token, _ := r.json()["token"].(string)
+	if !strings.HasPrefix(token, portal.APITokenPrefix) || len(token) != 47 {
+		t.Fatalf("token %q", token)
+	}
+	return token
+}
+
+// TestAPITokens: a users:read token lists users and is refused (403) on a
+// write, on customer routes and on the routes that manage tokens; a write
+// scope works and is recorded with the token's name; expired, revoked and
+// unknown tokens get 401; the value is in no log and not in the database.
+func TestAPITokens(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		staff := e.staff("ops@example.com")
+		victim, _, _ := e.userWith2FA("ada@example.com")
+
+		reader := newToken(t, staff, "Billing", 1, portal.ScopeUsersRead)
+		rc := e.bearer(reader)
+		if r := rc.api("GET", "/api/v1/admin/users?twofa=activated", nil); r.StatusCode != 200 || !strings.Contains(r.Body, "ada@example.com") {
+			t.Fatalf("list users with users:read: %d %s", r.StatusCode, r.Body)
+		}
+		for _, c := range []struct{ method, path string }{
+			{"POST", "/api/v1/admin/users/" + victim + "/2fa/reset"},
+			{"GET", "/api/v1/admin/events"},
+			{"GET", "/api/v1/me"},
+			{"POST", "/api/v1/me/2fa/backup_codes"},
+			{"GET", "/api/v1/admin/tokens"},
+			{"POST", "/api/v1/admin/tokens"},
+		} {
+			if r := rc.api(c.method, c.path, map[string]string{"reason": "x", "name": "y"}); r.StatusCode != 403 {
+				t.Errorf("%s %s with a users:read token: %d %s", c.method, c.path, r.StatusCode, r.Body)
+			}
+		}
+
+		// A write scope works and each use is a security event naming it.
+		resetter := newToken(t, staff, "Support desk", 0, portal.ScopeTwoFactorReset, portal.ScopeEventsRead)
+		if r := e.bearer(resetter).api("POST", "/api/v1/admin/users/"+victim+"/2fa/reset", map[string]string{"reason": "Lost phone, ticket 42"}); r.StatusCode != 204 {
+			t.Fatalf("reset with 2fa:reset: %d %s", r.StatusCode, r.Body)
+		}
+		if r := e.bearer(resetter).api("GET", "/api/v1/admin/events", nil); !strings.Contains(r.Body, portal.EventAPITokenUsed) || !strings.Contains(r.Body, "Support desk") {
+			t.Fatalf("the token's write was not recorded: %s", r.Body)
+		}
+
+		// Expired, revoked, unknown, malformed: 401.
+		e.clock.Add(2 * time.Hour)
+		if r := rc.api("GET", "/api/v1/admin/users", nil); r.StatusCode != 401 {
+			t.Fatalf("an expired token: %d %s", r.StatusCode, r.Body)
+		}
+		// (Two hours on, the staff member signs in again.)
+		staff = e.staffLogin("ops@example.com")
+		var id string
+		for _, tok := range staffTokens(t, e, staff) {
+			if tok["name"] == "Support desk" {
+				id = tok["id"].(string)
+			}
+		}
+		if r := staff.api("DELETE", "/api/v1/admin/tokens/"+id, nil); r.StatusCode != 204 {
+			t.Fatalf("revoke: %d %s", r.StatusCode, r.Body)
+		}
+		for _, tok := range []string{resetter, portal.APITokenPrefix + strings.Repeat("A", 43), "not-a-token", resetter + "x"} {
+			if r := e.bearer(tok).api("GET", "/api/v1/admin/events", nil); r.StatusCode != 401 {
+				t.Errorf("token %q: %d %s", tok, r.StatusCode, r.Body)
+			}
+		}
+		if r := staff.api("DELETE", "/api/v1/admin/tokens/"+id, nil); r.StatusCode != 404 {
+			t.Fatalf("revoked twice: %d", r.StatusCode)
+		}
+
+		// The console: create shows the value once; the list never does.
+		r := staff.form("/admin/tokens", url.Values{"name": {"Desk"}, "scopes": {portal.ScopeUsersRead}, "expires_days": {"30"}})
+		shown := regexp.MustCompile(`<code id="new-token" class="secret">(cpt_[A-Za-z0-9_-]{43})</code>`).FindStringSubmatch(r.Body)
+		if r.StatusCode != 200 || shown == nil || r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("console create: %d %s", r.StatusCode, r.Body)
+		}
+		if r := e.bearer(shown[1]).api("GET", "/api/v1/admin/users", nil); r.StatusCode != 200 {
+			t.Fatalf("the console's token: %d %s", r.StatusCode, r.Body)
+		}
+		if r := staff.get("/admin/tokens"); r.StatusCode != 200 || strings.Contains(r.Body, shown[1]) || !strings.Contains(r.Body, "Desk") || !strings.Contains(r.Body, "Revoked") {
+			t.Fatalf("the token list: %d", r.StatusCode)
+		}
+		if r := staff.form("/admin/tokens", url.Values{"name": {"x"}, "scopes": {"root"}}); r.StatusCode != 400 || !strings.Contains(r.Body, "Unknown scope") {
+			t.Fatalf("an unknown scope: %d", r.StatusCode)
+		}
+
+		// Secrets: the values are in no log and not in the database.
+		logs := e.logText()
+		dump := storetest.Dump(t, e.dsn)
+		for _, tok := range []string{reader, resetter, shown[1]} {
+			secret := strings.TrimPrefix(tok, portal.APITokenPrefix)
+			if strings.Contains(logs, secret) || strings.Contains(dump, secret) {
+				t.Fatal("an API token's value is in the logs or the database")
+			}
+		}
+	})
+}
+
+func staffTokens(t *testing.T, e *env, staff *client) []map[string]any {
+	t.Helper()
+	r := staff.api("GET", "/api/v1/admin/tokens", nil)
+	if r.StatusCode != 200 {
+		t.Fatalf("list tokens: %d %s", r.StatusCode, r.Body)
+	}
+	var out []map[string]any
+	for _, x := range r.json()["tokens"].([]any) {
+		out = append(out, x.(map[string]any))
+	}
+	return out
+}
