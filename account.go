@@ -145,3 +145,12 @@ type AccountStore interface {
 	// DueRecoveries lists approved requests whose waiting period is over.
 	DueRecoveries(ctx context.Context, now int64) ([]*RecoveryRequest, error)
 }
+
+// ImportedUser is one user an import writes, all or nothing: the user, the
+// account it creates (nil when it joins one, or for staff), and its
+// authenticator app (nil: none).
+type ImportedUser struct {
+	User    *User
+	Account *Account
+	TOTP    *Method
+}

@@ -29,6 +29,7 @@ const APITokenPrefix = "cpt_"
 // security event naming the token.
 const (
 	ScopeUsersRead      = "users:read"
+	ScopeUsersWrite     = "users:write"
 	ScopeEventsRead     = "events:read"
 	ScopeTwoFactorReset = "2fa:reset"
 	ScopeSettingsWrite  = "settings:write"
@@ -37,7 +38,7 @@ const (
 )
 
 // Scopes lists every scope, reads first.
-var Scopes = []string{ScopeUsersRead, ScopeEventsRead, ScopeAppsRead, ScopeTwoFactorReset, ScopeSettingsWrite, ScopeAppsWrite}
+var Scopes = []string{ScopeUsersRead, ScopeEventsRead, ScopeAppsRead, ScopeUsersWrite, ScopeTwoFactorReset, ScopeSettingsWrite, ScopeAppsWrite}
 
 // WriteScope reports whether scope changes something.
 func WriteScope(scope string) bool { return !strings.HasSuffix(scope, ":read") }

@@ -56,6 +56,7 @@ const (
 	EventAPITokenCreated     = "api_token_created"
 	EventAPITokenRevoked     = "api_token_revoked"
 	EventAPITokenUsed        = "api_token_used"
+	EventUsersImported       = "users_imported"
 )
 
 // Event is one entry of the security event log.
@@ -86,6 +87,8 @@ func EventTitle(typ string) string {
 		return "API token revoked"
 	case EventAPITokenUsed:
 		return "API token used to make a change"
+	case EventUsersImported:
+		return "Users imported"
 	case EventAccountSecured:
 		return "Signed out everywhere from a new sign-in alert"
 	case EventSessionEnded:

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,18 +140,24 @@ func (t *TOTP) Verify(ctx context.Context, req *Request) (*Result, error) {
 // matched, which the caller must consume (MethodStore.ConsumeStep, or
 // LoginStep.Use with the rest of a login) before treating it as a success.
 func (t *TOTP) Match(req *Request) (*Result, int64, error) {
-	code, err := NormalizeDigits(req.Code, 6)
-	if err != nil {
-		return nil, 0, err
-	}
-	step := req.Now.Unix() / totpPeriod
+	var malformed error
+	formed := false
 	for _, m := range req.Methods {
+		opts := totpParams(m.Data)
+		code, err := NormalizeDigits(req.Code, opts.Digits.Length())
+		if err != nil {
+			malformed = err
+			continue
+		}
+		formed = true
 		secret, err := t.Keys.Open(m.UserID, m.Secret)
 		if err != nil {
 			return nil, 0, fmt.Errorf("open totp secret of method %s: %w", m.ID, err)
 		}
+		period := int64(opts.Period)
+		step := req.Now.Unix() / period
 		for _, off := range []int64{0, -1, 1} {
-			want, err := totp.GenerateCodeCustom(string(secret), time.Unix((step+off)*totpPeriod, 0), totpOpts)
+			want, err := totp.GenerateCodeCustom(string(secret), time.Unix((step+off)*period, 0), opts)
 			if err != nil {
 				return nil, 0, fmt.Errorf("totp code: %w", err)
 			}
@@ -158,7 +166,81 @@ func (t *TOTP) Match(req *Request) (*Result, int64, error) {
 			}
 		}
 	}
+	if !formed && malformed != nil {
+		return nil, 0, malformed
+	}
 	return nil, 0, errCode
+}
+
+// totpParams are an authenticator entry's settings, kept in Method.Data:
+// empty for the portal's own (SHA1, 6 digits, 30 s), "SHA256/8/60" for an
+// imported entry made elsewhere with other settings.
+func totpParams(data string) totp.ValidateOpts {
+	opts := totpOpts
+	parts := strings.Split(data, "/")
+	if len(parts) != 3 {
+		return opts
+	}
+	switch parts[0] {
+	case "SHA256":
+		opts.Algorithm = otp.AlgorithmSHA256
+	case "SHA512":
+		opts.Algorithm = otp.AlgorithmSHA512
+	}
+	if parts[1] == "8" {
+		opts.Digits = otp.DigitsEight
+	}
+	if p, err := strconv.Atoi(parts[2]); err == nil && p > 0 {
+		opts.Period = uint(p)
+	}
+	return opts
+}
+
+// ImportTOTP reads an authenticator secret from another system: base32
+// (spaces and padding ignored) or an otpauth://totp/ URI with its
+// algorithm, digits and period. It returns the base32 secret to seal and
+// the method's Data (its settings when they are not the portal's).
+func ImportTOTP(s string) (secret, data string, err error) {
+	alg, digits, period := "SHA1", 6, 30
+	if strings.HasPrefix(strings.ToLower(s), "otpauth://") {
+		u, perr := url.Parse(s)
+		if perr != nil || !strings.EqualFold(u.Host, "totp") {
+			return "", "", errors.New("not an otpauth://totp/ URI")
+		}
+		q := u.Query()
+		s = q.Get("secret")
+		if v := q.Get("algorithm"); v != "" {
+			alg = strings.ToUpper(v)
+		}
+		if v := q.Get("digits"); v != "" {
+			if digits, err = strconv.Atoi(v); err != nil {
+				return "", "", errors.New("bad digits")
+			}
+		}
+		if v := q.Get("period"); v != "" {
+			if period, err = strconv.Atoi(v); err != nil {
+				return "", "", errors.New("bad period")
+			}
+		}
+	}
+	secret = strings.ToUpper(strings.TrimRight(strings.ReplaceAll(strings.ReplaceAll(s, " ", ""), "-", ""), "="))
+	raw, derr := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	switch {
+	case derr != nil:
+		return "", "", errors.New("the TOTP secret is not base32")
+	case len(raw) < 10 || len(raw) > 64:
+		return "", "", errors.New("the TOTP secret must be 80 to 512 bits")
+	case alg != "SHA1" && alg != "SHA256" && alg != "SHA512":
+		return "", "", fmt.Errorf("unsupported TOTP algorithm %q (SHA1, SHA256, SHA512)", alg)
+	case digits != 6 && digits != 8:
+		return "", "", errors.New("TOTP digits must be 6 or 8")
+	case period != 30 && period != 60:
+		return "", "", errors.New("TOTP period must be 30 or 60 seconds")
+	}
+	if alg != "SHA1" || digits != 6 || period != 30 {
+		data = fmt.Sprintf("%s/%d/%d", alg, digits, period)
+	}
+	return secret, data, nil
 }
 
 // ConfirmCode checks a code against a secret being enrolled (not yet stored

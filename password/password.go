@@ -113,9 +113,26 @@ func hashWith(p Params, pw string) string {
 // Verify checks pw against a PHC hash. rehash is true when the hash used
 // other parameters than h.Params and should be replaced after this success.
 func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
+	if hash == NoPassword {
+		// No password yet (an imported customer): nothing matches, in the
+		// time a real check takes.
+		return false, false, h.VerifyDummy(ctx, pw)
+	}
 	p, salt, key, err := decode(hash)
 	if err != nil {
-		return false, false, err
+		// An imported hash in another scheme: verified as it is, and
+		// replaced by the portal's own after a success.
+		old, lerr := parseLegacy(hash)
+		if lerr != nil {
+			return false, false, err
+		}
+		release, err := h.acquire(ctx)
+		if err != nil {
+			return false, false, err
+		}
+		defer release()
+		ok := old.verify(pw)
+		return ok, ok, nil
 	}
 	release, err := h.acquire(ctx)
 	if err != nil {
@@ -126,6 +143,11 @@ func (h *Hasher) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, 
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	return ok, ok && p != h.Params, nil
 }
+
+// NoPassword is the stored hash of a user who has no password yet (one
+// imported without a hash): no password matches it; the user chooses one
+// through "Forgot your password?".
+const NoPassword = "!"
 
 // VerifyDummy spends the same time as Verify against a real hash, for
 // unknown users, so that response time does not reveal whether an email is

@@ -32,6 +32,7 @@ type Store interface {
 	portal.AppStore
 	portal.DeviceStore
 	portal.APITokenStore
+	ImportUsers(ctx context.Context, rows []*portal.ImportedUser) ([]error, error)
 	Ping(ctx context.Context) error
 }
 
@@ -386,6 +387,7 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/api/v1/password/reset/send", Public, s.apiResetSend},
 		{"GET", "/api/v1/admin/users", Staff, s.apiAdminUsers},
 		{"POST", "/api/v1/admin/users/{id}/2fa/reset", Staff, s.apiAdminReset},
+		{"POST", "/api/v1/admin/users/import", Staff, s.apiAdminImport},
 		{"GET", "/api/v1/admin/events", Staff, s.apiAdminEvents},
 		{"GET", "/api/v1/admin/stats", Staff, s.apiAdminStats},
 		{"PUT", "/api/v1/admin/settings", Staff, s.apiAdminSettings},

@@ -24,6 +24,7 @@ var routeScopes = map[string]string{
 	"GET /api/v1/admin/stats":                  portal.ScopeUsersRead,
 	"GET /api/v1/admin/recovery":               portal.ScopeUsersRead,
 	"GET /api/v1/admin/events":                 portal.ScopeEventsRead,
+	"POST /api/v1/admin/users/import":          portal.ScopeUsersWrite,
 	"POST /api/v1/admin/users/{id}/2fa/reset":  portal.ScopeTwoFactorReset,
 	"POST /api/v1/admin/recovery/{id}/approve": portal.ScopeTwoFactorReset,
 	"POST /api/v1/admin/recovery/{id}/deny":    portal.ScopeTwoFactorReset,

@@ -136,6 +136,7 @@ const usage = `Usage:
   portal apps list | portal apps delete CLIENT_ID
   portal tokens create --name N --scopes S1,S2 [--expires 720h]   an admin API token (printed alone, once)
   portal tokens list | portal tokens revoke TOKEN_ID
+  portal import users FILE [--dry-run]   customers from another system (CSV with a header, or JSON Lines)
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
   portal argon2-rate [--duration D] [--cpuprofile F]  how fast password hashes run alone (used by bench)
@@ -198,6 +199,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		if len(m.Command) > 1 && m.Command[1] == "rotate-signing" {
 			return m.keysRotateSigning(ctx)
+		}
+	case "import":
+		if len(m.Command) > 1 && m.Command[1] == "users" {
+			return m.importUsers(ctx, m.Command[2:])
 		}
 	case "tokens":
 		if len(m.Command) > 1 {
@@ -676,7 +681,7 @@ func (m *Main) keysRotate(ctx context.Context) error {
 }
 
 // flagCommands parse flags of their own, and print them for --help.
-var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true,
+var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true, "import users": true,
 	"bench": true, "argon2-rate": true, "dev-whatsapp": true}
 
 // asksHelp reports whether args ask for help that the usage text answers:

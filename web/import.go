@@ -1,0 +1,345 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/mfa"
+	"github.com/clientportal/portal/password"
+)
+
+// Importing customers from another system: a CSV file with a header
+// (email,name,role,account,password_hash,totp_secret; only email is
+// required) or JSON Lines with the same keys. Password hashes are kept in
+// their scheme (password.CheckImported) and replaced by argon2id at the
+// customer's next sign-in; TOTP secrets are sealed, so authenticator
+// entries keep working. Rows with the same account share one account,
+// created by its owner's row. A user whose address exists is left as it
+// is, so running the same file again changes nothing; a bad line is
+// reported with its number and nothing of it is written.
+
+// importColumns are the fields a row may have.
+var importColumns = []string{"email", "name", "role", "account", "password_hash", "totp_secret"}
+
+// ImportReport is what an import did (or, in a dry run, would do).
+type ImportReport struct {
+	Created, Unchanged int
+	// Problems are "line N: reason", in line order.
+	Problems []string
+}
+
+// importRow is one parsed line.
+type importRow struct {
+	line   int
+	fields map[string]string
+	err    string // why the line could not be read
+}
+
+// importBatch is how many users one transaction writes.
+const importBatch = 1000
+
+// ImportUsers reads a CSV or JSON Lines file of users and writes the new
+// ones (none when dryRun).
+func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun bool) (*ImportReport, error) {
+	rows, err := readImport(in)
+	if err != nil {
+		// The file's fault (a header, a line too long to read).
+		return nil, portal.Errorf(portal.EINVALID, "%s", err)
+	}
+	rep := &ImportReport{}
+	problems := map[int]string{}
+	now := s.now().Unix()
+	seen := map[string]int{}         // email key → line
+	accounts := map[string]string{}  // account key → account id
+	var owners, others []*importPlan // owners first: members join their accounts
+	for _, r := range rows {
+		if r.err != "" {
+			problems[r.line] = r.err
+			continue
+		}
+		p, err := s.planImport(r, now)
+		if err != nil {
+			// The row's own fault, in words (a portal error's message,
+			// or the check's sentence).
+			var perr *portal.Error
+			if errors.As(err, &perr) {
+				problems[r.line] = perr.Message
+			} else {
+				problems[r.line] = err.Error()
+			}
+			continue
+		}
+		if first, dup := seen[p.key]; dup {
+			problems[r.line] = fmt.Sprintf("the address is also on line %d", first)
+			continue
+		}
+		seen[p.key] = r.line
+		if p.u.Role == portal.RoleOwner {
+			owners = append(owners, p)
+		} else {
+			others = append(others, p)
+		}
+	}
+	var write []*importPlan
+	for _, p := range append(owners, others...) {
+		existing, err := s.Store.UserByEmail(ctx, p.key)
+		if err == nil {
+			rep.Unchanged++
+			if p.u.Role == portal.RoleOwner && p.account != "" && accounts[p.account] == "" {
+				accounts[p.account] = existing.AccountID
+			}
+			continue
+		} else if !errors.Is(err, portal.ErrNotFound) {
+			return nil, err
+		}
+		switch p.u.Role {
+		case portal.RoleOwner:
+			if id := accounts[p.account]; p.account != "" && id != "" {
+				p.u.AccountID = id // a second owner of an account in this file
+			} else {
+				name := p.account
+				if name == "" {
+					name = p.u.Name
+				}
+				p.acct = &portal.Account{ID: portal.NewID(), Name: name, CreatedAt: now}
+				p.u.AccountID = p.acct.ID
+				if p.account != "" {
+					accounts[p.account] = p.acct.ID
+				}
+			}
+		case portal.RoleMember:
+			id := accounts[p.account]
+			if id == "" {
+				problems[p.line] = fmt.Sprintf("no owner of account %q in the file or the portal", p.account)
+				continue
+			}
+			p.u.AccountID = id
+		}
+		write = append(write, p)
+	}
+	if dryRun {
+		rep.Created = len(write)
+	} else {
+		for i := 0; i < len(write); i += importBatch {
+			batch := write[i:min(i+importBatch, len(write))]
+			out := make([]*portal.ImportedUser, len(batch))
+			for j, p := range batch {
+				out[j] = &portal.ImportedUser{User: p.u, Account: p.acct, TOTP: p.totp}
+			}
+			errs, err := s.Store.ImportUsers(ctx, out)
+			if err != nil {
+				return nil, err
+			}
+			for j, e := range errs {
+				if e != nil {
+					problems[batch[j].line] = portal.ErrorMessage(e)
+				} else {
+					rep.Created++
+				}
+			}
+		}
+	}
+	for _, r := range rows {
+		if msg, ok := problems[r.line]; ok {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("line %d: %s", r.line, msg))
+		}
+	}
+	return rep, nil
+}
+
+// importPlan is a checked row, ready to write.
+type importPlan struct {
+	line    int
+	key     string // the normalised address
+	account string
+	u       *portal.User
+	acct    *portal.Account
+	totp    *portal.Method
+}
+
+// planImport checks one row and builds its user.
+func (s *Server) planImport(r importRow, now int64) (*importPlan, error) {
+	f := r.fields
+	key, display, err := portal.NormalizeEmail(f["email"])
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(f["name"])
+	if name == "" {
+		name, _, _ = strings.Cut(display, "@")
+	}
+	if name, err = portal.NormalizeName(name); err != nil {
+		return nil, err
+	}
+	account := strings.TrimSpace(f["account"])
+	if err := portal.CheckText("account", account, portal.SingleLine); err != nil {
+		return nil, err
+	}
+	role := portal.RoleOwner
+	switch strings.ToLower(strings.TrimSpace(f["role"])) {
+	case "", "owner":
+	case "member":
+		role = portal.RoleMember
+		if account == "" {
+			return nil, errors.New("a member needs the account they belong to")
+		}
+	case "admin", "staff":
+		role, account = portal.RoleAdmin, ""
+	default:
+		return nil, fmt.Errorf("unknown role %q (owner, member or admin)", portal.CleanText(f["role"], 20))
+	}
+	hash := strings.TrimSpace(f["password_hash"])
+	if hash == "" {
+		hash = password.NoPassword
+	} else if err := password.CheckImported(hash); err != nil {
+		return nil, fmt.Errorf("password_hash: %v", err)
+	}
+	u := &portal.User{ID: portal.NewID(), Email: display, Name: name, Role: role, PasswordHash: hash, CreatedAt: now}
+	p := &importPlan{line: r.line, key: key, account: account, u: u}
+	if t := strings.TrimSpace(f["totp_secret"]); t != "" {
+		if s.TOTP == nil {
+			return nil, errors.New("totp_secret: authenticator apps are not set up on this portal")
+		}
+		secret, data, err := mfa.ImportTOTP(t)
+		if err != nil {
+			return nil, fmt.Errorf("totp_secret: %v", err)
+		}
+		p.totp = &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodTOTP, Name: "Authenticator app",
+			Secret: s.TOTP.Keys.Seal(u.ID, []byte(secret)), Data: data, ConfirmedAt: now, CreatedAt: now}
+		u.PreferredMethod = portal.MethodTOTP
+	}
+	return p, nil
+}
+
+// readImport reads every row of a CSV (with a header) or JSON Lines file.
+func readImport(in io.Reader) ([]importRow, error) {
+	br := bufio.NewReaderSize(in, 64<<10)
+	head, _ := br.Peek(512)
+	if first := bytes.TrimLeft(head, " \t\r\n\ufeff"); len(first) > 0 && first[0] == '{' {
+		return readJSONLines(br)
+	}
+	return readCSV(br)
+}
+
+func readCSV(in io.Reader) ([]importRow, error) {
+	cr := csv.NewReader(in)
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("line 1: the header could not be read: %v", err)
+	}
+	for i, h := range header {
+		header[i] = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !contains(importColumns, header[i]) {
+			return nil, fmt.Errorf("line 1: unknown column %q (columns: %s)", portal.CleanText(header[i], 40), strings.Join(importColumns, ","))
+		}
+	}
+	if !contains(header, "email") {
+		return nil, errors.New("line 1: the header has no email column")
+	}
+	var rows []importRow
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return nil, err
+			}
+			line := pe.Line
+			// A broken line is one problem; the file goes on.
+			rows = append(rows, importRow{line: line, err: "not valid CSV: " + pe.Err.Error()})
+			continue
+		}
+		line, _ := cr.FieldPos(0) // only valid for a record read without error
+		f := map[string]string{}
+		for i, v := range rec {
+			f[header[i]] = v
+		}
+		rows = append(rows, importRow{line: line, fields: f})
+	}
+}
+
+func readJSONLines(in io.Reader) ([]importRow, error) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var rows []importRow
+	for n := 1; sc.Scan(); n++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		rows = append(rows, jsonRow(n, b))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("the file could not be read: %v", err)
+	}
+	return rows, nil
+}
+
+// jsonRow reads one JSON Lines object of strings with known keys.
+func jsonRow(n int, b []byte) importRow {
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil || v == nil {
+		return importRow{line: n, err: "not a JSON object"}
+	}
+	f := map[string]string{}
+	for k, x := range v {
+		if !contains(importColumns, k) {
+			return importRow{line: n, err: fmt.Sprintf("unknown key %q (keys: %s)", portal.CleanText(k, 40), strings.Join(importColumns, ", "))}
+		}
+		str, ok := x.(string)
+		if !ok && x != nil {
+			return importRow{line: n, err: fmt.Sprintf("the value of %q is not a string", k)}
+		}
+		f[k] = str
+	}
+	return importRow{line: n, fields: f}
+}
+
+// apiAdminImport imports users from the body (CSV with a header, or JSON
+// Lines; up to the request size limit, so a large file goes in parts or
+// through `portal import users`); ?dry_run=1 writes nothing.
+func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireRecent(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return portal.Errorf(portal.ETOOLARGE, "The file is too large for one request: send it in parts, or use portal import users.")
+		}
+		return portal.Errorf(portal.EINVALID, "The request body could not be read.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return portal.Errorf(portal.EINVALID, "Send the users as CSV with a header line, or as JSON Lines.")
+	}
+	dry := r.URL.Query().Get("dry_run") == "1"
+	rep, err := s.ImportUsers(r.Context(), bytes.NewReader(body), dry)
+	if err != nil {
+		return err
+	}
+	problems := rep.Problems
+	if problems == nil {
+		problems = []string{}
+	}
+	detail := fmt.Sprintf("%d created, %d unchanged, %d not imported", rep.Created, rep.Unchanged, len(rep.Problems))
+	if dry {
+		detail += " (dry run)"
+	}
+	s.event(r, "", portal.EventUsersImported, detail)
+	writeJSON(w, http.StatusOK, map[string]any{"dry_run": dry, "created": rep.Created, "unchanged": rep.Unchanged, "problems": problems})
+	return nil
+}
