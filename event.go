@@ -57,6 +57,8 @@ const (
 	EventAPITokenRevoked     = "api_token_revoked"
 	EventAPITokenUsed        = "api_token_used"
 	EventUsersImported       = "users_imported"
+	EventUserDisabled        = "user_disabled"
+	EventUserEnabled         = "user_enabled"
 )
 
 // Event is one entry of the security event log.
@@ -89,6 +91,10 @@ func EventTitle(typ string) string {
 		return "API token used to make a change"
 	case EventUsersImported:
 		return "Users imported"
+	case EventUserDisabled:
+		return "Account disabled by staff"
+	case EventUserEnabled:
+		return "Account enabled by staff"
 	case EventAccountSecured:
 		return "Signed out everywhere from a new sign-in alert"
 	case EventSessionEnded:
@@ -189,7 +195,11 @@ type EventFilter struct {
 	Until  int64 // exclusive, 0: no bound
 	// Before is the keyset cursor: events strictly older than this id.
 	Before string
-	Limit  int
+	// After reads forward instead: events strictly newer than this id,
+	// oldest first ("" with Forward: from the start).
+	After   string
+	Forward bool
+	Limit   int
 }
 
 // NewEventID returns an event id for t: 16 hex digits of Unix nanoseconds,

@@ -61,6 +61,12 @@ func (db *DB) Events(ctx context.Context, f portal.EventFilter) ([]*portal.Event
 	if f.Until == 0 {
 		f.Until = math.MaxInt64
 	}
+	if f.Forward {
+		return queryAll(ctx, db, scanEvent, `SELECT `+eventColumns+` FROM events
+			WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR type = $2) AND created_at >= $3 AND created_at < $4
+			AND ($5 = '' OR id < $5) AND id > $7
+			ORDER BY id LIMIT $6`, f.UserID, f.Type, f.Since, f.Until, f.Before, f.Limit, f.After)
+	}
 	return queryAll(ctx, db, scanEvent, `SELECT `+eventColumns+` FROM events
 		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR type = $2) AND created_at >= $3 AND created_at < $4
 		AND ($5 = '' OR id < $5)

@@ -310,3 +310,29 @@ func (db *DB) ChangeEmail(ctx context.Context, tokenID string, at int64) (*porta
 	})
 	return before, change, err
 }
+
+// SetDisabled disables or enables a user with its record, in one
+// transaction. Disabling moves the credential epoch on (every session,
+// device cookie and app token ends) and forgets remembered browsers.
+func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, rec *portal.Record) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = $1 WHERE id = $2 AND disabled <> $1`, bool2int(disabled), userID)
+		if err != nil {
+			return err
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			return portal.ErrNotFound
+		}
+		if disabled {
+			if err := newEpoch(ctx, tx, userID, ""); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM browsers WHERE user_id = $1`, userID); err != nil {
+				return err
+			}
+		}
+		return writeRecord(ctx, tx, rec)
+	})
+}

@@ -396,6 +396,18 @@ func (s *Server) eventFilter(ctx context.Context, q url.Values) (portal.EventFil
 	if len(f.Type) > 64 {
 		return f, portal.Errorf(portal.EINVALID, "The filter is too long.")
 	}
+	if after, ok := q["after"]; ok {
+		// Reading forward, for a system that follows the log: events
+		// newer than the cursor, oldest first, up to 5 seconds ago (an
+		// event written late in its transaction is not passed over).
+		if a := after[0]; a != "" && !portal.ValidEventID(a) {
+			return f, &portal.Error{Code: portal.EINVALID, Field: "after", Message: "The cursor is not valid. Start again with after= (empty) or the last id you read."}
+		}
+		f.Forward, f.After = true, after[0]
+		// Event ids carry the database writer's wall clock.
+		f.Before = fmt.Sprintf("%016x", time.Now().Add(-s.eventSettle()).UnixNano())
+		return f, nil
+	}
 	if f.Before != "" && !portal.ValidEventID(f.Before) {
 		return f, &portal.Error{Code: portal.EINVALID, Field: "before", Message: "The page cursor is not valid. Start again from the first page."}
 	}
@@ -415,6 +427,15 @@ func (s *Server) apiAdminEvents(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range evs {
 		out = append(out, map[string]any{"id": e.ID, "user_id": e.UserID, "actor_id": e.ActorID, "type": e.Type, "title": portal.EventTitle(e.Type),
 			"detail": e.Detail, "ip": e.IP, "created_at": unixTime(e.CreatedAt)})
+	}
+	if f.Forward {
+		// The cursor to ask with next: the last event read, or the same.
+		next := f.After
+		if len(evs) > 0 {
+			next = evs[len(evs)-1].ID
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_after": next})
+		return nil
 	}
 	var next any
 	if len(evs) == f.Limit {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -33,6 +34,7 @@ type Store interface {
 	portal.DeviceStore
 	portal.APITokenStore
 	ImportUsers(ctx context.Context, rows []*portal.ImportedUser) ([]error, error)
+	SetDisabled(ctx context.Context, userID string, disabled bool, rec *portal.Record) error
 	Ping(ctx context.Context) error
 }
 
@@ -97,8 +99,10 @@ type Server struct {
 	Config
 	Deps
 
-	metrics    *metrics
-	statsCache statsCache
+	metrics *metrics
+	// settleOverride replaces the event log's settle time (tests).
+	settleOverride atomic.Pointer[time.Duration]
+	statsCache     statsCache
 	// bg counts work that goes on after its request was answered.
 	bg      sync.WaitGroup
 	routes  []Route
@@ -388,6 +392,10 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/api/v1/admin/users", Staff, s.apiAdminUsers},
 		{"POST", "/api/v1/admin/users/{id}/2fa/reset", Staff, s.apiAdminReset},
 		{"POST", "/api/v1/admin/users/import", Staff, s.apiAdminImport},
+		{"POST", "/api/v1/admin/users", Staff, s.apiAdminUserCreate},
+		{"GET", "/api/v1/admin/users/lookup", Staff, s.apiAdminUserLookup},
+		{"POST", "/api/v1/admin/users/{id}/disable", Staff, s.apiAdminUserDisable},
+		{"POST", "/api/v1/admin/users/{id}/enable", Staff, s.apiAdminUserEnable},
 		{"GET", "/api/v1/admin/events", Staff, s.apiAdminEvents},
 		{"GET", "/api/v1/admin/stats", Staff, s.apiAdminStats},
 		{"PUT", "/api/v1/admin/settings", Staff, s.apiAdminSettings},

@@ -170,3 +170,93 @@ func TestImportAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminAPIForBilling: with a token a billing system creates a customer
+// (the invitation lets them choose a password and sign in), looks them up
+// by address, disables them (their session ends, sign-in is refused) and
+// enables them again, and follows the event log forward with a cursor.
+func TestAdminAPIForBilling(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		staff := e.staff("ops@example.com")
+		bill := e.bearer(newToken(t, staff, "Billing", 0, portal.ScopeUsersRead, portal.ScopeUsersWrite, portal.ScopeEventsRead))
+
+		r := bill.api("POST", "/api/v1/admin/users", map[string]any{"email": "New.Customer@example.com", "name": "New Customer", "account_name": "NC Ltd", "invite": true})
+		if r.StatusCode != 201 || r.json()["invited"] != true || r.json()["role"] != "owner" {
+			t.Fatalf("create: %d %s", r.StatusCode, r.Body)
+		}
+		id := r.json()["id"].(string)
+		if r := bill.api("POST", "/api/v1/admin/users", map[string]any{"email": "new.customer@example.com", "name": "Again"}); r.StatusCode != 409 {
+			t.Fatalf("the same address again: %d %s", r.StatusCode, r.Body)
+		}
+		link := e.box.LastLink("New.Customer@example.com")
+		if !strings.Contains(link, "/password/reset?token=") {
+			t.Fatalf("no invitation link: %q", link)
+		}
+		if r := e.client().api("POST", "/api/v1/password/reset", map[string]string{"token": tokenOf(link), "password": "a customer's own password"}); r.StatusCode != 204 {
+			t.Fatalf("choose a password: %d %s", r.StatusCode, r.Body)
+		}
+		customer := e.client()
+		if r := customer.api("POST", "/api/v1/login", map[string]string{"email": "new.customer@example.com", "password": "a customer's own password"}); r.StatusCode != 200 {
+			t.Fatalf("sign in: %d %s", r.StatusCode, r.Body)
+		}
+
+		if r := bill.api("GET", "/api/v1/admin/users/lookup?email=NEW.CUSTOMER%40example.com", nil); r.StatusCode != 200 || r.json()["id"] != id ||
+			r.json()["twofa"].(map[string]any)["enabled"] != false {
+			t.Fatalf("lookup: %d %s", r.StatusCode, r.Body)
+		}
+		if r := bill.api("GET", "/api/v1/admin/users/lookup?email=nobody%40example.com", nil); r.StatusCode != 404 {
+			t.Fatalf("lookup of nobody: %d", r.StatusCode)
+		}
+
+		if r := bill.api("POST", "/api/v1/admin/users/"+id+"/disable", map[string]string{"reason": "Unpaid invoice 1042"}); r.StatusCode != 204 {
+			t.Fatalf("disable: %d %s", r.StatusCode, r.Body)
+		}
+		if r := customer.api("GET", "/api/v1/me", nil); r.StatusCode != 401 {
+			t.Fatalf("a disabled customer's session: %d", r.StatusCode)
+		}
+		if r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "new.customer@example.com", "password": "a customer's own password"}); r.StatusCode != 401 {
+			t.Fatalf("a disabled customer signed in: %d", r.StatusCode)
+		}
+		if r := bill.api("POST", "/api/v1/admin/users/"+id+"/disable", nil); r.StatusCode != 409 {
+			t.Fatalf("disabled twice: %d %s", r.StatusCode, r.Body)
+		}
+		if r := bill.api("POST", "/api/v1/admin/users/"+id+"/enable", nil); r.StatusCode != 204 {
+			t.Fatalf("enable: %d %s", r.StatusCode, r.Body)
+		}
+		if r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "new.customer@example.com", "password": "a customer's own password"}); r.StatusCode != 200 {
+			t.Fatalf("sign in after enabling: %d", r.StatusCode)
+		}
+		staffUser, _ := e.db.UserByEmail(t.Context(), "ops@example.com")
+		if r := bill.api("POST", "/api/v1/admin/users/"+staffUser.ID+"/disable", nil); r.StatusCode != 403 {
+			t.Fatalf("staff disabled through the API: %d", r.StatusCode)
+		}
+
+		// Following the log: nothing newer than 5 seconds, then in order.
+		r = bill.api("GET", "/api/v1/admin/events?after=", nil)
+		if n := len(r.json()["events"].([]any)); r.StatusCode != 200 || n != 0 {
+			t.Fatalf("events younger than 5 s: %d, %d", r.StatusCode, n)
+		}
+		e.web.SetEventSettle(0) // as if 5 seconds had passed
+		var types []string
+		cursor := ""
+		for {
+			r := bill.api("GET", "/api/v1/admin/events?after="+cursor, nil)
+			evs := r.json()["events"].([]any)
+			if len(evs) == 0 {
+				break
+			}
+			for _, ev := range evs {
+				types = append(types, ev.(map[string]any)["type"].(string))
+			}
+			cursor = r.json()["next_after"].(string)
+		}
+		joined := strings.Join(types, " ")
+		if !strings.Contains(joined, portal.EventUserCreated) || strings.Index(joined, portal.EventUserDisabled) > strings.Index(joined, portal.EventUserEnabled) {
+			t.Fatalf("events in order: %s", joined)
+		}
+		if r := bill.api("GET", "/api/v1/admin/events?after=not-a-cursor", nil); r.StatusCode != 400 {
+			t.Fatalf("a bad cursor: %d", r.StatusCode)
+		}
+	})
+}
