@@ -293,3 +293,13 @@ func queryAll[T any](ctx context.Context, db *DB, scan func(scanner) (T, error),
 	}
 	return out, rows.Err()
 }
+
+// BackupTo writes a consistent copy of a SQLite database to a new file,
+// while others keep reading and writing (VACUUM INTO).
+func (db *DB) BackupTo(ctx context.Context, file string) error {
+	if db.Dialect != SQLite {
+		return errors.New("only SQLite databases are backed up this way")
+	}
+	_, err := db.rw.ExecContext(ctx, `VACUUM INTO $1`, file)
+	return err
+}

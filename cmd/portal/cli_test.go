@@ -19,6 +19,7 @@ import (
 	main "github.com/clientportal/portal/cmd/portal"
 	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/portaltest"
+	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
 
@@ -287,5 +288,58 @@ func TestTokensCommands(t *testing.T) {
 	}
 	if st := call("GET", "/api/v1/admin/users"); st != 401 {
 		t.Fatalf("a revoked token: %d", st)
+	}
+}
+
+// TestHealthcheckAndBackup: `portal healthcheck` passes against a running
+// portal and fails against a closed port; `portal backup FILE` copies the
+// live SQLite database (the copy opens and holds the users) and refuses an
+// existing file and PostgreSQL.
+func TestHealthcheckAndBackup(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PORTAL_DATA_DIR": dir}
+	p := runPortal(t, env)
+	if st, m := newAPIClient(t, p.URL).call("POST", "/api/v1/register", `{"email":"kept@example.com","password":"a long enough pass","name":"Kept"}`); st != 201 {
+		t.Fatalf("register: %d %v", st, m)
+	}
+	run := func(env map[string]string, args ...string) (string, error) {
+		m := main.NewMain()
+		m.Getenv = func(k string) string { return env[k] }
+		var out portaltest.SyncBuffer
+		m.Stdout, m.Stderr = &out, io.Discard
+		if err := m.ParseFlags(context.Background(), args); err != nil {
+			t.Fatal(err)
+		}
+		err := m.Run(context.Background())
+		m.Close()
+		return out.String(), err
+	}
+	if out, err := run(map[string]string{"PORTAL_ADDR": p.Addr}, "healthcheck"); err != nil || out != "ok\n" {
+		t.Fatalf("healthcheck of a running portal: %q %v", out, err)
+	}
+	if _, err := run(map[string]string{"PORTAL_ADDR": freeAddr(t)}, "healthcheck", "--timeout", "2s"); err == nil {
+		t.Fatal("healthcheck passed with nothing listening")
+	}
+
+	file := filepath.Join(t.TempDir(), "backup.db")
+	if out, err := run(env, "backup", file); err != nil || !strings.Contains(out, "backed up to") {
+		t.Fatalf("backup: %q %v", out, err)
+	}
+	copyDB, err := sqlstore.Open("sqlite:" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyDB.Close()
+	if u, err := copyDB.UserByEmail(context.Background(), "kept@example.com"); err != nil || u.Name != "Kept" {
+		t.Fatalf("the backup lacks the user: %v", err)
+	}
+	if _, err := run(env, "backup", file); err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Fatalf("a backup over an existing file: %v", err)
+	}
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		dsn := storetest.DSN(t, "postgres")
+		if _, err := run(map[string]string{"PORTAL_DATABASE_URL": dsn, "PORTAL_SECRET_KEYS": testKeys}, "backup", filepath.Join(t.TempDir(), "pg.db")); err == nil || !strings.Contains(err.Error(), "pg_dump") {
+			t.Fatalf("backup of PostgreSQL: %v", err)
+		}
 	}
 }

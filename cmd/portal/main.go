@@ -140,6 +140,8 @@ const usage = `Usage:
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
   portal argon2-rate [--duration D] [--cpuprofile F]  how fast password hashes run alone (used by bench)
+  portal healthcheck [--url U]    exit 0 when the running portal answers /healthz (the container's HEALTHCHECK)
+  portal backup FILE             a consistent copy of the SQLite database while it runs (PostgreSQL: pg_dump)
   portal version                 the version, commit and Go version (also --version)
   portal help                    this text (also --help, and --help after any command)
 
@@ -200,6 +202,10 @@ func (m *Main) Run(ctx context.Context) error {
 		if len(m.Command) > 1 && m.Command[1] == "rotate-signing" {
 			return m.keysRotateSigning(ctx)
 		}
+	case "healthcheck":
+		return m.healthcheck(ctx, m.Command[1:])
+	case "backup":
+		return m.backup(ctx, m.Command[1:])
 	case "import":
 		if len(m.Command) > 1 && m.Command[1] == "users" {
 			return m.importUsers(ctx, m.Command[2:])
@@ -681,7 +687,7 @@ func (m *Main) keysRotate(ctx context.Context) error {
 }
 
 // flagCommands parse flags of their own, and print them for --help.
-var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true, "import users": true,
+var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true, "import users": true, "healthcheck": true,
 	"bench": true, "argon2-rate": true, "dev-whatsapp": true}
 
 // asksHelp reports whether args ask for help that the usage text answers:

@@ -34,9 +34,13 @@ func TestMain(m *testing.M) {
 }
 
 // buildPortal compiles the real binary (without -race, as operators run
-// it), once per test run.
+// it), once per test run; PORTAL_TEST_BINARY names one built already (CI:
+// the binary that then goes into the container image).
 func buildPortal(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("PORTAL_TEST_BINARY"); bin != "" {
+		return bin
+	}
 	binOnce.Do(func() {
 		if binDir, binErr = os.MkdirTemp("", "portal-test-bin"); binErr != nil {
 			return
