@@ -35,10 +35,12 @@ const (
 	ScopeSettingsWrite  = "settings:write"
 	ScopeAppsRead       = "apps:read"
 	ScopeAppsWrite      = "apps:write"
+	ScopeWebhooksRead   = "webhooks:read"
+	ScopeWebhooksWrite  = "webhooks:write"
 )
 
 // Scopes lists every scope, reads first.
-var Scopes = []string{ScopeUsersRead, ScopeEventsRead, ScopeAppsRead, ScopeUsersWrite, ScopeTwoFactorReset, ScopeSettingsWrite, ScopeAppsWrite}
+var Scopes = []string{ScopeUsersRead, ScopeEventsRead, ScopeAppsRead, ScopeUsersWrite, ScopeTwoFactorReset, ScopeSettingsWrite, ScopeAppsWrite, ScopeWebhooksRead, ScopeWebhooksWrite}
 
 // WriteScope reports whether scope changes something.
 func WriteScope(scope string) bool { return !strings.HasSuffix(scope, ":read") }

@@ -59,6 +59,9 @@ const (
 	EventUsersImported       = "users_imported"
 	EventUserDisabled        = "user_disabled"
 	EventUserEnabled         = "user_enabled"
+	EventNewDeviceSignIn     = "new_device_sign_in"
+	EventWebhookSaved        = "webhook_saved"
+	EventWebhookDeleted      = "webhook_deleted"
 )
 
 // Event is one entry of the security event log.
@@ -91,6 +94,12 @@ func EventTitle(typ string) string {
 		return "API token used to make a change"
 	case EventUsersImported:
 		return "Users imported"
+	case EventWebhookSaved:
+		return "Webhook endpoint added"
+	case EventWebhookDeleted:
+		return "Webhook endpoint deleted"
+	case EventNewDeviceSignIn:
+		return "Signed in from a new browser"
 	case EventUserDisabled:
 		return "Account disabled by staff"
 	case EventUserEnabled:

@@ -57,8 +57,15 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 		"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
 		s.Brand.Name, browser, system, sess.IP, at, lower(signInMethod(sess.AMR)))
 	s.background(r, func(ctx context.Context) {
-		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 || !s.alertsOn(ctx, u) {
-			return // the account's first browser, or alerts are off
+		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 {
+			return // the account's first browser
+		}
+		if err := s.Store.AddEvent(ctx, &portal.Event{UserID: u.ID, Type: portal.EventNewDeviceSignIn, IP: sess.IP, UserAgent: sess.UserAgent,
+			Detail: browser + " on " + system, CreatedAt: s.now().Unix()}); err != nil {
+			s.Logger.Error("record new sign-in", "err", err)
+		}
+		if !s.alertsOn(ctx, u) {
+			return
 		}
 		token, hash := portal.NewSecretToken()
 		now := s.now()

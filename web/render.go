@@ -191,6 +191,8 @@ var flashes = map[string]string{
 	"method_removed":      "The method was removed.",
 	"preferred":           "Your preferred method was saved.",
 	"renamed":             "The method was renamed.",
+	"webhook_deleted":     "The webhook endpoint was deleted.",
+	"webhook_resent":      "The delivery will be sent again in a moment.",
 	"token_revoked":       "The API token was revoked. Systems using it are refused from now on.",
 	"reset":               "Two-factor authentication was reset. The user was signed out everywhere and emailed.",
 	"approved":            "Approved. The reset happens after the waiting period unless the user signs in with 2FA first.",

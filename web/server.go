@@ -35,6 +35,7 @@ type Store interface {
 	portal.APITokenStore
 	ImportUsers(ctx context.Context, rows []*portal.ImportedUser) ([]error, error)
 	SetDisabled(ctx context.Context, userID string, disabled bool, rec *portal.Record) error
+	portal.WebhookStore
 	Ping(ctx context.Context) error
 }
 
@@ -52,6 +53,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MaxBody caps request bodies (DefaultMaxBody when zero).
 	MaxBody int64
+	// WebhookAllowPrivate lets webhook endpoints be internal addresses
+	// (PORTAL_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
 }
 
 // Deps are the services the web layer uses, wired in main.
@@ -312,6 +316,15 @@ func (s *Server) routeTable() []Route {
 		{"GET", "/admin/tokens", Staff, s.handleAdminTokens},
 		{"POST", "/admin/tokens", Staff, s.handleAdminTokensForm},
 		{"POST", "/admin/tokens/{id}/revoke", Staff, s.handleAdminTokenRevoke},
+		{"GET", "/admin/webhooks", Staff, s.handleAdminWebhooks},
+		{"POST", "/admin/webhooks", Staff, s.handleAdminWebhooksForm},
+		{"POST", "/admin/webhooks/{id}/delete", Staff, s.handleAdminWebhookDelete},
+		{"POST", "/admin/webhooks/deliveries/{id}/resend", Staff, s.handleAdminWebhookResend},
+		{"GET", "/api/v1/admin/webhooks", Staff, s.apiAdminWebhooks},
+		{"POST", "/api/v1/admin/webhooks", Staff, s.apiAdminWebhookCreate},
+		{"DELETE", "/api/v1/admin/webhooks/{id}", Staff, s.apiAdminWebhookDelete},
+		{"GET", "/api/v1/admin/webhooks/{id}/deliveries", Staff, s.apiAdminWebhookDeliveries},
+		{"POST", "/api/v1/admin/webhooks/deliveries/{id}/resend", Staff, s.apiAdminWebhookResend},
 		{"GET", "/api/v1/admin/tokens", Staff, s.apiAdminTokens},
 		{"POST", "/api/v1/admin/tokens", Staff, s.apiAdminTokenCreate},
 		{"DELETE", "/api/v1/admin/tokens/{id}", Staff, s.apiAdminTokenRevoke},

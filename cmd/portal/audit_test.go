@@ -686,6 +686,11 @@ func TestBrowserEveryPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.open(ctx, "/admin/tokens", "/admin/tokens", 200, "admin-tokens")
+	v.open(ctx, "/admin/webhooks", "/admin/webhooks", 200, "admin-webhooks-empty")
+	if _, _, err := p.Server.CreateWebhook(context.Background(), "https://billing.example/hooks/portal", []string{"user.created", "2fa.enabled"}); err != nil {
+		t.Fatal(err)
+	}
+	v.open(ctx, "/admin/webhooks", "/admin/webhooks", 200, "admin-webhooks")
 
 	for _, r := range routes {
 		if !v.seen[r] {

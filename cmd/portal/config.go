@@ -38,8 +38,13 @@ type Config struct {
 	// acknowledged change is on disk) or SyncNormal.
 	SQLiteSynchronous string
 	Registration      bool
-	TrustedProxies    []netip.Prefix
-	Sessions          portal.SessionPolicy
+	// WebhookAllowPrivate lets webhooks go to internal addresses.
+	WebhookAllowPrivate bool
+	// WebhookPoll is how often each replica looks for webhooks to send;
+	// WebhookSettle how old an event must be before it is sent.
+	WebhookPoll, WebhookSettle time.Duration
+	TrustedProxies             []netip.Prefix
+	Sessions                   portal.SessionPolicy
 	// SecretKeys is PORTAL_SECRET_KEYS; empty means the generated key file
 	// in the data directory (SQLite only).
 	SecretKeys *mfa.Keyring
@@ -227,6 +232,14 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		return nil, &configError{"PORTAL_REGISTRATION", fmt.Sprintf("%q must be open or closed", reg)}
 	}
 
+	switch v := get("PORTAL_WEBHOOK_ALLOW_PRIVATE", ""); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.WebhookAllowPrivate = true
+	default:
+		return nil, &configError{"PORTAL_WEBHOOK_ALLOW_PRIVATE", fmt.Sprintf("%q must be 1 or 0", v)}
+	}
+
 	if v := get("PORTAL_TRUSTED_PROXIES", ""); v != "" {
 		for _, s := range strings.Split(v, ",") {
 			s = strings.TrimSpace(s)
@@ -260,7 +273,9 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		dst      *time.Duration
 		min, max time.Duration
 	}{{"PORTAL_OIDC_ACCESS_TOKEN_TTL", &c.OIDC.AccessTokenTTL, time.Minute, 24 * time.Hour},
-		{"PORTAL_OIDC_REFRESH_TOKEN_TTL", &c.OIDC.RefreshTokenTTL, time.Hour, 365 * 24 * time.Hour}} {
+		{"PORTAL_OIDC_REFRESH_TOKEN_TTL", &c.OIDC.RefreshTokenTTL, time.Hour, 365 * 24 * time.Hour},
+		{"PORTAL_WEBHOOK_POLL", &c.WebhookPoll, 10 * time.Millisecond, time.Minute},
+		{"PORTAL_WEBHOOK_SETTLE", &c.WebhookSettle, time.Nanosecond, time.Minute}} {
 		if v := get(d.name, ""); v != "" {
 			t, err := time.ParseDuration(v)
 			if err != nil || t < d.min || t > d.max {

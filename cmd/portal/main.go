@@ -33,6 +33,7 @@ import (
 	"github.com/clientportal/portal/provider"
 	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/web"
+	"github.com/clientportal/portal/webhook"
 	"github.com/clientportal/portal/whatsapp"
 	"github.com/clientportal/portal/yubico"
 )
@@ -136,6 +137,7 @@ const usage = `Usage:
   portal apps list | portal apps delete CLIENT_ID
   portal tokens create --name N --scopes S1,S2 [--expires 720h]   an admin API token (printed alone, once)
   portal tokens list | portal tokens revoke TOKEN_ID
+  portal webhooks create --url U --events T1,T2 | portal webhooks list | portal webhooks delete ID
   portal import users FILE [--dry-run]   customers from another system (CSV with a header, or JSON Lines)
   portal dev-whatsapp [--addr A] a local stand-in for the WhatsApp Cloud API (development)
   portal bench [flags]           seed a benchmark database, load a portal and report (see README)
@@ -209,6 +211,17 @@ func (m *Main) Run(ctx context.Context) error {
 	case "import":
 		if len(m.Command) > 1 && m.Command[1] == "users" {
 			return m.importUsers(ctx, m.Command[2:])
+		}
+	case "webhooks":
+		if len(m.Command) > 1 {
+			switch m.Command[1] {
+			case "create":
+				return m.webhooksCreate(ctx, m.Command[2:])
+			case "list":
+				return m.webhooksList(ctx)
+			case "delete":
+				return m.webhooksDelete(ctx, m.Command[2:])
+			}
 		}
 	case "tokens":
 		if len(m.Command) > 1 {
@@ -311,6 +324,7 @@ func (m *Main) open(ctx context.Context) error {
 	m.Server = web.New(web.Config{
 		Brand: brand, Logo: logo, BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies, MaxBody: m.Config.HTTP.MaxBodyBytes,
+		WebhookAllowPrivate: m.Config.WebhookAllowPrivate,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
 		Notifier: mailer, Links: mailer, Keys: keys, AccessLog: m.accessLog(),
@@ -441,6 +455,8 @@ func (m *Main) serve(ctx context.Context) error {
 	m.background.Go(func() { m.sweepSessions(m.sweepCtx) })
 	w := m.worker()
 	m.background.Go(func() { w.Run(m.sweepCtx) })
+	hooks := m.webhookWorker()
+	m.background.Go(func() { hooks.Run(m.sweepCtx) })
 	m.serveErr = make(chan error, 1)
 	go func() {
 		if err := m.HTTP.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -489,6 +505,13 @@ func (m *Main) worker() *mail.Worker {
 	host, _ := os.Hostname()
 	return &mail.Worker{Store: m.DB, Sender: m.sender, Keys: m.keys, Clock: m.Clock, Logger: m.logger,
 		ID: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), portal.NewID()[:6]), Wake: m.wake, Poll: 2 * time.Second}
+}
+
+// webhookWorker is this process's webhook dispatcher and sender.
+func (m *Main) webhookWorker() *webhook.Worker {
+	host, _ := os.Hostname()
+	return &webhook.Worker{Store: m.DB, Keys: m.keys, Clock: m.Clock, Logger: m.logger, Client: webhook.NewClient(m.Config.WebhookAllowPrivate),
+		ID: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), portal.NewID()[:6]), Poll: m.Config.WebhookPoll, Settle: m.Config.WebhookSettle}
 }
 
 // flushOutbox tries once to deliver what a command queued; anything left
@@ -687,7 +710,7 @@ func (m *Main) keysRotate(ctx context.Context) error {
 }
 
 // flagCommands parse flags of their own, and print them for --help.
-var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true, "import users": true, "healthcheck": true,
+var flagCommands = map[string]bool{"users create": true, "users reset-2fa": true, "apps create": true, "tokens create": true, "import users": true, "healthcheck": true, "webhooks create": true,
 	"bench": true, "argon2-rate": true, "dev-whatsapp": true}
 
 // asksHelp reports whether args ask for help that the usage text answers:

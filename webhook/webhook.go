@@ -1,0 +1,310 @@
+// Package webhook delivers the portal's events to the operator's other
+// systems: a dispatcher turns new security events into deliveries (one per
+// subscribed endpoint, once, whichever replica sees them first) and a
+// worker posts them, signed in the Standard Webhooks layout, at least once,
+// retrying with backoff for 24 hours.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/clientportal/portal"
+)
+
+// Store is what the worker reads and writes.
+type Store interface {
+	portal.WebhookStore
+	Events(ctx context.Context, f portal.EventFilter) ([]*portal.Event, error)
+	UserByID(ctx context.Context, id string) (*portal.User, error)
+}
+
+// Sealer opens endpoint secrets (the portal's keyring).
+type Sealer interface {
+	Seal(id string, plaintext []byte) string
+	Open(id, sealed string) ([]byte, error)
+}
+
+// Retry schedule after each failed attempt; a delivery still failing 24
+// hours after it was queued is given up.
+var schedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour}
+
+// GiveUpAfter is how long a delivery is retried.
+const GiveUpAfter = 24 * time.Hour
+
+// Worker dispatches and delivers.
+type Worker struct {
+	Store  Store
+	Keys   Sealer
+	Clock  portal.Clock
+	Client *http.Client
+	Logger *slog.Logger
+	ID     string
+	// Poll is how often to look (default 2 s); Settle how old an event
+	// must be before it is dispatched (default 5 s: one written late in
+	// its transaction is not passed over).
+	Poll, Settle time.Duration
+}
+
+// Run works until ctx ends.
+func (w *Worker) Run(ctx context.Context) {
+	poll := w.Poll
+	if poll == 0 {
+		poll = 2 * time.Second
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if _, err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			w.Logger.Warn("webhooks", "worker", w.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce dispatches new events and delivers what is due; it returns how
+// many deliveries succeeded.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	eps, err := w.Store.Webhooks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := w.dispatch(ctx, eps); err != nil {
+		return 0, err
+	}
+	return w.deliver(ctx, eps)
+}
+
+// dispatch queues a delivery for every new event an endpoint wants.
+func (w *Worker) dispatch(ctx context.Context, eps []*portal.WebhookEndpoint) error {
+	settle := w.Settle
+	if settle == 0 {
+		settle = 5 * time.Second
+	}
+	cursor, err := w.Store.WebhookCursor(ctx)
+	if err != nil {
+		return err
+	}
+	// Event ids start with the database writer's wall clock.
+	before := fmt.Sprintf("%016x", time.Now().Add(-settle).UnixNano())
+	for {
+		evs, err := w.Store.Events(ctx, portal.EventFilter{Forward: true, After: cursor, Before: before, Limit: 500})
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		var ds []*portal.WebhookDelivery
+		for _, e := range evs {
+			typ := portal.WebhookTypes[e.Type]
+			if typ == "" {
+				continue
+			}
+			var payload []byte
+			for _, ep := range eps {
+				if e.ID <= ep.Start || !wants(ep, typ) {
+					continue
+				}
+				if payload == nil {
+					if payload, err = w.payload(ctx, typ, e); err != nil {
+						return err
+					}
+				}
+				now := w.Clock.Now().Unix()
+				ds = append(ds, &portal.WebhookDelivery{ID: "msg_" + portal.NewID(), EndpointID: ep.ID, EventID: e.ID, Type: typ,
+					Payload: string(payload), CreatedAt: now, NextAt: now})
+			}
+		}
+		cursor = evs[len(evs)-1].ID
+		if err := w.Store.QueueWebhooks(ctx, ds, cursor); err != nil {
+			return err
+		}
+	}
+}
+
+func wants(ep *portal.WebhookEndpoint, typ string) bool {
+	for _, t := range ep.Types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// payload is what a receiver gets: the type, when, and who — never a
+// secret, code or token.
+func (w *Worker) payload(ctx context.Context, typ string, e *portal.Event) ([]byte, error) {
+	data := map[string]any{"event_id": e.ID, "event": e.Type, "title": portal.EventTitle(e.Type)}
+	if e.UserID != "" {
+		data["user_id"] = e.UserID
+		if u, err := w.Store.UserByID(ctx, e.UserID); err == nil {
+			data["email"], data["account_id"] = u.Email, u.AccountID
+		} else if !errors.Is(err, portal.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if e.ActorID != "" {
+		data["actor_id"] = e.ActorID
+	}
+	if e.IP != "" {
+		data["ip"] = e.IP
+	}
+	return json.Marshal(map[string]any{"type": typ, "timestamp": time.Unix(e.CreatedAt, 0).UTC().Format(time.RFC3339), "data": data})
+}
+
+// deliver posts the due deliveries.
+func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (int, error) {
+	byID := map[string]*portal.WebhookEndpoint{}
+	for _, ep := range eps {
+		byID[ep.ID] = ep
+	}
+	sent := 0
+	for {
+		now := w.Clock.Now()
+		batch, err := w.Store.ClaimWebhooks(ctx, w.ID, 20, now.Unix(), now.Add(2*time.Minute).Unix())
+		if err != nil || len(batch) == 0 {
+			return sent, err
+		}
+		for _, d := range batch {
+			ep := byID[d.EndpointID]
+			if ep == nil {
+				continue // deleted meanwhile (its deliveries go with it)
+			}
+			status, err := w.post(ctx, ep, d)
+			now := w.Clock.Now()
+			d.Attempts++
+			d.LastStatus = status
+			switch {
+			case err == nil:
+				d.DeliveredAt, d.LastError = now.Unix(), ""
+				sent++
+			default:
+				d.LastError = err.Error()
+				wait := schedule[min(d.Attempts-1, len(schedule)-1)]
+				d.NextAt = now.Add(wait).Unix()
+				if time.Unix(d.NextAt, 0).After(time.Unix(d.CreatedAt, 0).Add(GiveUpAfter)) {
+					d.FailedAt = now.Unix()
+				}
+				w.Logger.Warn("webhook delivery failed", "worker", w.ID, "delivery", d.ID, "endpoint", ep.ID, "attempt", d.Attempts, "status", status, "err", err)
+			}
+			if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), d, w.ID); err != nil {
+				return sent, err
+			}
+		}
+	}
+}
+
+// post sends one delivery; a 2xx answer is a success.
+func (w *Worker) post(ctx context.Context, ep *portal.WebhookEndpoint, d *portal.WebhookDelivery) (int, error) {
+	secret, err := w.Keys.Open(ep.ID, ep.Secret)
+	if err != nil {
+		return 0, fmt.Errorf("open the endpoint's secret: %w", err)
+	}
+	wh, err := standardwebhooks.NewWebhook(string(secret))
+	if err != nil {
+		return 0, err
+	}
+	// The receiver checks the timestamp against its own clock.
+	ts := time.Now()
+	sig, err := wh.Sign(d.ID, ts, []byte(d.Payload))
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader([]byte(d.Payload)))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ClientPortal-Webhooks/1")
+	req.Header.Set("webhook-id", d.ID)
+	req.Header.Set("webhook-timestamp", fmt.Sprint(ts.Unix()))
+	req.Header.Set("webhook-signature", sig)
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, fmt.Errorf("the receiver answered %s", resp.Status)
+	}
+	return resp.StatusCode, nil
+}
+
+// NewSecret returns a signing secret in the Standard Webhooks form.
+func NewSecret() string {
+	return "whsec_" + base64.StdEncoding.EncodeToString(portal.RandomToken(24))
+}
+
+// NewClient is the client deliveries use: a timeout, no redirects followed,
+// no proxy from the environment, and (unless allowPrivate) no connection to
+// a loopback, private, link-local or otherwise internal address, checked on
+// the address actually dialled (so a name that resolves there later is
+// refused too).
+func NewClient(allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !allowPrivate {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip := net.ParseIP(host); ip == nil || Internal(ip) {
+				return fmt.Errorf("webhook: %s is an internal address (set PORTAL_WEBHOOK_ALLOW_PRIVATE=1 to allow)", host)
+			}
+			return nil
+		}
+	}
+	return &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Second, MaxIdleConnsPerHost: 2},
+	}
+}
+
+var cgnat = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+
+// Internal reports whether ip is loopback, private, link-local, CGNAT,
+// multicast or unspecified.
+func Internal(ip net.IP) bool {
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip)
+}
+
+// CheckURL checks an endpoint's address: http or https, no credentials,
+// and (unless allowPrivate) not an internal address literally.
+func CheckURL(raw string, allowPrivate bool) (string, error) {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "" || len(raw) > 2000 || err != nil:
+		return "", errors.New("Enter the receiver's address, like https://billing.example.com/hooks/portal.")
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.Opaque != "":
+		return "", errors.New("The address must start with https:// (or http://) and name a host.")
+	case u.User != nil:
+		return "", errors.New("Put no user name or password in the address; receivers check the signature instead.")
+	case u.Fragment != "":
+		return "", errors.New("The address must not have a #fragment.")
+	}
+	if ip := net.ParseIP(u.Hostname()); !allowPrivate && (ip != nil && Internal(ip) || strings.EqualFold(u.Hostname(), "localhost")) {
+		return "", errors.New("The address is internal (loopback or private); the portal does not send webhooks there.")
+	}
+	return u.String(), nil
+}
