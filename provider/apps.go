@@ -20,6 +20,9 @@ type AppSpec struct {
 	Requires2FA       bool     `json:"requires_2fa"`
 	ClientCredentials bool     `json:"client_credentials"`
 	Scopes            []string `json:"scopes"`
+	// SigningAlg signs the app's ID tokens: "ES256" (the default) or
+	// "RS256" for old apps that verify only RSA; "" keeps an app's own.
+	SigningAlg string `json:"signing_alg"`
 }
 
 // CheckRedirectURI accepts an app's redirect or post-logout URI: absolute,
@@ -79,6 +82,11 @@ func (spec *AppSpec) Apply(a *portal.App, now int64) (secret string, err error) 
 			return "", &portal.Error{Code: portal.EINVALID, Field: "scopes", Message: "Unknown scope “" + sc + "”: the portal knows " + strings.Join(AllScopes, ", ") + "."}
 		}
 	}
+	switch spec.SigningAlg {
+	case "", "ES256", "RS256":
+	default:
+		return "", &portal.Error{Code: portal.EINVALID, Field: "signing_alg", Message: "The ID token algorithm is ES256 or RS256."}
+	}
 	if spec.Public && spec.ClientCredentials {
 		return "", &portal.Error{Code: portal.EINVALID, Field: "client_credentials", Message: "A public app has no secret, so it cannot use client credentials."}
 	}
@@ -88,6 +96,9 @@ func (spec *AppSpec) Apply(a *portal.App, now int64) (secret string, err error) 
 	}
 	if a.ID == "" {
 		a.ID, a.CreatedAt, a.SigningAlg = portal.NewID(), now, "ES256"
+	}
+	if spec.SigningAlg != "" {
+		a.SigningAlg = spec.SigningAlg
 	}
 	switch {
 	case spec.Public:
@@ -104,5 +115,5 @@ func (spec *AppSpec) Apply(a *portal.App, now int64) (secret string, err error) 
 // SpecOf is an app's settings as a spec (for the edit form and the API).
 func SpecOf(a *portal.App) AppSpec {
 	return AppSpec{Name: a.Name, LogoURL: a.LogoURL, RedirectURIs: a.RedirectURIs, PostLogoutURIs: a.PostLogoutURIs, Public: a.Public,
-		SkipConsent: a.SkipConsent, Requires2FA: a.Requires2FA, ClientCredentials: slices.Contains(a.GrantTypes, "client_credentials"), Scopes: a.Scopes}
+		SkipConsent: a.SkipConsent, Requires2FA: a.Requires2FA, ClientCredentials: slices.Contains(a.GrantTypes, "client_credentials"), Scopes: a.Scopes, SigningAlg: a.SigningAlg}
 }

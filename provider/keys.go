@@ -2,9 +2,11 @@ package provider
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -33,12 +35,14 @@ type signingKeys struct {
 }
 
 type key struct {
-	id   string
-	priv *ecdsa.PrivateKey
+	id      string
+	alg     jose.SignatureAlgorithm
+	priv    crypto.Signer
+	retired bool
 }
 
-func (k *key) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.ES256 }
-func (k *key) Algorithm() jose.SignatureAlgorithm          { return jose.ES256 }
+func (k *key) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
+func (k *key) Algorithm() jose.SignatureAlgorithm          { return k.alg }
 func (k *key) Key() any                                    { return k.priv }
 func (k *key) ID() string                                  { return k.id }
 func (k *key) Use() string                                 { return "sig" }
@@ -46,7 +50,7 @@ func (k *key) Use() string                                 { return "sig" }
 // publicKey is a key as JWKS shows it.
 type publicKey struct{ *key }
 
-func (k publicKey) Key() any { return &k.priv.PublicKey }
+func (k publicKey) Key() any { return k.priv.Public() }
 
 // sealAD binds a sealed signing key to its id.
 func sealAD(id string) string { return "oidc-key:" + id }
@@ -78,32 +82,71 @@ func (s *signingKeys) load(ctx context.Context) ([]*key, error) {
 	}
 	var keys []*key
 	for _, r := range rows {
-		if r.Alg != string(jose.ES256) {
-			continue
-		}
 		der, err := s.keyring.Open(sealAD(r.ID), r.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("open signing key %s: %w", r.ID, err)
 		}
-		priv, err := x509.ParseECPrivateKey(der)
+		k := &key{id: r.ID, alg: jose.SignatureAlgorithm(r.Alg), retired: r.RetiredAt > 0}
+		switch k.alg {
+		case jose.ES256:
+			k.priv, err = x509.ParseECPrivateKey(der)
+		case jose.RS256:
+			k.priv, err = x509.ParsePKCS1PrivateKey(der)
+		default:
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", r.ID, err)
 		}
-		keys = append(keys, &key{id: r.ID, priv: priv})
+		keys = append(keys, k)
 	}
-	if len(keys) == 0 {
+	if !hasCurrent(keys, jose.ES256) {
 		return nil, errors.New("no ES256 signing key")
 	}
 	s.cached, s.at = keys, now
 	return keys, nil
 }
 
-func (s *signingKeys) current(ctx context.Context) (op.SigningKey, error) {
+// hasCurrent reports whether keys hold a current (not retired) key of alg.
+func hasCurrent(keys []*key, alg jose.SignatureAlgorithm) bool {
+	for _, k := range keys {
+		if k.alg == alg && !k.retired {
+			return true
+		}
+	}
+	return false
+}
+
+// current is the key that signs with alg now: ES256 by default; an RS256
+// key is made the first time an app that needs one asks.
+func (s *signingKeys) current(ctx context.Context, alg jose.SignatureAlgorithm) (op.SigningKey, error) {
 	keys, err := s.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return keys[0], nil
+	for _, k := range keys {
+		if k.alg == alg && !k.retired {
+			return k, nil
+		}
+	}
+	if alg != jose.RS256 {
+		return nil, fmt.Errorf("no current %s signing key", alg)
+	}
+	if _, err := RotateAlg(ctx, s.db, s.keyring, s.clock.Now(), jose.RS256); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.cached = nil
+	s.mu.Unlock()
+	if keys, err = s.load(ctx); err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if k.alg == alg && !k.retired {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("no current %s signing key", alg)
 }
 
 func (s *signingKeys) published(ctx context.Context) ([]op.Key, error) {
@@ -143,19 +186,49 @@ func Reseal(ctx context.Context, db portal.AppStore, keyring *mfa.Keyring) (int,
 	return n, nil
 }
 
-// Rotate makes a new ES256 signing key the current one; the one before
-// stays published until PruneOIDC drops it (after the longest ID token
-// lifetime). It returns the new key's id.
+// Rotate makes a new ES256 signing key the current one, and a new RS256
+// key too when there is one (apps that need RS256); the ones before stay
+// published until PruneOIDC drops them (after the longest ID token
+// lifetime). It returns the new ES256 key's id.
 func Rotate(ctx context.Context, db portal.AppStore, keyring *mfa.Keyring, now time.Time) (string, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys, err := db.SigningKeys(ctx)
 	if err != nil {
 		return "", err
 	}
-	der, err := x509.MarshalECPrivateKey(priv)
-	if err != nil {
-		return "", err
+	for _, k := range keys {
+		if k.Alg == string(jose.RS256) && k.RetiredAt == 0 {
+			if _, err := RotateAlg(ctx, db, keyring, now, jose.RS256); err != nil {
+				return "", err
+			}
+			break
+		}
+	}
+	return RotateAlg(ctx, db, keyring, now, jose.ES256)
+}
+
+// RotateAlg makes a new current signing key for alg (ES256: P-256; RS256:
+// 2048-bit RSA) and returns its id.
+func RotateAlg(ctx context.Context, db portal.AppStore, keyring *mfa.Keyring, now time.Time, alg jose.SignatureAlgorithm) (string, error) {
+	var der []byte
+	switch alg {
+	case jose.ES256:
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return "", err
+		}
+		if der, err = x509.MarshalECPrivateKey(priv); err != nil {
+			return "", err
+		}
+	case jose.RS256:
+		priv, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return "", err
+		}
+		der = x509.MarshalPKCS1PrivateKey(priv)
+	default:
+		return "", fmt.Errorf("unsupported signing algorithm %s", alg)
 	}
 	id := portal.NewID()
-	k := &portal.SigningKey{ID: id, Alg: string(jose.ES256), Sealed: keyring.Seal(sealAD(id), der), CreatedAt: now.Unix()}
+	k := &portal.SigningKey{ID: id, Alg: string(alg), Sealed: keyring.Seal(sealAD(id), der), CreatedAt: now.Unix()}
 	return id, db.AddSigningKey(ctx, k, now.Unix())
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -131,7 +132,40 @@ type limitKey struct{}
 // answers this one 429 with Retry-After).
 func WithLimitRecord(ctx context.Context) (_ context.Context, retry *time.Duration) {
 	retry = new(time.Duration)
+	ctx = context.WithValue(ctx, algKey{}, new(algNote))
 	return context.WithValue(ctx, limitKey{}, retry), retry
+}
+
+// algNote carries the signing algorithm of the app a token request is
+// from, from the storage call that finds the app to the one that picks the
+// key (the protocol library asks for "the" signing key, not the app's).
+type algNote struct {
+	mu  sync.Mutex
+	alg jose.SignatureAlgorithm
+}
+
+type algKey struct{}
+
+// noteAlg records app's ID token algorithm for this request.
+func noteAlg(ctx context.Context, app *portal.App) {
+	if n, ok := ctx.Value(algKey{}).(*algNote); ok && app != nil {
+		n.mu.Lock()
+		n.alg = jose.SignatureAlgorithm(app.SigningAlg)
+		n.mu.Unlock()
+	}
+}
+
+// requestAlg is the algorithm noted for this request: RS256 for an app that
+// asked for it, ES256 otherwise.
+func requestAlg(ctx context.Context) jose.SignatureAlgorithm {
+	if n, ok := ctx.Value(algKey{}).(*algNote); ok {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.alg == jose.RS256 {
+			return jose.RS256
+		}
+	}
+	return jose.ES256
 }
 
 // SetClientIP tells the provider how to find the client's network (the
@@ -498,11 +532,11 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 }
 
 func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	return s.keys.current(ctx)
+	return s.keys.current(ctx, requestAlg(ctx))
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.ES256}, nil
+	return []jose.SignatureAlgorithm{jose.ES256, jose.RS256}, nil
 }
 
 func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
@@ -514,6 +548,7 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 	if err != nil {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
+	noteAlg(ctx, app)
 	return &client{app: app, idTTL: s.cfg.IDTokenTTL}, nil
 }
 
@@ -527,6 +562,7 @@ func (s *storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string
 	app, err := s.db.AppByID(ctx, id)
 	if err == nil && !app.Public && app.SecretHash != "" &&
 		subtle.ConstantTimeCompare([]byte(HashSecret(secret)), []byte(app.SecretHash)) == 1 {
+		noteAlg(ctx, app)
 		return nil
 	}
 	ip := ""

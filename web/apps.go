@@ -25,7 +25,7 @@ func appSpecForm(r *http.Request) provider.AppSpec {
 	}
 	spec := provider.AppSpec{Name: f.Get("name"), LogoURL: strings.TrimSpace(f.Get("logo_url")), RedirectURIs: lines("redirect_uris"),
 		PostLogoutURIs: lines("post_logout_redirect_uris"), Public: f.Get("public") != "", SkipConsent: f.Get("skip_consent") != "",
-		Requires2FA: f.Get("requires_2fa") != "", ClientCredentials: f.Get("client_credentials") != ""}
+		Requires2FA: f.Get("requires_2fa") != "", ClientCredentials: f.Get("client_credentials") != "", SigningAlg: f.Get("signing_alg")}
 	spec.Scopes = f["scope"]
 	return spec
 }
@@ -40,7 +40,7 @@ func appFormValues(spec provider.AppSpec) map[string]string {
 	}
 	return map[string]string{"name": spec.Name, "logo_url": spec.LogoURL, "redirect_uris": strings.Join(spec.RedirectURIs, "\n"),
 		"post_logout_redirect_uris": strings.Join(spec.PostLogoutURIs, "\n"), "public": bool01(spec.Public), "skip_consent": bool01(spec.SkipConsent),
-		"requires_2fa": bool01(spec.Requires2FA), "client_credentials": bool01(spec.ClientCredentials)}
+		"requires_2fa": bool01(spec.Requires2FA), "client_credentials": bool01(spec.ClientCredentials), "signing_alg": spec.SigningAlg}
 }
 
 func (s *Server) appsPage(r *http.Request, p *page) (*page, error) {

@@ -31,12 +31,13 @@ func (m *Main) appsCreate(ctx context.Context, args []string) error {
 	skip := fs.Bool("skip-consent", false, "a first-party app: users are not asked to allow it")
 	req2fa := fs.Bool("requires-2fa", false, "users without two-factor authentication set it up first")
 	machine := fs.Bool("client-credentials", false, "also allow the client credentials grant (machine to machine)")
+	alg := fs.String("signing-alg", "ES256", "the ID token algorithm: ES256, or RS256 for old apps")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	spec := provider.AppSpec{Name: *name, LogoURL: *logo, RedirectURIs: redirects, PostLogoutURIs: logouts, Public: *public,
-		SkipConsent: *skip, Requires2FA: *req2fa, ClientCredentials: *machine, Scopes: scopes}
+		SkipConsent: *skip, Requires2FA: *req2fa, ClientCredentials: *machine, Scopes: scopes, SigningAlg: *alg}
 	app := &portal.App{}
 	secret, err := spec.Apply(app, m.Clock.Now().Unix())
 	if err != nil {

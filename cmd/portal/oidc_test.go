@@ -352,6 +352,30 @@ func TestOIDCProtocol(t *testing.T) {
 			t.Fatalf("me: %d %v", st, m)
 		}
 
+		t.Run("an old app gets RS256 ID tokens", func(t *testing.T) {
+			old := newRelyingParty(t, p, func(a *cp.App) { a.SkipConsent, a.SigningAlg = true, "RS256" })
+			q, verifier := flow(t, c, p, old, nil)
+			st, m := exchange(t, p, old, q.Get("code"), verifier)
+			if st != 200 {
+				t.Fatalf("exchange: %d %v", st, m)
+			}
+			raw := m["id_token"].(string)
+			if alg := jwtHeader(t, raw)["alg"]; alg != "RS256" {
+				t.Fatalf("the old app's ID token is %v", alg)
+			}
+			if _, err := old.verifier.Verify(context.Background(), raw); err != nil {
+				t.Fatalf("go-oidc does not verify the RS256 ID token: %v", err)
+			}
+			// Refreshed: RS256 again; the default app keeps ES256.
+			st, m = tokenCall(t, p, old, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m["refresh_token"].(string)}})
+			if st != 200 || jwtHeader(t, m["id_token"].(string))["alg"] != "RS256" {
+				t.Fatalf("refresh: %d %v", st, m)
+			}
+			q, verifier = flow(t, c, p, rp, nil)
+			if _, m := exchange(t, p, rp, q.Get("code"), verifier); jwtHeader(t, m["id_token"].(string))["alg"] != "ES256" {
+				t.Fatal("the default app's ID token is not ES256")
+			}
+		})
 		t.Run("PKCE is checked", func(t *testing.T) {
 			q, _ := flow(t, c, p, rp, nil)
 			if st, m := exchange(t, p, rp, q.Get("code"), oauth2.GenerateVerifier()); st != 400 || m["error"] != "invalid_grant" {
@@ -650,4 +674,17 @@ func TestAppsCommands(t *testing.T) {
 	if list := runCommand(t, env, clock, "apps", "list"); strings.Contains(list, created.ClientID) {
 		t.Fatalf("still listed: %q", list)
 	}
+}
+
+// jwtHeader decodes a JWT's header.
+func jwtHeader(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	h, _, _ := strings.Cut(jwt, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
 }
