@@ -153,4 +153,5 @@ type ImportedUser struct {
 	User    *User
 	Account *Account
 	TOTP    *Method
+	Event   *Event // its record (user created)
 }

@@ -62,6 +62,7 @@ const (
 	EventNewDeviceSignIn     = "new_device_sign_in"
 	EventWebhookSaved        = "webhook_saved"
 	EventWebhookDeleted      = "webhook_deleted"
+	EventWebhookResent       = "webhook_resent"
 )
 
 // Event is one entry of the security event log.
@@ -98,6 +99,8 @@ func EventTitle(typ string) string {
 		return "Webhook endpoint added"
 	case EventWebhookDeleted:
 		return "Webhook endpoint deleted"
+	case EventWebhookResent:
+		return "Webhook delivery sent again"
 	case EventNewDeviceSignIn:
 		return "Signed in from a new browser"
 	case EventUserDisabled:

@@ -50,9 +50,11 @@ func TestImportedHashes(t *testing.T) {
 	}
 	costly, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	for name, hash := range map[string]string{
-		"bcrypt cost 15":   "$2a$15$" + string(costly)[7:],
+		"bcrypt cost 13":   "$2a$13$" + string(costly)[7:],
+		"argon2 p=16":      fmt.Sprintf("$argon2id$v=19$m=128,t=1,p=16$%s$%s", b64(salt), b64(salt)),
+		"NUL":              string(b) + "\x00",
 		"argon2 4 GiB":     fmt.Sprintf("$argon2id$v=19$m=4194304,t=1,p=1$%s$%s", b64(salt), b64(salt)),
-		"pbkdf2 10M":       "pbkdf2_sha256$10000000$salt$" + base64.StdEncoding.EncodeToString(pk),
+		"pbkdf2 2M":        "pbkdf2_sha256$2000000$salt$" + base64.StdEncoding.EncodeToString(pk),
 		"md5":              "5f4dcc3b5aa765d61d8327deb882cf99",
 		"sha512-crypt":     "$6$salt$abc",
 		"empty":            "",

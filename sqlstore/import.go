@@ -37,6 +37,11 @@ func importUser(ctx context.Context, tx *sql.Tx, r *portal.ImportedUser) error {
 	if err := createUser(ctx, tx, r.User, r.Account); err != nil {
 		return err
 	}
+	if r.Event != nil {
+		if err := writeRecord(ctx, tx, &portal.Record{Event: r.Event}); err != nil {
+			return err
+		}
+	}
 	if m := r.TOTP; m != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO methods (`+methodColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			m.ID, m.UserID, m.Type, m.Name, m.Secret, m.Data, m.ConfirmedAt, m.LastStep, m.CreatedAt, m.LastUsedAt); err != nil {

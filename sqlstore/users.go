@@ -329,8 +329,12 @@ func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, rec
 			if err := newEpoch(ctx, tx, userID, ""); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM browsers WHERE user_id = $1`, userID); err != nil {
-				return err
+			// Links sent before (a password reset, a welcome link, an
+			// address change) die with it.
+			for _, q := range []string{`DELETE FROM browsers WHERE user_id = $1`, `DELETE FROM tokens WHERE user_id = $1 AND used_at = 0`} {
+				if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+					return err
+				}
 			}
 		}
 		return writeRecord(ctx, tx, rec)

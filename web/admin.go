@@ -259,6 +259,9 @@ func (s *Server) staffReset(r *http.Request, id, reason string) error {
 	if err != nil {
 		return err
 	}
+	if u.IsStaff() && state(r).token != nil {
+		return errTokenStaff
+	}
 	staff := state(r).user
 	s.Logger.Info("staff reset 2FA", logAttrs(r), "user_id", u.ID, "staff_id", staff.ID)
 	return s.ResetTwoFactor(r.Context(), u.ID, staff.ID, reason+" (by "+staff.Email+")")

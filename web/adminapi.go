@@ -161,7 +161,7 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bo
 		return err
 	}
 	if u.IsStaff() {
-		return portal.Errorf(portal.EFORBIDDEN, "Staff accounts are not disabled through the API.")
+		return errTokenStaff
 	}
 	typ, detail := portal.EventUserEnabled, "The account can sign in again."
 	if disabled {

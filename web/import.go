@@ -48,8 +48,9 @@ type importRow struct {
 const importBatch = 1000
 
 // ImportUsers reads a CSV or JSON Lines file of users and writes the new
-// ones (none when dryRun).
-func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun bool) (*ImportReport, error) {
+// ones (none when dryRun). Staff rows are taken only with staff allowed
+// (the command line); a row joins only an account its file creates.
+func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bool) (*ImportReport, error) {
 	rows, err := readImport(in)
 	if err != nil {
 		// The file's fault (a header, a line too long to read).
@@ -67,6 +68,9 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun bool) (*I
 			continue
 		}
 		p, err := s.planImport(r, now)
+		if err == nil && p.u.Role == portal.RoleAdmin && !staff {
+			err = errors.New("staff are imported only with portal import users on the server")
+		}
 		if err != nil {
 			// The row's own fault, in words (a portal error's message,
 			// or the check's sentence).
@@ -91,12 +95,11 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun bool) (*I
 	}
 	var write []*importPlan
 	for _, p := range append(owners, others...) {
-		existing, err := s.Store.UserByEmail(ctx, p.key)
-		if err == nil {
+		// An address that exists is left as it is; its account is not
+		// one the file may add people to (a row must not join a
+		// customer's account by naming it).
+		if _, err := s.Store.UserByEmail(ctx, p.key); err == nil {
 			rep.Unchanged++
-			if p.u.Role == portal.RoleOwner && p.account != "" && accounts[p.account] == "" {
-				accounts[p.account] = existing.AccountID
-			}
 			continue
 		} else if !errors.Is(err, portal.ErrNotFound) {
 			return nil, err
@@ -119,7 +122,7 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun bool) (*I
 		case portal.RoleMember:
 			id := accounts[p.account]
 			if id == "" {
-				problems[p.line] = fmt.Sprintf("no owner of account %q in the file or the portal", p.account)
+				problems[p.line] = fmt.Sprintf("no new owner of account %q in the file (a member joins an account the same file creates)", p.account)
 				continue
 			}
 			p.u.AccountID = id
@@ -133,7 +136,8 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun bool) (*I
 			batch := write[i:min(i+importBatch, len(write))]
 			out := make([]*portal.ImportedUser, len(batch))
 			for j, p := range batch {
-				out[j] = &portal.ImportedUser{User: p.u, Account: p.acct, TOTP: p.totp}
+				out[j] = &portal.ImportedUser{User: p.u, Account: p.acct, TOTP: p.totp,
+					Event: &portal.Event{UserID: p.u.ID, Type: portal.EventUserCreated, Detail: "Imported", CreatedAt: now}}
 			}
 			errs, err := s.Store.ImportUsers(ctx, out)
 			if err != nil {
@@ -327,7 +331,7 @@ func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
 		return portal.Errorf(portal.EINVALID, "Send the users as CSV with a header line, or as JSON Lines.")
 	}
 	dry := r.URL.Query().Get("dry_run") == "1"
-	rep, err := s.ImportUsers(r.Context(), bytes.NewReader(body), dry)
+	rep, err := s.ImportUsers(r.Context(), bytes.NewReader(body), dry, false)
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,11 @@ func (s *Server) decideRecovery(ctx context.Context, r *http.Request, id string,
 	if err != nil {
 		return nil, portal.Errorf(portal.ENOTFOUND, "That recovery request does not exist.")
 	}
+	if state(r).token != nil {
+		if u, err := s.Store.UserByID(ctx, req.UserID); err == nil && u.IsStaff() {
+			return nil, errTokenStaff
+		}
+	}
 	set, err := s.settings(ctx)
 	if err != nil {
 		return nil, err

@@ -77,7 +77,7 @@ func (s *Server) resetLink(ctx context.Context, token string) (*portal.Token, *p
 		return nil, nil, err
 	}
 	u, err := s.Store.UserByID(ctx, t.UserID)
-	if portal.ErrorCode(err) == portal.ENOTFOUND {
+	if portal.ErrorCode(err) == portal.ENOTFOUND || (err == nil && u.Disabled) {
 		return nil, nil, errResetLink
 	}
 	return t, u, err

@@ -45,6 +45,10 @@ var routeScopes = map[string]string{
 
 var errBadToken = portal.Errorf(portal.EUNAUTHORIZED, "The API token is not valid: it is unknown, expired or revoked.")
 
+// errTokenStaff refuses an API token a change to staff: their 2FA, their
+// recovery, their account. Staff change staff in the console.
+var errTokenStaff = portal.Errorf(portal.EFORBIDDEN, "API tokens do not change staff accounts; do it in the staff console.")
+
 // bearerToken is the request's "Authorization: Bearer" value, if any.
 func bearerToken(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")

@@ -260,3 +260,52 @@ func TestAdminAPIForBilling(t *testing.T) {
 		}
 	})
 }
+
+// TestTokensNeverChangeStaff: a users:write token cannot import staff nor
+// join a customer's existing account by naming it; a 2fa:reset token
+// cannot reset staff 2FA; a link sent before a customer was disabled no
+// longer works.
+func TestTokensNeverChangeStaff(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		staff := e.staff("ops@example.com")
+		bill := e.bearer(newToken(t, staff, "Billing", 0, portal.ScopeUsersWrite, portal.ScopeTwoFactorReset))
+		post := func(body string) *response {
+			return bill.do("POST", "/api/v1/admin/users/import", strings.NewReader(body), "text/csv", nil)
+		}
+		r := post("email,name,role\nevil@attacker.example,Evil,admin\n")
+		if r.StatusCode != 200 || r.json()["created"] != 0.0 || !strings.Contains(r.Body, "staff are imported only") {
+			t.Fatalf("staff through the API: %d %s", r.StatusCode, r.Body)
+		}
+		victim := e.customer("victim@bigcorp.example")
+		_ = victim
+		r = post("email,role,account\nvictim@bigcorp.example,owner,X\nevil@attacker.example,owner,X\nmole@attacker.example,member,X\n")
+		evil, err := e.db.UserByEmail(t.Context(), "evil@attacker.example")
+		v, _ := e.db.UserByEmail(t.Context(), "victim@bigcorp.example")
+		if err != nil || evil.AccountID == v.AccountID {
+			t.Fatalf("a row joined the victim's account: %v %s", err, r.Body)
+		}
+		// The member joins the account the file made (evil's), not the
+		// victim's; alone, a member row naming an existing account fails.
+		if mole, err := e.db.UserByEmail(t.Context(), "mole@attacker.example"); err != nil || mole.AccountID != evil.AccountID {
+			t.Fatalf("the member's account: %v %s", err, r.Body)
+		}
+		if r := post("email,role,account\nspy@attacker.example,member,X\n"); !strings.Contains(r.Body, "line 2: no new owner") {
+			t.Fatalf("a member joined an existing account: %s", r.Body)
+		}
+
+		boss, _ := e.db.UserByEmail(t.Context(), "ops@example.com")
+		if r := bill.api("POST", "/api/v1/admin/users/"+boss.ID+"/2fa/reset", map[string]string{"reason": "ticket"}); r.StatusCode != 403 {
+			t.Fatalf("a token reset staff 2FA: %d %s", r.StatusCode, r.Body)
+		}
+
+		c := bill.api("POST", "/api/v1/admin/users", map[string]any{"email": "late@example.com", "name": "Late", "invite": true})
+		link := e.box.LastLink("late@example.com")
+		if r := bill.api("POST", "/api/v1/admin/users/"+c.json()["id"].(string)+"/disable", nil); r.StatusCode != 204 {
+			t.Fatalf("disable: %d", r.StatusCode)
+		}
+		if r := e.client().api("POST", "/api/v1/password/reset", map[string]string{"token": tokenOf(link), "password": "a brand new long password"}); r.StatusCode == 204 {
+			t.Fatal("a link sent before disabling set a password")
+		}
+	})
+}

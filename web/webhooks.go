@@ -145,6 +145,7 @@ func (s *Server) resendWebhook(r *http.Request, id string) error {
 		}
 		return err
 	}
+	s.event(r, state(r).user.ID, portal.EventWebhookResent, id)
 	return nil
 }
 

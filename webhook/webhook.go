@@ -236,7 +236,9 @@ func (w *Worker) post(ctx context.Context, ep *portal.WebhookEndpoint, d *portal
 	req.Header.Set("webhook-timestamp", fmt.Sprint(ts.Unix()))
 	req.Header.Set("webhook-signature", sig)
 	resp, err := w.Client.Do(req)
-	if err != nil {
+	if errors.Is(err, errInternal) {
+		return 0, errInternal
+	} else if err != nil {
 		return 0, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -252,6 +254,10 @@ func NewSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(portal.RandomToken(24))
 }
 
+// errInternal refuses a connection to an internal address. The delivery
+// log says only that (not which address a name resolved to).
+var errInternal = errors.New("the receiver's address is internal (loopback, private or reserved); set PORTAL_WEBHOOK_ALLOW_PRIVATE=1 to allow it")
+
 // NewClient is the client deliveries use: a timeout, no redirects followed,
 // no proxy from the environment, and (unless allowPrivate) no connection to
 // a loopback, private, link-local or otherwise internal address, checked on
@@ -266,7 +272,7 @@ func NewClient(allowPrivate bool) *http.Client {
 				return err
 			}
 			if ip := net.ParseIP(host); ip == nil || Internal(ip) {
-				return fmt.Errorf("webhook: %s is an internal address (set PORTAL_WEBHOOK_ALLOW_PRIVATE=1 to allow)", host)
+				return errInternal
 			}
 			return nil
 		}
@@ -279,13 +285,62 @@ func NewClient(allowPrivate bool) *http.Client {
 	}
 }
 
-var cgnat = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+// special are the IPv4 and IPv6 ranges that are not the public internet
+// beyond what net.IP's methods know (RFC 6890 and friends).
+var special = func() []*net.IPNet {
+	var out []*net.IPNet
+	for _, c := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "240.0.0.0/4", "fec0::/10", "100::/64", "2001:db8::/32"} {
+		_, n, _ := net.ParseCIDR(c)
+		out = append(out, n)
+	}
+	return out
+}()
 
-// Internal reports whether ip is loopback, private, link-local, CGNAT,
-// multicast or unspecified.
+// embedded is the IPv4 address an IPv6 address carries to reach it: NAT64
+// (64:ff9b::/96), 6to4 (2002::/16) and IPv4-compatible (::a.b.c.d).
+func embedded(ip net.IP) net.IP {
+	ip16 := ip.To16()
+	if ip16 == nil || ip.To4() != nil {
+		return nil
+	}
+	switch {
+	case ip16[0] == 0x00 && ip16[1] == 0x64 && ip16[2] == 0xff && ip16[3] == 0x9b && isZero(ip16[4:12]):
+		return net.IP(ip16[12:16])
+	case ip16[0] == 0x20 && ip16[1] == 0x02:
+		return net.IP(ip16[2:6])
+	case isZero(ip16[:12]):
+		return net.IP(ip16[12:16])
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Internal reports whether ip is anything but a public internet address:
+// loopback, private, link-local, CGNAT, multicast, unspecified, reserved
+// or documentation ranges, or an IPv6 address carrying such an IPv4 one.
 func Internal(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip)
+	if v4 := embedded(ip); v4 != nil && Internal(v4) {
+		return true
+	}
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() {
+		return true
+	}
+	for _, n := range special {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckURL checks an endpoint's address: http or https, no credentials,

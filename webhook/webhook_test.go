@@ -20,7 +20,22 @@ func TestInternalAddressesRefused(t *testing.T) {
 			t.Errorf("%q accepted", u)
 		}
 	}
-	for _, u := range []string{"https://billing.example.com/hooks", "http://203.0.113.5:8080/in"} {
+	// Ranges net.IP does not name, and IPv6 forms carrying an internal IPv4.
+	for _, ip := range []string{"64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::", "::127.0.0.1", "198.18.0.1", "0.1.2.3", "240.0.0.1",
+		"255.255.255.255", "fec0::1", "192.0.0.8", "::ffff:10.0.0.1"} {
+		if !Internal(net.ParseIP(ip)) {
+			t.Errorf("%s is not seen as internal", ip)
+		}
+	}
+	for _, ip := range []string{"8.8.8.8", "2606:4700::1111", "64:ff9b::808:808"} {
+		if Internal(net.ParseIP(ip)) {
+			t.Errorf("%s is seen as internal", ip)
+		}
+	}
+	if _, err := CheckURL("http://[64:ff9b::7f00:1]/", false); err == nil {
+		t.Error("a NAT64 loopback address accepted")
+	}
+	for _, u := range []string{"https://billing.example.com/hooks", "http://93.184.216.34:8080/in"} {
 		if _, err := CheckURL(u, false); err != nil {
 			t.Errorf("%q refused: %v", u, err)
 		}
@@ -35,7 +50,7 @@ func TestInternalAddressesRefused(t *testing.T) {
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
 	// A name that resolves to loopback is refused at the dial.
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://localhost:"+port+"/", nil)
-	if _, err := NewClient(false).Do(req); err == nil || !strings.Contains(err.Error(), "internal address") || hit {
+	if _, err := NewClient(false).Do(req); err == nil || !strings.Contains(err.Error(), "is internal") || hit {
 		t.Fatalf("the client reached an internal address: %v", err)
 	}
 

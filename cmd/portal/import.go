@@ -41,7 +41,7 @@ func (m *Main) importUsers(ctx context.Context, args []string) error {
 	if err := m.open(ctx); err != nil {
 		return err
 	}
-	rep, err := m.Server.ImportUsers(ctx, f, *dry)
+	rep, err := m.Server.ImportUsers(ctx, f, *dry, true)
 	if err != nil {
 		return fmt.Errorf("import users: %w", err)
 	}
