@@ -124,14 +124,22 @@ func requestID(r *http.Request) string {
 // DefaultMaxBody bounds request bodies: forms and JSON here are small.
 const DefaultMaxBody = 64 << 10
 
+// ImportMaxBody bounds the body of the admin API's import (a file of
+// users), read only once the caller is known to be staff or a token.
+const ImportMaxBody = 16 << 20
+
 // limitBody caps every request body.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.MaxBody {
+		limit := s.MaxBody
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/admin/users/import" {
+			limit = max(ImportMaxBody, s.MaxBody)
+		}
+		if r.ContentLength > limit {
 			s.Error(w, r, portal.Errorf(portal.ETOOLARGE, "The request is too large."))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/sqlstore/storetest"
+	"github.com/clientportal/portal/web"
 )
 
 // bearer is a client that sends token and no cookie.
@@ -167,6 +169,23 @@ func TestImportAPI(t *testing.T) {
 		}
 		if r := e.bearer(newToken(t, staff, "Reader", 0, portal.ScopeUsersRead)).do("POST", "/api/v1/admin/users/import", strings.NewReader(body), "text/csv", nil); r.StatusCode != 403 {
 			t.Fatalf("a users:read token imported: %d", r.StatusCode)
+		}
+
+		// A file larger than other requests may be (here 300 KiB), but
+		// only for staff or a token.
+		var big strings.Builder
+		big.WriteString("email,name\n")
+		for i := 0; big.Len() < 300<<10; i++ {
+			fmt.Fprintf(&big, "bulk%d@example.com,Bulk %d\n", i, i)
+		}
+		if r := e.client().do("POST", "/api/v1/admin/users/import", strings.NewReader(big.String()), "text/csv", nil); r.StatusCode != 401 {
+			t.Fatalf("an anonymous import: %d", r.StatusCode)
+		}
+		if r := post("/api/v1/admin/users/import", big.String()); r.StatusCode != 200 || r.json()["created"].(float64) < 5000 {
+			t.Fatalf("a 300 KiB file: %d %.200s", r.StatusCode, r.Body)
+		}
+		if r := post("/api/v1/admin/users/import", strings.Repeat("x", web.ImportMaxBody+1)); r.StatusCode != 413 {
+			t.Fatalf("a file over the import limit: %d", r.StatusCode)
 		}
 	})
 }
