@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"fmt"
+	"github.com/clientportal/portal/i18n"
 	"time"
 )
 
@@ -34,6 +35,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Field names the form field the message is about, if any.
 	Field string
+	// Key and Data, when Key is set, are Message as a catalogue ID with
+	// its named values (see Msg); otherwise Message is its own ID.
+	Key  string
+	Data []any
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -43,12 +48,22 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// RateLimited returns a rate_limited error that tells the client when to retry.
-func RateLimited(retry time.Duration, format string, args ...any) *Error {
+// Msg returns an *Error whose message is the catalogue ID key with named
+// values, pairs of name and value: Msg(EINVALID, "Enter the {{.N}}-digit
+// code.", "N", 6). Message is its English text.
+func Msg(code, key string, kv ...any) *Error {
+	return &Error{Code: code, Message: i18n.English().T(key, kv...), Key: key, Data: kv}
+}
+
+// RateLimited returns a rate_limited error that tells the client when to
+// retry; key and kv are as for Msg.
+func RateLimited(retry time.Duration, key string, kv ...any) *Error {
 	if retry < time.Second {
 		retry = time.Second
 	}
-	return &Error{Code: ERATELIMIT, Message: fmt.Sprintf(format, args...), RetryAfter: retry}
+	e := Msg(ERATELIMIT, key, kv...)
+	e.RetryAfter = retry
+	return e
 }
 
 // ErrorCode returns the code of err if it is (or wraps) an *Error, and
@@ -70,7 +85,21 @@ func ErrorMessage(err error) string {
 	if errors.As(err, &e) {
 		return e.Message
 	}
-	return "Something went wrong on our side. Please try again in a moment."
+	return internalMessage
+}
+
+const internalMessage = "Something went wrong on our side. Please try again in a moment."
+
+// LocalMessage is ErrorMessage in l's language.
+func LocalMessage(l *i18n.Localizer, err error) string {
+	var e *Error
+	switch {
+	case !errors.As(err, &e):
+		return l.T(internalMessage)
+	case e.Key != "":
+		return l.T(e.Key, e.Data...)
+	}
+	return l.T(e.Message)
 }
 
 // ErrNotFound is returned by stores when a row does not exist.

@@ -44,6 +44,10 @@ type User struct {
 	// 2FA on or off, a staff reset): sessions and device cookies of an
 	// earlier epoch are dead.
 	AuthEpoch int64
+	// Locale is the language the user chose (an i18n language code), or
+	// empty: pages then follow the browser, emails the language of the
+	// request that sent them.
+	Locale string
 }
 
 // IsStaff reports whether u runs the portal.
@@ -57,6 +61,8 @@ type UserStore interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 	// UserByEmail finds a user by email, case-insensitively.
 	UserByEmail(ctx context.Context, email string) (*User, error)
+	// SetLocale stores the language the user chose ("" = none).
+	SetLocale(ctx context.Context, userID, locale string) error
 	UpdatePasswordHash(ctx context.Context, userID, hash string) error
 	// ResetPassword uses a password-reset link: in one transaction it
 	// consumes the link, sets the new hash, moves the credential epoch on

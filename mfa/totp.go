@@ -274,15 +274,15 @@ func NormalizeDigits(s string, n int) (string, error) {
 		return r
 	}, s)
 	if s == "" {
-		return "", portal.Errorf(portal.EINVALID, "Enter the %d-digit code.", n)
+		return "", portal.Msg(portal.EINVALID, "Enter the {{.Digits}}-digit code.", "Digits", n)
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return "", portal.Errorf(portal.EINVALID, "The code must be %d digits (0–9), with nothing else.", n)
+			return "", portal.Msg(portal.EINVALID, "The code must be {{.Digits}} digits (0–9), with nothing else.", "Digits", n)
 		}
 	}
 	if len(s) != n {
-		return "", portal.Errorf(portal.EINVALID, "The code must be exactly %d digits.", n)
+		return "", portal.Msg(portal.EINVALID, "The code must be exactly {{.Digits}} digits.", "Digits", n)
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/clientportal/portal/i18n"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -38,11 +39,11 @@ func (db *DB) IssueCode(ctx context.Context, c *portal.Code, p portal.CodePolicy
 		}
 		if last.Valid && c.CreatedAt-last.Int64 < int64(p.Resend/time.Second) {
 			wait := time.Duration(last.Int64+int64(p.Resend/time.Second)-c.CreatedAt) * time.Second
-			return portal.RateLimited(wait, "A code was sent a moment ago. You can ask for a new one in %d seconds.", int(wait/time.Second))
+			return portal.RateLimited(wait, "A code was sent a moment ago. You can ask for a new one in {{.Wait}}.", "Wait", i18n.Duration(wait))
 		}
 		if n >= p.PerHour {
 			wait := time.Duration(oldest.Int64+3600-c.CreatedAt) * time.Second
-			return portal.RateLimited(wait, "You asked for too many codes. Try again in %d minutes or use another method.", int((wait+time.Minute-1)/time.Minute))
+			return portal.RateLimited(wait, "You asked for too many codes. Try again in {{.Wait}} or use another method.", "Wait", i18n.Duration(wait))
 		}
 		if p.PerHourDest > 0 {
 			// Lock the destination too: several accounts may target one number.

@@ -12,7 +12,7 @@ import (
 
 var _ portal.UserStore = (*DB)(nil)
 
-const userColumns = `u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.disabled, u.email_verified_at, u.created_at, u.last_login_at, u.preferred_method, u.auth_epoch`
+const userColumns = `u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.disabled, u.email_verified_at, u.created_at, u.last_login_at, u.preferred_method, u.auth_epoch, u.locale`
 
 func scanUser(row interface{ Scan(...any) error }, u *portal.User) error {
 	return row.Scan(userFields(u)...)
@@ -20,7 +20,7 @@ func scanUser(row interface{ Scan(...any) error }, u *portal.User) error {
 
 // userFields are the scan targets of userColumns.
 func userFields(u *portal.User) []any {
-	return []any{&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt, &u.PreferredMethod, &u.AuthEpoch}
+	return []any{&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.Disabled, &u.EmailVerifiedAt, &u.CreatedAt, &u.LastLoginAt, &u.PreferredMethod, &u.AuthEpoch, &u.Locale}
 }
 
 // CreateUser stores u, and acct first when given.
@@ -108,9 +108,9 @@ func createUser(ctx context.Context, tx *sql.Tx, u *portal.User, acct *portal.Ac
 			return fmt.Errorf("create account: %w", err)
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO users (id, account_id, email, email_key, name, role, password_hash, disabled, email_verified_at, created_at, last_login_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		u.ID, u.AccountID, u.Email, strings.ToLower(u.Email), u.Name, u.Role, u.PasswordHash, bool2int(u.Disabled), u.EmailVerifiedAt, u.CreatedAt, u.LastLoginAt)
+	_, err := tx.ExecContext(ctx, `INSERT INTO users (id, account_id, email, email_key, name, role, password_hash, disabled, email_verified_at, created_at, last_login_at, locale)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		u.ID, u.AccountID, u.Email, strings.ToLower(u.Email), u.Name, u.Role, u.PasswordHash, bool2int(u.Disabled), u.EmailVerifiedAt, u.CreatedAt, u.LastLoginAt, u.Locale)
 	if isUnique(err) {
 		return portal.Errorf(portal.ECONFLICT, "An account with this email address already exists.")
 	} else if err != nil {
@@ -339,4 +339,16 @@ func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, rec
 		}
 		return writeRecord(ctx, tx, rec)
 	})
+}
+
+// SetLocale stores the language the user chose ("" = none).
+func (db *DB) SetLocale(ctx context.Context, userID, locale string) error {
+	res, err := db.rw.ExecContext(ctx, `UPDATE users SET locale = $1 WHERE id = $2`, locale, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return portal.ErrNotFound
+	}
+	return nil
 }

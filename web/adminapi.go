@@ -173,11 +173,10 @@ func (s *Server) setDisabled(w http.ResponseWriter, r *http.Request, disabled bo
 	rec := &portal.Record{Event: s.newEvent(r, u.ID, typ, detail)}
 	if err := s.Store.SetDisabled(r.Context(), u.ID, disabled, rec); err != nil {
 		if errors.Is(err, portal.ErrNotFound) {
-			state := "enabled"
 			if disabled {
-				state = "disabled"
+				return portal.Msg(portal.ECONFLICT, "The user is disabled already.")
 			}
-			return portal.Errorf(portal.ECONFLICT, "The user is %s already.", state)
+			return portal.Msg(portal.ECONFLICT, "The user is enabled already.")
 		}
 		return err
 	}

@@ -20,7 +20,7 @@ func (s *Server) register(ctx context.Context, r *http.Request, email, name, pw 
 	}
 	// Per network: whether an address is taken shows (409), so a stranger
 	// may learn it of a few addresses, not of a list.
-	if err := s.quota(ctx, "accounts were created from your network", portal.Attempt{Policy: portal.RegisterIPLimit, Key: state(r).ipKey}); err != nil {
+	if err := s.quota(ctx, "Too many accounts were created from your network. Try again in {{.Wait}}.", portal.Attempt{Policy: portal.RegisterIPLimit, Key: state(r).ipKey}); err != nil {
 		return nil, err
 	}
 	u, err := s.newUser(ctx, email, name, pw, portal.RoleOwner)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"net/url"
 	"time"
@@ -35,7 +36,7 @@ func (s *Server) sendCodeTo(ctx context.Context, r *http.Request, u *portal.User
 		}
 	}
 	if len(methods) == 0 {
-		return nil, portal.Errorf(portal.EINVALID, "You have not set up %s as a two-factor method.", sender.Label())
+		return nil, portal.Msg(portal.EINVALID, "You have not set up {{.Method}} as a two-factor method.", "Method", i18n.Text(sender.Label()))
 	}
 	sent, err := sender.Send(ctx, &mfa.SendRequest{User: u, Methods: methods, Purpose: portal.CodeLogin, Binding: binding, Now: s.now()})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clientportal/portal/i18n"
 	"io"
 	"log/slog"
 	"net"
@@ -65,10 +66,10 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	if isAPI(r) || strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html") {
-		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": portal.ErrorMessage(err)}})
+		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message(s.lang(r), err)}})
 		return
 	}
-	s.render(w, r, status, "error", &page{Title: http.StatusText(status), Error: portal.ErrorMessage(err), Data: map[string]any{"Status": status, "Code": code}})
+	s.render(w, r, status, "error", &page{Title: http.StatusText(status), Error: message(s.lang(r), err), Data: map[string]any{"Status": status, "Code": code}})
 }
 
 // unreachable reports whether err comes from a connection that failed or
@@ -125,7 +126,7 @@ func decodeJSON(r *http.Request, v any) error {
 		if typ.Field == "" {
 			return portal.Errorf(portal.EINVALID, "The request body must be a JSON object.")
 		}
-		return portal.Errorf(portal.EINVALID, "The field %q must be a %s.", typ.Field, jsonKind(typ.Type.Kind().String()))
+		return portal.Msg(portal.EINVALID, "The field \"{{.Field}}\" must be {{.Kind}}.", "Field", typ.Field, "Kind", i18n.Text(jsonKind(typ.Type.Kind().String())))
 	}
 	return portal.Errorf(portal.EINVALID, "The request body could not be read.")
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/hex"
+	"github.com/clientportal/portal/i18n"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,8 @@ type reqState struct {
 	amr string
 	// token is the API token the request came with (no session then).
 	token *portal.APIToken
+	// loc is the language of the answer, once worked out (see lang).
+	loc *i18n.Localizer
 }
 
 type stateKey struct{}

@@ -49,7 +49,7 @@ func (s *Server) apiPasskeyLoginBegin(w http.ResponseWriter, r *http.Request) er
 	if err := s.webAuthnOffered(); err != nil {
 		return err
 	}
-	if err := s.quota(r.Context(), "passkey sign-ins were started from your network", portal.Attempt{Policy: portal.PasskeyIPLimit, Key: state(r).ipKey}); err != nil {
+	if err := s.quota(r.Context(), "Too many passkey sign-ins were started from your network. Try again in {{.Wait}}.", portal.Attempt{Policy: portal.PasskeyIPLimit, Key: state(r).ipKey}); err != nil {
 		return err
 	}
 	binding, hash := portal.NewSecretToken()
@@ -124,7 +124,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, credential
 	}
 	if errors.Is(err, portal.ErrNotFound) || (err == nil && u.Disabled) {
 		// Counted on the network's limit, as a wrong code would be.
-		if err := s.quota(ctx, "wrong codes from your network", portal.Attempt{Policy: portal.SecondFactorIPLimit, Key: state(r).ipKey}); err != nil {
+		if err := s.quota(ctx, "Too many wrong codes from your network. Try again in {{.Wait}}.", portal.Attempt{Policy: portal.SecondFactorIPLimit, Key: state(r).ipKey}); err != nil {
 			return nil, err
 		}
 		return nil, errPasskeyUnknown

@@ -8,14 +8,14 @@ import (
 )
 
 // quota takes one use of each counter, all or none; over any of them the
-// answer is a 429 saying what and how long to wait. Quotas count requests,
+// answer is a 429 with message, whose {{.Wait}} says how long to wait. Quotas count requests,
 // not failures: they bound what a stranger can make the portal do.
-func (s *Server) quota(ctx context.Context, what string, attempts ...portal.Attempt) error {
+func (s *Server) quota(ctx context.Context, message string, attempts ...portal.Attempt) error {
 	taken, err := s.Store.TakeAttempts(ctx, s.now(), attempts...)
 	if err != nil {
 		return err
 	} else if !taken.OK {
-		return portal.RateLimited(taken.Retry, "Too many %s. Try again in %s.", what, wait(taken.Retry))
+		return portal.RateLimited(taken.Retry, message, "Wait", wait(taken.Retry))
 	}
 	return nil
 }
@@ -28,5 +28,5 @@ func (s *Server) sendQuota(ctx context.Context, r *http.Request, u *portal.User,
 		attempts = append(attempts, portal.Attempt{Policy: portal.SendUserLimit, Key: u.ID})
 	}
 	attempts = append(attempts, portal.Attempt{Policy: portal.SendDestLimit, Key: dest})
-	return s.quota(ctx, "messages were requested", attempts...)
+	return s.quota(ctx, "Too many messages were requested. Try again in {{.Wait}}.", attempts...)
 }

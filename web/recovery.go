@@ -31,7 +31,7 @@ func (s *Server) requestRecovery(ctx context.Context, r *http.Request, email, me
 	// Per address from each network: a stranger elsewhere cannot use up
 	// the owner's requests. (Strangers cannot flood the owner either: a
 	// user has one open request, and only opening it sends a notice.)
-	if err := s.quota(ctx, "recovery requests", portal.Attempt{Policy: portal.RecoveryIPLimit, Key: state(r).ipKey},
+	if err := s.quota(ctx, "Too many recovery requests. Try again in {{.Wait}}.", portal.Attempt{Policy: portal.RecoveryIPLimit, Key: state(r).ipKey},
 		portal.Attempt{Policy: portal.RecoveryAddressLimit, Key: state(r).ipKey + " " + key}); err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (s *Server) apiRecovery(w http.ResponseWriter, r *http.Request) error {
 	if err := s.requestRecovery(r.Context(), r, in.Email, in.Message); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "received", "message": recoveryAnswer})
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "received", "message": s.lang(r).T(recoveryAnswer)})
 	return nil
 }
 

@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"embed"
+	"github.com/clientportal/portal/i18n"
+	"html"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -47,31 +50,16 @@ type page struct {
 	// a new navigation, so a form's Content-Security-Policy form-action
 	// does not extend to the app it ends at).
 	Refresh string
+	// Languages is the language menu; LangKeep the page's other query
+	// values, which the menu's form sends again.
+	Languages []langChoice
+	LangKeep  map[string]string
 }
 
 var funcs = template.FuncMap{
 	"hasPrefix": strings.HasPrefix,
-	// date shows a time on one line, readably, with the full timestamp on
-	// hover.
-	"date": func(unix int64) template.HTML {
-		if unix == 0 {
-			return "never"
-		}
-		t := time.Unix(unix, 0).UTC()
-		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `" title="` + t.Format("Monday, 2 January 2006, 15:04:05 MST") + `">` +
-			strings.ReplaceAll(t.Format("2 Jan 2006, 15:04"), " ", "\u00a0") + `</time>`)
-	},
-	"roleLabel": roleLabel,
 	"join":      strings.Join,
 	"has":       slices.Contains[[]string],
-	// plural picks the English form for n: "1 user", "2 users".
-	"plural": func(n int, one, many string) string {
-		if n == 1 {
-			return one
-		}
-		return many
-	},
-	"eventTitle": portal.EventTitle,
 	// dict builds a map from key, value pairs, for small option lists.
 	"dict": func(kv ...string) map[string]string {
 		m := map[string]string{}
@@ -80,6 +68,45 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
+	// The language's functions (langFuncs) replace these at run time.
+	"t": func(string, ...any) template.HTML { return "" }, "tn": func(string, int, ...any) template.HTML { return "" },
+	"date": func(int64) template.HTML { return "" }, "num": func(int) string { return "" },
+	"roleLabel": func(string) string { return "" }, "eventTitle": func(string) string { return "" },
+	"lang": func() string { return "" }, "dir": func() string { return "" },
+}
+
+// langFuncs are the template functions that speak l's language:
+//
+//	{{t "We sent a code to {{.Email}}." "Email" .Email}}  a message with named values
+//	{{tn "{{.Count}} codes left" .N}}                       a message with plural forms
+//	{{date .CreatedAt}}  {{num .Total}}                     a time and a number, as l writes them
+//	{{lang}} {{dir}}                                        the lang and dir attributes
+func langFuncs(l *i18n.Localizer) template.FuncMap {
+	return template.FuncMap{
+		"t":  l.HTML,
+		"tn": l.NHTML,
+		// date shows a time on one line, readably, with the full timestamp
+		// on hover.
+		"date": func(unix int64) template.HTML {
+			if unix == 0 {
+				return template.HTML(html.EscapeString(l.T("never")))
+			}
+			t := time.Unix(unix, 0).UTC()
+			return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `" title="` + html.EscapeString(l.LongDate(t)) + `">` +
+				html.EscapeString(strings.ReplaceAll(l.Date(t), " ", "\u00a0")) + `</time>`)
+		},
+		"num":        l.Number,
+		"roleLabel":  func(role string) string { return l.T(roleLabel(role)) },
+		"eventTitle": func(typ string) string { return l.T(portal.EventTitle(typ)) },
+		"lang":       func() string { return l.Code },
+		"dir":        l.Dir,
+	}
 }
 
 // templates are parsed once: each page with the shared layout.
@@ -96,6 +123,23 @@ var templates = func() map[string]*template.Template {
 	}
 	return m
 }()
+
+// langTemplates are the templates of each language, made on first use:
+// clones of templates with langFuncs.
+var langTemplates sync.Map // *i18n.Localizer → map[string]*template.Template
+
+func templatesFor(l *i18n.Localizer) map[string]*template.Template {
+	if m, ok := langTemplates.Load(l); ok {
+		return m.(map[string]*template.Template)
+	}
+	fm := langFuncs(l)
+	m := make(map[string]*template.Template, len(templates))
+	for name, t := range templates {
+		m[name] = template.Must(t.Clone()).Funcs(fm)
+	}
+	actual, _ := langTemplates.LoadOrStore(l, m)
+	return actual.(map[string]*template.Template)
+}
 
 // render writes a page. Templates render into a buffer first so a template
 // error becomes a clean 500 instead of half a page.
@@ -120,8 +164,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		p.Flash = flashes[r.URL.Query().Get("done")]
 	}
 	p.Status = status
+	l := s.lang(r)
+	p.Title = l.T(p.Title)
+	p.Flash = l.T(p.Flash)
+	p.Languages = s.langMenu(r, l)
+	p.LangKeep = map[string]string{}
+	for k, vs := range r.URL.Query() {
+		if k != "lang" && len(vs) > 0 {
+			p.LangKeep[k] = vs[0]
+		}
+	}
 	var buf bytes.Buffer
-	if err := templates[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+	if err := templatesFor(l)[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		s.Logger.Error("render", "request_id", st.id, "template", name, "err", err)
 		http.Error(w, "Something went wrong on our side.", http.StatusInternalServerError)
 		return
@@ -152,7 +206,7 @@ func (s *Server) formError(w http.ResponseWriter, r *http.Request, name string, 
 			p.Form[k] = ""
 		}
 	}
-	p.Error = portal.ErrorMessage(err)
+	p.Error = message(s.lang(r), err)
 	s.render(w, r, statuses[code], name, p)
 	return nil
 }

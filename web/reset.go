@@ -31,7 +31,7 @@ func (s *Server) forgotPassword(ctx context.Context, r *http.Request, email stri
 		return err
 	}
 	ipKey := state(r).ipKey
-	if err := s.quota(ctx, "password-reset emails were requested", portal.Attempt{Policy: portal.ForgotIPLimit, Key: ipKey},
+	if err := s.quota(ctx, "Too many password-reset emails were requested. Try again in {{.Wait}}.", portal.Attempt{Policy: portal.ForgotIPLimit, Key: ipKey},
 		portal.Attempt{Policy: portal.ForgotAddressLimit, Key: ipKey + " " + key}, portal.Attempt{Policy: portal.ForgotAddressDayLimit, Key: key}); err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func (s *Server) apiReset(w http.ResponseWriter, r *http.Request) error {
 		for _, c := range s.resetChoices(tf) {
 			methods = append(methods, c.Type)
 		}
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"code": portal.E2FAREQUIRED, "message": portal.ErrorMessage(err)}, "methods": methods})
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{"code": portal.E2FAREQUIRED, "message": message(s.lang(r), err)}, "methods": methods})
 		return nil
 	} else if err != nil {
 		return err

@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"github.com/clientportal/portal/i18n"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -56,6 +57,12 @@ type Config struct {
 	// WebhookAllowPrivate lets webhook endpoints be internal addresses
 	// (PORTAL_WEBHOOK_ALLOW_PRIVATE).
 	WebhookAllowPrivate bool
+	// Catalog is the message catalogue with the operator's overrides (nil:
+	// the built-in one); DefaultLanguage the language for a visitor whose
+	// browser asks for none of the portal's (PORTAL_DEFAULT_LANGUAGE; ""
+	// is English).
+	Catalog         *i18n.Catalog
+	DefaultLanguage string
 }
 
 // Deps are the services the web layer uses, wired in main.
@@ -222,7 +229,7 @@ func New(cfg Config, d Deps) *Server {
 	cop.SetDenyHandler(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return portal.Errorf(portal.EFORBIDDEN, "This request came from another site and was refused.")
 	}))
-	s.handler = s.observe(s.limitBody(s.loadSession(cop.Handler(mux))))
+	s.handler = s.observe(s.limitBody(s.loadSession(s.rememberLang(cop.Handler(mux)))))
 	return s
 }
 

@@ -90,7 +90,7 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 		actor = u
 	}
 	if !t.Has(scope) {
-		return portal.Errorf(portal.EFORBIDDEN, "This API token lacks the %s scope this request needs.", scope)
+		return portal.Msg(portal.EFORBIDDEN, "This API token lacks the {{.Scope}} scope this request needs.", "Scope", scope)
 	}
 	st.session, st.user, st.token = nil, actor, t
 	if err := s.Store.TouchAPIToken(context.WithoutCancel(ctx), t.ID, now); err != nil {

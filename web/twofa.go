@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"time"
 
@@ -105,7 +106,7 @@ func (s *Server) verifyFactor(ctx context.Context, r *http.Request, u *portal.Us
 			}
 		}
 		if len(methods) == 0 {
-			return nil, portal.Errorf(portal.EINVALID, "You have not set up %s. Choose one of your methods.", f.Label())
+			return nil, portal.Msg(portal.EINVALID, "You have not set up {{.Method}}. Choose one of your methods.", "Method", i18n.Text(f.Label()))
 		}
 	}
 	now := s.now()
@@ -252,9 +253,9 @@ func refusal(taken *portal.Taken) error {
 		return portal.RateLimited(taken.Retry, "Two-factor sign-in is frozen on this account after too many wrong codes. Use the unlock link we emailed you, a backup code, or ask support for help.")
 	}
 	if taken.Refused == 0 {
-		return portal.RateLimited(taken.Retry, "Too many wrong codes from your network. Try again in %s.", wait(taken.Retry))
+		return portal.RateLimited(taken.Retry, "Too many wrong codes from your network. Try again in {{.Wait}}.", "Wait", wait(taken.Retry))
 	}
-	return portal.RateLimited(taken.Retry, "Too many wrong codes. For your security, wait %s before trying again.", wait(taken.Retry))
+	return portal.RateLimited(taken.Retry, "Too many wrong codes. For your security, wait {{.Wait}} before trying again.", "Wait", wait(taken.Retry))
 }
 
 // wrongCode records a wrong code, the n-th in a row, and returns err.
@@ -317,18 +318,11 @@ func resultNotice(res *mfa.Result) string {
 }
 
 // wait says a duration the way a person would.
-func wait(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int(d.Round(time.Second)/time.Second))
-	case d < 2*time.Minute:
-		return "a minute"
-	case d < 2*time.Hour:
-		return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int((d+time.Hour-1)/time.Hour))
+func wait(d time.Duration) i18n.Duration {
+	if d < time.Second {
+		d = time.Second
 	}
-	return fmt.Sprintf("%d days", int((d+24*time.Hour-1)/(24*time.Hour)))
+	return i18n.Duration(d)
 }
 
 // sessionID is the current session's id (the login attempt), or "".
@@ -436,7 +430,7 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 	if must, err := s.mustUseTwoFactor(ctx, st.user); err != nil {
 		return err
 	} else if must {
-		return portal.Errorf(portal.ECONFLICT, "%s", errRequired(st.user))
+		return portal.Msg(portal.ECONFLICT, errRequired(st.user))
 	}
 	if _, err := s.checkPassword(ctx, r, st.user.Email, pw, nil); err != nil {
 		if portal.ErrorCode(err) == portal.ECREDENTIALS {
@@ -644,7 +638,7 @@ func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) e
 	}
 	if err := s.Store.DeleteMethod(ctx, u.ID, id, rec); err == portal.ErrLastMethod {
 		if must, merr := s.mustUseTwoFactor(ctx, u); merr == nil && must {
-			return portal.Errorf(portal.ECONFLICT, "This is your only two-factor method. %s", errRequired(u))
+			return portal.Msg(portal.ECONFLICT, "This is your only two-factor method. {{.Required}}", "Required", i18n.Text(errRequired(u)))
 		}
 		return err
 	} else if err != nil {

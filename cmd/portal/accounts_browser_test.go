@@ -26,7 +26,7 @@ func signIn(t *testing.T, ctx context.Context, base, email, pw string) {
 	}
 	do(t, ctx, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 		fill(map[string]string{"#email": email, "#password": pw}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("nav, #code")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("nav, #code")))
 }
 
 // answer2FA enters a code at the 2FA step, optionally ticking "don't ask
@@ -34,9 +34,9 @@ func signIn(t *testing.T, ctx context.Context, base, email, pw string) {
 func answer2FA(t *testing.T, ctx context.Context, code string, remember bool) {
 	steps := []chromedp.Action[chromedp.Void]{fill(map[string]string{"#code": code})}
 	if remember {
-		steps = append(steps, chromedp.Click(chromedp.CSS("input[name=remember_browser]")))
+		steps = append(steps, click("input[name=remember_browser]"))
 	}
-	steps = append(steps, chromedp.Click(chromedp.CSS(`form[action="/login/2fa"] button`)), chromedp.WaitVisible(chromedp.CSS("nav")))
+	steps = append(steps, click(`form[action="/login/2fa"] button`), chromedp.WaitVisible(chromedp.CSS("nav")))
 	do(t, ctx, steps...)
 }
 
@@ -63,12 +63,12 @@ func TestBrowserAccountUsers(t *testing.T) {
 	// The owner registers and invites Mia.
 	do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		fill(map[string]string{"#name": "Olga Owner", "#email": "olga@example.com", "#password": pw, "#password_confirm": pw}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	invite := func(name, email string) string {
 		clock.Add(time.Second)
 		do(t, ctx, chromedp.Navigate(p.URL+"/account/users"), chromedp.WaitVisible(chromedp.CSS("#inv-email")),
 			fill(map[string]string{"#inv-name": name, "#inv-email": email}),
-			chromedp.Click(chromedp.CSS(`form[action="/account/users/invite"] button`)), waitText(".flash", "invitation"))
+			click(`form[action="/account/users/invite"] button`), waitText(".flash", "invitation"))
 		return inviteRE.FindString(mailTo(t, srv, email, 1).Text)
 	}
 	link := invite("Mia Member", "mia@example.com")
@@ -77,11 +77,11 @@ func TestBrowserAccountUsers(t *testing.T) {
 	mia := portaltest.NewTab(t, ctx)
 	do(t, mia, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#password")),
 		fill(map[string]string{"#password": pw, "#password_confirm": pw}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("nav")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("nav")))
 	do(t, mia, chromedp.Navigate(p.URL+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS("fieldset.choice button")),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp"] button`)), chromedp.WaitVisible(chromedp.CSS("img.qr")))
+		click(`form[action="/account/2fa/totp"] button`), chromedp.WaitVisible(chromedp.CSS("img.qr")))
 	app := scanQRFor(t, mia, "mia@example.com")
-	do(t, mia, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+	do(t, mia, fill(map[string]string{"#code": app.code(clock.Now())}), click("main form button"), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 
 	// The owner sees Mia activated, and the filters hold.
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/users"), chromedp.WaitVisible(chromedp.CSS(".members")))
@@ -91,7 +91,7 @@ func TestBrowserAccountUsers(t *testing.T) {
 	}
 	screenshot(t, ctx, "all-users")
 	for filter, want := range map[string]string{"activated": "mia@example.com", "not_activated": "olga@example.com"} {
-		do(t, ctx, chromedp.SetValue(chromedp.CSS("#twofa"), filter), chromedp.Click(chromedp.CSS(`form[action="/account/users"] button`)),
+		do(t, ctx, chromedp.SetValue(chromedp.CSS("#twofa"), filter), click(`form[action="/account/users"] button`),
 			waitURL("twofa="+filter), waitText(".members tbody", want))
 		if rows := texts(t, ctx, ".members tbody tr"); len(rows) != 1 {
 			t.Fatalf("filter %s: %q", filter, rows)
@@ -100,12 +100,12 @@ func TestBrowserAccountUsers(t *testing.T) {
 
 	// The owner requires 2FA; Noah, invited next, can do nothing but set it up.
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/users"), chromedp.WaitVisible(chromedp.CSS("input[name=require_2fa]")),
-		chromedp.Click(chromedp.CSS("input[name=require_2fa]")), chromedp.Click(chromedp.CSS(`form[action="/account/policy"] button`)), waitText(".flash", "requirement"))
+		click("input[name=require_2fa]"), click(`form[action="/account/policy"] button`), waitText(".flash", "requirement"))
 	link = invite("Noah New", "noah@example.com")
 	noah := portaltest.NewTab(t, ctx)
 	do(t, noah, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#password")),
 		fill(map[string]string{"#password": pw, "#password_confirm": pw}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("fieldset.choice")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("fieldset.choice")))
 	if f := text(t, noah, ".flash"); !strings.Contains(f, "required") {
 		t.Fatalf("setup notice: %q", f)
 	}
@@ -126,8 +126,8 @@ func TestBrowserAccountUsers(t *testing.T) {
 	}
 	// Forgetting the browser brings the question back.
 	do(t, mia, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS(".browsers")),
-		chromedp.Click(chromedp.CSS(`.browsers a.forget-browser`)), chromedp.WaitVisible(chromedp.CSS("#confirm-yes")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "ask for your second factor"))
+		click(`.browsers a.forget-browser`), chromedp.WaitVisible(chromedp.CSS("#confirm-yes")),
+		click("#confirm-yes"), waitText(".flash", "ask for your second factor"))
 	signIn(t, mia, p.URL, "mia@example.com", pw)
 	if loc := onPage(t, mia); !strings.Contains(loc, "/login/2fa") {
 		t.Fatalf("after forgetting the browser (at %s)", loc)
@@ -137,7 +137,7 @@ func TestBrowserAccountUsers(t *testing.T) {
 	answer2FA(t, mia, app.code(clock.Now()), true)
 	do(t, mia, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS("#new_password")),
 		fill(map[string]string{"#current_password": pw, "#new_password": "an even longer pass", "#new_password_confirm": "an even longer pass"}),
-		chromedp.Click(chromedp.CSS(`form[action="/account/password"] button`)), waitText(".flash", "password was changed"))
+		click(`form[action="/account/password"] button`), waitText(".flash", "password was changed"))
 	signIn(t, mia, p.URL, "mia@example.com", "an even longer pass")
 	if loc := onPage(t, mia); !strings.Contains(loc, "/login/2fa") {
 		t.Fatalf("after a password change (at %s)", loc)

@@ -48,9 +48,9 @@ func TestBrowserStaffConsole(t *testing.T) {
 	}
 	signIn(t, ctx, p.URL, "ops@example.com", pw)
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/2fa/totp"] button`)),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp"] button`)), chromedp.WaitVisible(chromedp.CSS("img.qr")))
+		click(`form[action="/account/2fa/totp"] button`), chromedp.WaitVisible(chromedp.CSS("img.qr")))
 	ops := scanQRFor(t, ctx, "ops@example.com")
-	do(t, ctx, fill(map[string]string{"#code": ops.code(clock.Now())}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+	do(t, ctx, fill(map[string]string{"#code": ops.code(clock.Now())}), click("main form button"), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 
 	listed := func(filter string) []string {
 		// The filter form is a plain GET form: its address is the filter.
@@ -72,7 +72,7 @@ func TestBrowserStaffConsole(t *testing.T) {
 	u, _ := p.DB.UserByEmail(bg, "with1@example.com")
 	do(t, ctx, chromedp.Navigate(p.URL+"/admin/users/"+u.ID), chromedp.WaitVisible(chromedp.CSS("#reason")),
 		fill(map[string]string{"#reason": "Verified by phone, ticket 77"}),
-		chromedp.Click(chromedp.CSS(`form[action$="/2fa/reset"] button`)), waitText(".flash", "was reset"))
+		click(`form[action$="/2fa/reset"] button`), waitText(".flash", "was reset"))
 	if st, _ := sessions["with1@example.com"].call("GET", "/api/v1/me", ""); st != 401 {
 		t.Fatalf("the user's session survived the reset: %d", st)
 	}
@@ -88,11 +88,11 @@ func TestBrowserStaffConsole(t *testing.T) {
 	p.Server.Wait() // requests are handled after the answer
 	do(t, ctx, chromedp.Navigate(p.URL+"/admin/recovery"), chromedp.WaitVisible(chromedp.CSS("article.request")))
 	// Deciding asks first.
-	do(t, ctx, chromedp.Click(chromedp.CSS(`article.request a.approve`)), waitText("#confirm-h", "Approve the recovery request of"))
+	do(t, ctx, click(`article.request a.approve`), waitText("#confirm-h", "Approve the recovery request of"))
 	if n := count(t, ctx, "article.request"); n != 1 {
 		t.Fatalf("asking decided already: %d requests waiting", n)
 	}
-	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "Approved"))
+	do(t, ctx, click("#confirm-yes"), waitText(".flash", "Approved"))
 	if s := text(t, ctx, ".recent tbody"); !strings.Contains(s, "approved") {
 		t.Fatalf("recent requests: %q", s)
 	}
@@ -101,9 +101,9 @@ func TestBrowserStaffConsole(t *testing.T) {
 	p.Server.Wait()
 	do(t, ctx, chromedp.Navigate(p.URL+"/admin/recovery"), chromedp.WaitVisible(chromedp.CSS("article.request")),
 		waitText("#recovery-badge", "1"),
-		chromedp.Click(chromedp.CSS(`article.request a.deny`)), chromedp.WaitVisible(chromedp.CSS("#confirm-note")),
+		click(`article.request a.deny`), chromedp.WaitVisible(chromedp.CSS("#confirm-note")),
 		chromedp.SendKeys(chromedp.CSS("#confirm-note"), "We could not verify you."),
-		chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "Denied"))
+		click("#confirm-yes"), waitText(".flash", "Denied"))
 	screenshot(t, ctx, "admin-recovery")
 	// Both users were told.
 	for _, who := range []string{"with2@example.com", "ops@example.com"} {

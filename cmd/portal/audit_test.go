@@ -547,7 +547,7 @@ func submit(sel string) chromedp.Action[chromedp.Void] {
 		if _, err := chromedp.Evaluate[bool](`window.auditLeaving = true`)(ctx, tg); err != nil {
 			return err
 		}
-		if _, err := chromedp.Click(chromedp.CSS(sel))(ctx, tg); err != nil {
+		if _, err := click(sel)(ctx, tg); err != nil {
 			return err
 		}
 		tick := time.NewTicker(20 * time.Millisecond)

@@ -46,6 +46,24 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
+// click clicks the first element matching sel once the page has finished
+// loading. A node the browser has replaced between finding it and clicking
+// it ("Could not find node with given id": the click was not sent) is
+// looked up again.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for try := 0; ; try++ {
+			if _, err := chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingInterval(10*time.Millisecond))(ctx, tg); err != nil {
+				return err
+			}
+			_, err := chromedp.Click(chromedp.CSS(sel))(ctx, tg)
+			if err == nil || try == 2 || !strings.Contains(err.Error(), "Could not find node with given id") {
+				return err
+			}
+		}
+	})
+}
+
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -64,7 +82,7 @@ func TestBrowserAccountLifecycle(t *testing.T) {
 		screenshot(t, ctx, "register")
 		do(t, ctx,
 			fill(map[string]string{"#name": "Grace Hopper", "#email": "grace@example.com", "#password": "first compiler 1952", "#password_confirm": "first compiler 1952"}),
-			chromedp.Click(chromedp.CSS("main button[type=submit]")),
+			click("main button[type=submit]"),
 			chromedp.WaitVisible(chromedp.CSS(".flash")),
 		)
 		if h := text(t, ctx, "h1"); h != "Welcome, Grace Hopper" {
@@ -81,7 +99,7 @@ func TestBrowserAccountLifecycle(t *testing.T) {
 		signIn := func(pw string) {
 			do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 				fill(map[string]string{"#email": "GRACE@example.com", "#password": pw}),
-				chromedp.Click(chromedp.CSS("main button[type=submit]")),
+				click("main button[type=submit]"),
 				// Signed in shows the navigation; a failure shows an alert.
 				chromedp.WaitVisible(chromedp.CSS("nav, .alert")))
 		}
@@ -97,14 +115,14 @@ func TestBrowserAccountLifecycle(t *testing.T) {
 		// A mismatch is explained next to the field and nothing changes.
 		do(t, ctx,
 			fill(map[string]string{"#current_password": "first compiler 1952", "#new_password": "nanoseconds are 30cm", "#new_password_confirm": "nanoseconds are 30 cm"}),
-			chromedp.Click(chromedp.CSS("form[action='/account/password'] button")),
+			click("form[action='/account/password'] button"),
 			chromedp.WaitVisible(chromedp.CSS(".alert")))
 		if a := text(t, ctx, ".alert"); a != "The two new passwords do not match." {
 			t.Fatalf("mismatch: %q", a)
 		}
 		do(t, ctx,
 			fill(map[string]string{"#current_password": "first compiler 1952", "#new_password": "nanoseconds are 30cm", "#new_password_confirm": "nanoseconds are 30cm"}),
-			chromedp.Click(chromedp.CSS("form[action='/account/password'] button")),
+			click("form[action='/account/password'] button"),
 			chromedp.WaitVisible(chromedp.CSS(".flash")))
 		if f := text(t, ctx, ".flash"); !strings.Contains(f, "Your password was changed") {
 			t.Fatalf("after change: %q", f)
@@ -167,5 +185,5 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 // signOutClick signs out the way a person does: the name at the top right
 // opens the account menu, which holds "Sign out".
 func signOutClick() chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(chromedp.Click(chromedp.CSS("#account-menu")), chromedp.Click(chromedp.CSS(`.account-menu form[action="/logout"] button`)))
+	return chromedp.Steps(click("#account-menu"), click(`.account-menu form[action="/logout"] button`))
 }

@@ -207,18 +207,18 @@ func TestBrowserEmailTwoFactor(t *testing.T) {
 
 	do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		fill(map[string]string{"#name": "Grace", "#email": "grace@example.com", "#password": "a long enough pass", "#password_confirm": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	link := linkRE.FindString(mailTo(t, srv, "grace@example.com", 1).Text)
 	do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main form button")))
-	do(t, ctx, chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("#email-status")))
+	do(t, ctx, click("main form button"), chromedp.WaitVisible(chromedp.CSS("#email-status")))
 	if s := text(t, ctx, "#email-status"); !strings.Contains(s, "Verified") {
 		t.Fatalf("after the link: %q", s)
 	}
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/2fa/email"] button`)),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/email"] button`)), chromedp.WaitVisible(chromedp.CSS("#code")))
+		click(`form[action="/account/2fa/email"] button`), chromedp.WaitVisible(chromedp.CSS("#code")))
 	do(t, ctx, fill(map[string]string{"#code": codeRE.FindString(mailTo(t, srv, "grace@example.com", 2).Text)}),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/email/confirm"] button`)), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
-	do(t, ctx, chromedp.Click(chromedp.CSS("a.button.primary")), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
+		click(`form[action="/account/2fa/email/confirm"] button`), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+	do(t, ctx, click("a.button.primary"), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
 	if s := text(t, ctx, ".methods tbody"); !strings.Contains(s, "Email") {
 		t.Fatalf("methods: %q", s)
 	}
@@ -226,14 +226,14 @@ func TestBrowserEmailTwoFactor(t *testing.T) {
 	clock.Add(61 * time.Second)
 	do(t, ctx, signOutClick(), chromedp.WaitVisible(chromedp.CSS("#password")),
 		fill(map[string]string{"#email": "grace@example.com", "#password": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(`form[action="/login/2fa/send"] button`)))
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/login/2fa/send"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login/2fa/send"] button`)))
+	do(t, ctx, click(`form[action="/login/2fa/send"] button`), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	if s := text(t, ctx, ".flash"); !strings.Contains(s, "g***@example.com") || !strings.Contains(s, "10 minutes") {
 		t.Fatalf("sent notice: %q", s)
 	}
 	screenshot(t, ctx, "login-email-code")
 	msg := mailTo(t, srv, "grace@example.com", 4) // 3 is the "2FA turned on" notice
-	do(t, ctx, fill(map[string]string{"#code": codeRE.FindString(msg.Text)}), chromedp.Click(chromedp.CSS(`form[action="/login/2fa"] button`)), chromedp.WaitVisible(chromedp.CSS("nav")))
+	do(t, ctx, fill(map[string]string{"#code": codeRE.FindString(msg.Text)}), click(`form[action="/login/2fa"] button`), chromedp.WaitVisible(chromedp.CSS("nav")))
 	if h := text(t, ctx, "h1"); h != "Welcome, Grace" {
 		t.Fatalf("after the code: %q", h)
 	}

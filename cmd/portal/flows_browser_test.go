@@ -106,45 +106,45 @@ func TestBrowserForgotPassword(t *testing.T) {
 
 		// Sign-in page → "Forgot your password?" → the form.
 		do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS(`a[href="/password/forgot"]`)),
-			chromedp.Click(chromedp.CSS(`a[href="/password/forgot"]`)), chromedp.WaitVisible(chromedp.CSS("#email")),
-			fill(map[string]string{"#email": "ada@example.com"}), chromedp.Click(chromedp.CSS("main button[type=submit]")), waitText(".flash", "1 hour"))
+			click(`a[href="/password/forgot"]`), chromedp.WaitVisible(chromedp.CSS("#email")),
+			fill(map[string]string{"#email": "ada@example.com"}), click("main button[type=submit]"), waitText(".flash", "1 hour"))
 		link := newestMail(t, srv, "ada@example.com", resetRE, 0)
 		do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#password")))
 		screenshot(t, ctx, "password-reset")
 		// The code is asked for; without it nothing changes.
 		do(t, ctx, fill(map[string]string{"#password": "a brand new passphrase", "#password_confirm": "a brand new passphrase"}),
-			chromedp.Click(chromedp.CSS(`form[action="/password/reset"] button`)), waitText(".alert", "code"))
+			click(`form[action="/password/reset"] button`), waitText(".alert", "code"))
 		do(t, ctx, fill(map[string]string{"#password": "a brand new passphrase", "#password_confirm": "a brand new passphrase", "#code": app.code(clock.Now())}),
-			chromedp.Click(chromedp.CSS(`form[action="/password/reset"] button`)), waitText(".flash", "Sign in with the new password"))
+			click(`form[action="/password/reset"] button`), waitText(".flash", "Sign in with the new password"))
 		// The link works once.
 		do(t, ctx, chromedp.Navigate(link), waitText(".alert", "no longer works"))
 		clock.Add(30 * time.Second)
 		do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 			fill(map[string]string{"#email": "ada@example.com", "#password": "a brand new passphrase"}),
-			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#code")),
-			fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS(`form[action="/login/2fa"] button`)), waitText("h1", "Welcome"))
+			click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("#code")),
+			fill(map[string]string{"#code": app.code(clock.Now())}), click(`form[action="/login/2fa"] button`), waitText("h1", "Welcome"))
 
 		// An email-code user: the reset page sends a code.
 		emailCodeUser(t, p, srv, clock, "grace@example.com")
 		do(t, ctx, signOutClick(), chromedp.WaitVisible(chromedp.CSS("#email")))
 		before := mailCount(srv, "grace@example.com")
 		do(t, ctx, chromedp.Navigate(p.URL+"/password/forgot"), chromedp.WaitVisible(chromedp.CSS("#email")),
-			fill(map[string]string{"#email": "grace@example.com"}), chromedp.Click(chromedp.CSS("main button[type=submit]")), waitText(".flash", "1 hour"))
+			fill(map[string]string{"#email": "grace@example.com"}), click("main button[type=submit]"), waitText(".flash", "1 hour"))
 		link = newestMail(t, srv, "grace@example.com", resetRE, before)
 		before = mailCount(srv, "grace@example.com")
 		do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action="/password/reset/send"] button`)),
-			chromedp.Click(chromedp.CSS(`form[action="/password/reset/send"] button`)), waitText(".flash", "g***@example.com"))
+			click(`form[action="/password/reset/send"] button`), waitText(".flash", "g***@example.com"))
 		code := newestMail(t, srv, "grace@example.com", codeRE, before)
 		do(t, ctx, fill(map[string]string{"#password": "grace's new passphrase", "#password_confirm": "grace's new passphrase", "#code": code}),
-			chromedp.Click(chromedp.CSS(`form[action="/password/reset"] button`)), waitText(".flash", "Sign in with the new password"))
+			click(`form[action="/password/reset"] button`), waitText(".flash", "Sign in with the new password"))
 
 		// Someone with no method left is pointed to recovery.
 		before = mailCount(srv, "ada@example.com")
 		do(t, ctx, chromedp.Navigate(p.URL+"/password/forgot"), chromedp.WaitVisible(chromedp.CSS("#email")),
-			fill(map[string]string{"#email": "ada@example.com"}), chromedp.Click(chromedp.CSS("main button[type=submit]")), waitText(".flash", "1 hour"))
+			fill(map[string]string{"#email": "ada@example.com"}), click("main button[type=submit]"), waitText(".flash", "1 hour"))
 		link = newestMail(t, srv, "ada@example.com", resetRE, before)
 		do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`a[href="/recover"]`)),
-			chromedp.Click(chromedp.CSS(`a[href="/recover"]`)), waitText("h1", "Can't use your two-factor methods?"))
+			click(`a[href="/recover"]`), waitText("h1", "Can't use your two-factor methods?"))
 	})
 }
 
@@ -158,24 +158,24 @@ func TestBrowserCodesWhereAsked(t *testing.T) {
 	emailCodeUser(t, p, srv, clock, "grace@example.com")
 	signIn(t, ctx, p.URL, "grace@example.com", flowPassword)
 	before := mailCount(srv, "grace@example.com")
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/login/2fa/send"] button`)), waitText(".flash", "g***@example.com"))
+	do(t, ctx, click(`form[action="/login/2fa/send"] button`), waitText(".flash", "g***@example.com"))
 	do(t, ctx, fill(map[string]string{"#code": newestMail(t, srv, "grace@example.com", codeRE, before)}),
-		chromedp.Click(chromedp.CSS(`form[action="/login/2fa"] button`)), waitText("h1", "Welcome"))
+		click(`form[action="/login/2fa"] button`), waitText("h1", "Welcome"))
 
 	// Eleven minutes later new backup codes ask to confirm it's you.
 	clock.Add(11 * time.Minute)
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/2fa/backup_codes"] button`)),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/backup_codes"] button`)), waitText("h1", "Confirm it's you"))
+		click(`form[action="/account/2fa/backup_codes"] button`), waitText("h1", "Confirm it's you"))
 	// A wrong code first: the method stays chosen, the error says so.
-	do(t, ctx, fill(map[string]string{"#password": flowPassword, "#code": "000000"}), chromedp.Click(chromedp.CSS(`form[action="/account/reauth"] button`)), chromedp.WaitVisible(chromedp.CSS(".alert")))
+	do(t, ctx, fill(map[string]string{"#password": flowPassword, "#code": "000000"}), click(`form[action="/account/reauth"] button`), chromedp.WaitVisible(chromedp.CSS(".alert")))
 	if l := text(t, ctx, `label[for="code"]`); !strings.Contains(l, "Email") {
 		t.Fatalf("after an error the method is %q", l)
 	}
 	before = mailCount(srv, "grace@example.com")
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/account/reauth/send"] button`)), waitText(".flash", "g***@example.com"))
+	do(t, ctx, click(`form[action="/account/reauth/send"] button`), waitText(".flash", "g***@example.com"))
 	do(t, ctx, fill(map[string]string{"#password": flowPassword, "#code": newestMail(t, srv, "grace@example.com", codeRE, before)}),
-		chromedp.Click(chromedp.CSS(`form[action="/account/reauth"] button`)), waitText(".flash", "10 minutes"))
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/account/2fa/backup_codes"] button`)), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+		click(`form[action="/account/reauth"] button`), waitText(".flash", "10 minutes"))
+	do(t, ctx, click(`form[action="/account/2fa/backup_codes"] button`), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 
 	// Turn 2FA off with an emailed code: the form opens from its button.
 	clock.Add(61 * time.Second)
@@ -184,10 +184,10 @@ func TestBrowserCodesWhereAsked(t *testing.T) {
 		t.Fatal("the turn-off form shows before its button is pressed")
 	}
 	before = mailCount(srv, "grace@example.com")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#open-disable")), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/2fa/disable/send"] button`)),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/disable/send"] button`)), waitText(".flash", "g***@example.com"))
+	do(t, ctx, click("#open-disable"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/2fa/disable/send"] button`)),
+		click(`form[action="/account/2fa/disable/send"] button`), waitText(".flash", "g***@example.com"))
 	do(t, ctx, fill(map[string]string{"#disable_password": flowPassword, "#disable_code": newestMail(t, srv, "grace@example.com", codeRE, before)}),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/disable"] button`)), waitText("#twofa-h + p", "Not activated"))
+		click(`form[action="/account/2fa/disable"] button`), waitText("#twofa-h + p", "Not activated"))
 }
 
 // count is how many elements match sel.
@@ -212,7 +212,7 @@ func TestBrowserNavigation(t *testing.T) {
 		c := newAPIClient(t, p.URL)
 		c.call("POST", "/api/v1/register", fmt.Sprintf(`{"email":"nav@example.com","password":%q,"name":"Navi"}`, flowPassword))
 		do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
-			fill(map[string]string{"#email": "nav@example.com", "#password": flowPassword}), chromedp.Click(chromedp.CSS("main button[type=submit]")), waitText("h1", "Welcome"))
+			fill(map[string]string{"#email": "nav@example.com", "#password": flowPassword}), click("main button[type=submit]"), waitText("h1", "Welcome"))
 		do(t, ctx, chromedp.NavigateBack(), chromedp.WaitReady(chromedp.CSS("body")))
 		if loc := location(t, ctx); strings.HasPrefix(loc, "chrome-error:") || !strings.HasPrefix(loc, p.URL) {
 			t.Fatalf("Back after signing in: %s", loc)
@@ -222,15 +222,15 @@ func TestBrowserNavigation(t *testing.T) {
 		}
 		// The account menu opens from the name and marks the page.
 		do(t, ctx, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS("#account-menu")),
-			chromedp.Click(chromedp.CSS("#account-menu")), chromedp.WaitVisible(chromedp.CSS(`.account-menu a[href="/account/security"]`)))
+			click("#account-menu"), chromedp.WaitVisible(chromedp.CSS(`.account-menu a[href="/account/security"]`)))
 		if cur := text(t, ctx, `.account-menu a[aria-current="page"]`); cur != "Security settings" {
 			t.Fatalf("current page in the menu: %q", cur)
 		}
 		// The session expires while the page is open; the form leads back.
 		clock.Add(61 * time.Minute)
-		do(t, ctx, fill(map[string]string{"#new_email": "new@example.com"}), chromedp.Click(chromedp.CSS(`form[action="/account/email"] button`)),
+		do(t, ctx, fill(map[string]string{"#new_email": "new@example.com"}), click(`form[action="/account/email"] button`),
 			chromedp.WaitVisible(chromedp.CSS("#email")), waitText(".flash", "sign in"))
-		do(t, ctx, fill(map[string]string{"#email": "nav@example.com", "#password": flowPassword}), chromedp.Click(chromedp.CSS("main button[type=submit]")),
+		do(t, ctx, fill(map[string]string{"#email": "nav@example.com", "#password": flowPassword}), click("main button[type=submit]"),
 			waitText("h1", "Security settings"))
 		if loc := location(t, ctx); !strings.HasSuffix(loc, "/account/security") {
 			t.Fatalf("after signing in again: %s", loc)
@@ -259,17 +259,17 @@ func TestBrowserDestructiveActionsAskFirst(t *testing.T) {
 	// Sign in with a code, remembering the browser, then add TOTP too.
 	signIn(t, ctx, p.URL, "owner@example.com", flowPassword)
 	before := mailCount(srv, "owner@example.com")
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/login/2fa/send"] button`)), waitText(".flash", "o***@example.com"))
+	do(t, ctx, click(`form[action="/login/2fa/send"] button`), waitText(".flash", "o***@example.com"))
 	answer2FA(t, ctx, newestMail(t, srv, "owner@example.com", codeRE, before), true)
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS(`form[action="/account/2fa/totp"] button`)),
-		chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp"] button`)), chromedp.WaitVisible(chromedp.CSS("img.qr")))
+		click(`form[action="/account/2fa/totp"] button`), chromedp.WaitVisible(chromedp.CSS("img.qr")))
 	app := scanQRFor(t, ctx, "owner@example.com")
-	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp/confirm"] button`)),
+	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), click(`form[action="/account/2fa/totp/confirm"] button`),
 		chromedp.WaitVisible(chromedp.CSS(".methods")))
 
 	asks := func(link, question string) {
 		t.Helper()
-		do(t, ctx, chromedp.Click(chromedp.CSS(link)), chromedp.WaitVisible(chromedp.CSS("#confirm")), waitText("#confirm-h", question))
+		do(t, ctx, click(link), chromedp.WaitVisible(chromedp.CSS("#confirm")), waitText("#confirm-h", question))
 		// With script the question is a modal dialog over the same page.
 		if modal, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#confirm").matches("dialog[open]:modal")`)); err != nil || !modal {
 			t.Fatalf("%s: the question is not a modal dialog (%v)", link, err)
@@ -277,30 +277,30 @@ func TestBrowserDestructiveActionsAskFirst(t *testing.T) {
 	}
 	methods := len(texts(t, ctx, ".methods tbody tr"))
 	asks(".remove-method", "Remove")
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#confirm a`)), chromedp.WaitNotPresent(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS(".methods")))
+	do(t, ctx, click(`#confirm a`), chromedp.WaitNotPresent(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS(".methods")))
 	if n := len(texts(t, ctx, ".methods tbody tr")); n != methods || count(t, ctx, "#confirm") != 0 {
 		t.Fatalf("Cancel removed a method: %d → %d", methods, n)
 	}
 	asks(".remove-method", "Remove")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "removed"))
+	do(t, ctx, click("#confirm-yes"), waitText(".flash", "removed"))
 	if n := len(texts(t, ctx, ".methods tbody tr")); n != methods-1 {
 		t.Fatalf("methods after removing one: %d", n)
 	}
 	asks(".forget-browser", "Forget")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "ask for your second factor"))
+	do(t, ctx, click("#confirm-yes"), waitText(".flash", "ask for your second factor"))
 
 	// A user and an invitation.
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/users"), chromedp.WaitVisible(chromedp.CSS("#inv-email")),
-		fill(map[string]string{"#inv-name": "Mia", "#inv-email": "mia@example.com"}), chromedp.Click(chromedp.CSS(`form[action="/account/users/invite"] button`)),
+		fill(map[string]string{"#inv-name": "Mia", "#inv-email": "mia@example.com"}), click(`form[action="/account/users/invite"] button`),
 		chromedp.WaitVisible(chromedp.CSS(".revoke-invitation")))
 	asks(".revoke-invitation", "Withdraw the invitation of mia@example.com")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "withdrawn"))
+	do(t, ctx, click("#confirm-yes"), waitText(".flash", "withdrawn"))
 	if count(t, ctx, ".revoke-invitation") != 0 {
 		t.Fatal("the invitation is still listed")
 	}
 	// A member who accepted, removed.
 	before = mailCount(srv, "max@example.com")
-	do(t, ctx, fill(map[string]string{"#inv-name": "Max", "#inv-email": "max@example.com"}), chromedp.Click(chromedp.CSS(`form[action="/account/users/invite"] button`)),
+	do(t, ctx, fill(map[string]string{"#inv-name": "Max", "#inv-email": "max@example.com"}), click(`form[action="/account/users/invite"] button`),
 		chromedp.WaitVisible(chromedp.CSS(".revoke-invitation")))
 	token := strings.TrimPrefix(newestMail(t, srv, "max@example.com", inviteRE, before), p.URL+"/invite?token=")
 	if st, m := newAPIClient(t, p.URL).call("POST", "/api/v1/invitations/accept", fmt.Sprintf(`{"token":%q,"name":"Max","password":%q}`, token, flowPassword)); st != 201 {
@@ -308,7 +308,7 @@ func TestBrowserDestructiveActionsAskFirst(t *testing.T) {
 	}
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/users"), chromedp.WaitVisible(chromedp.CSS(".remove-user")))
 	asks(".remove-user", "Remove Max (max@example.com)?")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "removed"))
+	do(t, ctx, click("#confirm-yes"), waitText(".flash", "removed"))
 	if count(t, ctx, ".remove-user") != 0 {
 		t.Fatal("the member is still listed")
 	}
@@ -327,16 +327,16 @@ func TestBrowserFirstAdministrator(t *testing.T) {
 	}
 	do(t, ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#email")),
 		fill(map[string]string{"#name": "Root", "#email": "root@example.com", "#password": "a very long admin passphrase"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), waitText(".flash", "required"))
+		click("main button[type=submit]"), waitText(".flash", "required"))
 	for _, path := range []string{"/dashboard", "/admin/users"} {
 		do(t, ctx, chromedp.Navigate(p.URL+path), chromedp.WaitReady(chromedp.CSS("body")))
 		if loc := location(t, ctx); !strings.HasSuffix(loc, "/account/2fa") {
 			t.Fatalf("%s before 2FA is on: %s", path, loc)
 		}
 	}
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp"] button`)), chromedp.WaitVisible(chromedp.CSS("img.qr")))
+	do(t, ctx, click(`form[action="/account/2fa/totp"] button`), chromedp.WaitVisible(chromedp.CSS("img.qr")))
 	app := scanQRFor(t, ctx, "root@example.com")
-	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp/confirm"] button`)),
+	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), click(`form[action="/account/2fa/totp/confirm"] button`),
 		chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 	do(t, ctx, chromedp.Navigate(p.URL+"/admin/users"), waitText("h1", "All users"))
 }

@@ -141,15 +141,15 @@ func TestBrowserOIDC(t *testing.T) {
 
 	// The app sends the browser to the portal: sign in, code, consent.
 	do(t, ctx, chromedp.Navigate(rp.srv.URL+"/start"), chromedp.WaitVisible(chromedp.CSS("#password")))
-	do(t, ctx, fill(map[string]string{"#email": "ada@example.com", "#password": pw}), chromedp.Click(chromedp.CSS("main button[type=submit]")),
+	do(t, ctx, fill(map[string]string{"#email": "ada@example.com", "#password": pw}), click("main button[type=submit]"),
 		chromedp.WaitVisible(chromedp.CSS("#code")))
-	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS(`form[action="/login/2fa"] button[type=submit]`)),
+	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), click(`form[action="/login/2fa"] button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS("#consent-allow")))
 	if h := text(t, ctx, "h1"); h != "Allow Billing to sign you in?" {
 		t.Fatalf("consent page: %q", h)
 	}
 	screenshot(t, ctx, "oidc-consent")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#consent-allow")), chromedp.WaitVisible(chromedp.CSS("#rp")))
+	do(t, ctx, click("#consent-allow"), chromedp.WaitVisible(chromedp.CSS("#rp")))
 	if h := text(t, ctx, "#rp"); !strings.HasPrefix(h, "Signed in to Billing as ") {
 		t.Fatalf("at the app: %q (%s)", h, rp.lastError)
 	}
@@ -221,20 +221,20 @@ func TestBrowserOIDCRequires2FA(t *testing.T) {
 	newAPIClient(t, p.URL).call("POST", "/api/v1/register", `{"email":"bob@example.com","password":"`+pw+`","name":"Bob"}`)
 
 	do(t, ctx, chromedp.Navigate(rp.srv.URL+"/start"), chromedp.WaitVisible(chromedp.CSS("#password")))
-	do(t, ctx, fill(map[string]string{"#email": "bob@example.com", "#password": pw}), chromedp.Click(chromedp.CSS("main button[type=submit]")),
+	do(t, ctx, fill(map[string]string{"#email": "bob@example.com", "#password": pw}), click("main button[type=submit]"),
 		chromedp.WaitVisible(chromedp.CSS("#setup-2fa")))
 	if h := text(t, ctx, "h1"); h != "Control panel requires two-factor authentication" {
 		t.Fatalf("required 2FA page: %q", h)
 	}
 	screenshot(t, ctx, "oidc-requires-2fa")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#setup-2fa")), chromedp.WaitVisible(chromedp.CSS("fieldset.choice")))
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp"] button`)), chromedp.WaitVisible(chromedp.CSS("img.qr")))
+	do(t, ctx, click("#setup-2fa"), chromedp.WaitVisible(chromedp.CSS("fieldset.choice")))
+	do(t, ctx, click(`form[action="/account/2fa/totp"] button`), chromedp.WaitVisible(chromedp.CSS("img.qr")))
 	app := scanQRFor(t, ctx, "bob@example.com")
-	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/totp/confirm"] button`)),
+	do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), click(`form[action="/account/2fa/totp/confirm"] button`),
 		chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 	// "I have saved them" goes on to the app, which gets a sign-in with
 	// two factors.
-	do(t, ctx, chromedp.Click(chromedp.CSS("#codes-saved")), chromedp.WaitVisible(chromedp.CSS("#rp")))
+	do(t, ctx, click("#codes-saved"), chromedp.WaitVisible(chromedp.CSS("#rp")))
 	if h := text(t, ctx, "#rp"); !strings.HasPrefix(h, "Signed in to Billing as ") {
 		t.Fatalf("at the app: %q (%s)", h, rp.lastError)
 	}

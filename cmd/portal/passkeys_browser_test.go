@@ -25,14 +25,14 @@ func addPlatformAuthenticator(t *testing.T, ctx context.Context, verifies bool) 
 func addPasskey(t *testing.T, ctx context.Context, base, name string, first bool) {
 	t.Helper()
 	do(t, ctx, chromedp.Navigate(base+"/account/security"), chromedp.WaitVisible(chromedp.CSS("#add-passkey")),
-		chromedp.Click(chromedp.CSS("#add-passkey")), chromedp.WaitVisible(chromedp.CSS("#passkey-name")),
-		fill(map[string]string{"#passkey-name": name}), chromedp.Click(chromedp.CSS("#passkey-register button")))
+		click("#add-passkey"), chromedp.WaitVisible(chromedp.CSS("#passkey-name")),
+		fill(map[string]string{"#passkey-name": name}), click("#passkey-register button"))
 	if first {
 		do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 		if n := len(texts(t, ctx, "#backup-codes li")); n != 10 {
 			t.Fatalf("%d backup codes shown", n)
 		}
-		do(t, ctx, chromedp.Click(chromedp.CSS("#passkey-result a.button")))
+		do(t, ctx, click("#passkey-result a.button"))
 	}
 	do(t, ctx, waitText(".methods tbody", name))
 }
@@ -59,7 +59,7 @@ func TestBrowserPasskeys(t *testing.T) {
 
 	do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		fill(map[string]string{"#name": "Pat", "#email": "pat@example.com", "#password": "a long enough pass", "#password_confirm": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	addPasskey(t, ctx, p.URL, "This laptop", true)
 	if s := text(t, ctx, "#summary-2fa"); s != "Activated" {
 		t.Fatalf("2FA after the first passkey: %q", s)
@@ -87,17 +87,17 @@ func TestBrowserPasskeys(t *testing.T) {
 		t.Fatalf("the email field's autocomplete: %q", ac.Value)
 	}
 	screenshot(t, ctx, "sign-in-passkey")
-	do(t, ctx, chromedp.Click(chromedp.CSS("#passkey-login")), waitText("h1", "Welcome, Pat"))
+	do(t, ctx, click("#passkey-login"), waitText("h1", "Welcome, Pat"))
 
 	// After a password, the passkey answers the second step.
 	signOutNow(t, ctx, p.URL)
 	do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 		fill(map[string]string{"#email": "pat@example.com", "#password": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#webauthn-login")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("#webauthn-login")))
 	if b := text(t, ctx, "#webauthn-login"); b != "Use passkey" {
 		t.Fatalf("the second step's button: %q", b)
 	}
-	do(t, ctx, chromedp.Click(chromedp.CSS("#webauthn-login")), waitText("h1", "Welcome, Pat"))
+	do(t, ctx, click("#webauthn-login"), waitText("h1", "Welcome, Pat"))
 
 	// An authenticator that does not verify the user, holding the same
 	// passkey, answers a request that did not insist: the portal refuses
@@ -130,12 +130,12 @@ func TestBrowserPasskeys(t *testing.T) {
 		row.querySelector('a.remove-method').click(); return true })()`)); err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "removed"))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), click("#confirm-yes"), waitText(".flash", "removed"))
 	signOutNow(t, ctx, p.URL)
 	do(t, weak, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#passkey-login")))
 	removeAuthenticator(t, weak, weakID)
 	addCredentials(t, weak, addPlatformAuthenticator(t, weak, true), creds)
-	do(t, weak, chromedp.Click(chromedp.CSS("#passkey-login")), waitText("#passkey-error", "not registered here"))
+	do(t, weak, click("#passkey-login"), waitText("#passkey-error", "not registered here"))
 	if loc, _ := chromedp.Run(weak, chromedp.Location()); !strings.HasSuffix(loc, "/login") {
 		t.Fatalf("a removed passkey signed in: at %s", loc)
 	}

@@ -32,7 +32,7 @@ func TestBrowserSessions(t *testing.T) {
 			t.Fatalf("sessions: %q", rows)
 		}
 		screenshot(t, ctx, "security-sessions")
-		do(t, ctx, chromedp.Click(chromedp.CSS(".sessions .end-session")), waitText(".flash", "signed out"))
+		do(t, ctx, click(".sessions .end-session"), waitText(".flash", "signed out"))
 		if rows := texts(t, ctx, ".sessions tbody tr"); len(rows) != 1 {
 			t.Fatalf("after signing the other out: %q", rows)
 		}
@@ -41,7 +41,7 @@ func TestBrowserSessions(t *testing.T) {
 		// "Sign out all other sessions".
 		signIn(t, other, p.URL, "ada@example.com", pw)
 		do(t, ctx, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS("#end-others")),
-			chromedp.Click(chromedp.CSS("#end-others")), waitText(".flash", "Every other session"))
+			click("#end-others"), waitText(".flash", "Every other session"))
 		do(t, other, chromedp.Navigate(p.URL+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#password")))
 	})
 }
@@ -69,9 +69,9 @@ func TestBrowserNewSignInAlert(t *testing.T) {
 	// "Yes, this was me" thanks; its "It was not me" leads on to securing.
 	do(t, other, chromedp.Navigate(link+"&answer=me"), chromedp.WaitVisible(chromedp.CSS("#not-me")))
 	screenshot(t, other, "sign-in-confirmed")
-	do(t, other, chromedp.Click(chromedp.CSS("#not-me")), chromedp.WaitVisible(chromedp.CSS("#secure-now")))
+	do(t, other, click("#not-me"), chromedp.WaitVisible(chromedp.CSS("#secure-now")))
 	screenshot(t, other, "secure-account")
-	do(t, other, chromedp.Click(chromedp.CSS("#secure-now")), chromedp.WaitVisible(chromedp.CSS("#choose-password")))
+	do(t, other, click("#secure-now"), chromedp.WaitVisible(chromedp.CSS("#choose-password")))
 	for _, tab := range []context.Context{ctx, other} {
 		do(t, tab, chromedp.Navigate(p.URL+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#password")))
 	}

@@ -105,18 +105,18 @@ func TestBrowserTwoFactor(t *testing.T) {
 
 		do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 			fill(map[string]string{"#name": "Ada Lovelace", "#email": "ada@example.com", "#password": "analytical engine 1843", "#password_confirm": "analytical engine 1843"}),
-			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+			click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(".flash")))
 
 		// Security → Click here to enable → Get started → QR code.
 		do(t, ctx, chromedp.Navigate(p.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
-		do(t, ctx, chromedp.Click(chromedp.CSS(`a[href="/account/2fa"]`)), chromedp.WaitVisible(chromedp.CSS("fieldset.choice")))
-		do(t, ctx, chromedp.Click(chromedp.CSS("fieldset.choice button")), chromedp.WaitVisible(chromedp.CSS("img.qr")))
+		do(t, ctx, click(`a[href="/account/2fa"]`), chromedp.WaitVisible(chromedp.CSS("fieldset.choice")))
+		do(t, ctx, click("fieldset.choice button"), chromedp.WaitVisible(chromedp.CSS("img.qr")))
 		screenshot(t, ctx, "totp-setup")
 		app := scanQR(t, ctx)
 
 		// A wrong code is explained; the right one turns 2FA on.
-		do(t, ctx, fill(map[string]string{"#code": "000000"}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS(".alert")))
-		do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+		do(t, ctx, fill(map[string]string{"#code": "000000"}), click("main form button"), chromedp.WaitVisible(chromedp.CSS(".alert")))
+		do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), click("main form button"), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 		screenshot(t, ctx, "backup-codes")
 		codes := texts(t, ctx, "#backup-codes li")
 		if len(codes) != 10 {
@@ -125,7 +125,7 @@ func TestBrowserTwoFactor(t *testing.T) {
 		if href, _ := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("a[download]"), "href")); !strings.Contains(href.Value, codes[0]) {
 			t.Fatal("the .txt download lacks the codes")
 		}
-		do(t, ctx, chromedp.Click(chromedp.CSS("a.button.primary")), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
+		do(t, ctx, click("a.button.primary"), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
 		if s := text(t, ctx, "#twofa-h + p"); !strings.Contains(s, "Activated") {
 			t.Fatalf("status after enabling: %q", s)
 		}
@@ -133,21 +133,21 @@ func TestBrowserTwoFactor(t *testing.T) {
 		signOut := chromedp.Steps(signOutClick(), chromedp.WaitVisible(chromedp.CSS("#password")))
 		signIn := chromedp.Steps(chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 			fill(map[string]string{"#email": "ada@example.com", "#password": "analytical engine 1843"}),
-			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#code")))
+			click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("#code")))
 
 		// Sign in with a code from the app.
 		do(t, ctx, signOut)
 		clock.Add(30 * time.Second)
 		do(t, ctx, signIn)
 		screenshot(t, ctx, "login-2fa")
-		do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("nav")))
+		do(t, ctx, fill(map[string]string{"#code": app.code(clock.Now())}), click("main form button"), chromedp.WaitVisible(chromedp.CSS("nav")))
 		if h := text(t, ctx, "h1"); h != "Welcome, Ada Lovelace" {
 			t.Fatalf("after the code: %q", h)
 		}
 
 		// Sign in with a backup code: it leads to the Security page.
-		do(t, ctx, signOut, signIn, chromedp.Click(chromedp.CSS(`a[href="/login/2fa?method=backup_code"]`)), chromedp.WaitVisible(chromedp.CSS(".backup-input")))
-		do(t, ctx, fill(map[string]string{"#code": strings.ToLower(codes[0])}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
+		do(t, ctx, signOut, signIn, click(`a[href="/login/2fa?method=backup_code"]`), chromedp.WaitVisible(chromedp.CSS(".backup-input")))
+		do(t, ctx, fill(map[string]string{"#code": strings.ToLower(codes[0])}), click("main form button"), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
 		if f := text(t, ctx, ".flash"); !strings.Contains(f, "backup code") {
 			t.Fatalf("no backup-code prompt: %q", f)
 		}
@@ -156,29 +156,29 @@ func TestBrowserTwoFactor(t *testing.T) {
 		}
 
 		// Regenerate: the shown set is new and the old one is dead.
-		do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/account/2fa/backup_codes"] button`)), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+		do(t, ctx, click(`form[action="/account/2fa/backup_codes"] button`), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 		fresh := texts(t, ctx, "#backup-codes li")
 		if len(fresh) != 10 || fresh[0] == codes[0] {
 			t.Fatalf("regenerated codes: %v", fresh)
 		}
-		do(t, ctx, chromedp.Click(chromedp.CSS("a.button.primary")), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
-		do(t, ctx, signOut, signIn, chromedp.Click(chromedp.CSS(`a[href="/login/2fa?method=backup_code"]`)), chromedp.WaitVisible(chromedp.CSS(".backup-input")),
-			fill(map[string]string{"#code": codes[1]}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS(".alert")))
-		do(t, ctx, fill(map[string]string{"#code": fresh[0]}), chromedp.Click(chromedp.CSS("main form button")), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
+		do(t, ctx, click("a.button.primary"), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
+		do(t, ctx, signOut, signIn, click(`a[href="/login/2fa?method=backup_code"]`), chromedp.WaitVisible(chromedp.CSS(".backup-input")),
+			fill(map[string]string{"#code": codes[1]}), click("main form button"), chromedp.WaitVisible(chromedp.CSS(".alert")))
+		do(t, ctx, fill(map[string]string{"#code": fresh[0]}), click("main form button"), chromedp.WaitVisible(chromedp.CSS("#twofa-h")))
 		screenshot(t, ctx, "security-2fa")
 
 		// Turn it off with the password and a current code.
 		clock.Add(30 * time.Second)
-		do(t, ctx, chromedp.Click(chromedp.CSS("#open-disable")), chromedp.WaitVisible(chromedp.CSS("#disable_password")),
+		do(t, ctx, click("#open-disable"), chromedp.WaitVisible(chromedp.CSS("#disable_password")),
 			fill(map[string]string{"#disable_password": "analytical engine 1843", "#disable_code": app.code(clock.Now())}),
-			clearNotes(), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/disable"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+			clearNotes(), click(`form[action="/account/2fa/disable"] button`), chromedp.WaitVisible(chromedp.CSS(".flash")))
 		if s := text(t, ctx, "#twofa-h + p"); !strings.Contains(s, "Not activated") {
 			t.Fatalf("status after disabling: %q", s)
 		}
 		do(t, ctx, signOut)
 		do(t, ctx, chromedp.Navigate(p.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
 			fill(map[string]string{"#email": "ada@example.com", "#password": "analytical engine 1843"}),
-			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("nav")))
+			click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("nav")))
 	})
 }
 

@@ -109,19 +109,19 @@ func passwordStepAPI(t *testing.T, base, email string) *apiClient {
 func registerKey(t *testing.T, ctx context.Context, base, who, name string) {
 	do(t, ctx, chromedp.Navigate(base+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		fill(map[string]string{"#name": who, "#email": strings.ToLower(who) + "@example.com", "#password": "a long enough pass", "#password_confirm": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	addSecondKey(t, ctx, base, name, true)
 }
 
 func addSecondKey(t *testing.T, ctx context.Context, base, name string, first bool) {
 	do(t, ctx, chromedp.Navigate(base+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS("#key-name")),
-		fill(map[string]string{"#key-name": name}), chromedp.Click(chromedp.CSS("#webauthn-register button")))
+		fill(map[string]string{"#key-name": name}), click("#webauthn-register button"))
 	if first {
 		do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 		if n := len(texts(t, ctx, "#backup-codes li")); n != 10 {
 			t.Fatalf("%d backup codes shown", n)
 		}
-		do(t, ctx, chromedp.Click(chromedp.CSS("#webauthn-result a.button")))
+		do(t, ctx, click("#webauthn-result a.button"))
 	}
 	do(t, ctx, waitText(".methods tbody", name))
 	if !first {
@@ -154,8 +154,8 @@ func TestBrowserSecurityKeys(t *testing.T) {
 	signInWithKey := func() {
 		do(t, ctx, signOutClick(), chromedp.WaitVisible(chromedp.CSS("#password")),
 			fill(map[string]string{"#email": "kim@example.com", "#password": "a long enough pass"}),
-			chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#webauthn-login")))
-		do(t, ctx, chromedp.Click(chromedp.CSS("#webauthn-login")), chromedp.WaitVisible(chromedp.CSS("nav")), waitText("h1", "Welcome"))
+			click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS("#webauthn-login")))
+		do(t, ctx, click("#webauthn-login"), chromedp.WaitVisible(chromedp.CSS("nav")), waitText("h1", "Welcome"))
 	}
 	signInWithKey() // with key B
 	credsB := unplug(t, ctx, keyB)
@@ -168,7 +168,7 @@ func TestBrowserSecurityKeys(t *testing.T) {
 		row.querySelector('a.remove-method').click(); return true })()`)); err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), chromedp.Click(chromedp.CSS("#confirm-yes")), waitText(".flash", "removed"))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), click("#confirm-yes"), waitText(".flash", "removed"))
 	if rows := texts(t, ctx, ".methods tbody tr"); len(rows) != 1 || !strings.Contains(rows[0], "Key A") {
 		t.Fatalf("after removing key B: %v", rows)
 	}

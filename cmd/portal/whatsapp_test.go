@@ -88,20 +88,20 @@ func TestBrowserWhatsApp(t *testing.T) {
 	p, wa, srv := waPortal(t, clock)
 	do(t, ctx, chromedp.Navigate(p.URL+"/register"), chromedp.WaitVisible(chromedp.CSS("#name")),
 		fill(map[string]string{"#name": "Wes", "#email": "wes@example.com", "#password": "a long enough pass", "#password_confirm": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	// WhatsApp is for verified addresses: follow the emailed link.
 	do(t, ctx, chromedp.Navigate(verificationLink(t, srv, "wes@example.com")), chromedp.WaitVisible(chromedp.CSS(`form[action="/verify-email"] button`)),
-		chromedp.Click(chromedp.CSS(`form[action="/verify-email"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		click(`form[action="/verify-email"] button`), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	do(t, ctx, chromedp.Navigate(p.URL+"/account/2fa"), chromedp.WaitVisible(chromedp.CSS("#phone")))
 	// A bad number is explained, and nothing is sent.
-	do(t, ctx, fill(map[string]string{"#phone": "0151 2345"}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/whatsapp"] button`)), chromedp.WaitVisible(chromedp.CSS(".alert")))
+	do(t, ctx, fill(map[string]string{"#phone": "0151 2345"}), click(`form[action="/account/2fa/whatsapp"] button`), chromedp.WaitVisible(chromedp.CSS(".alert")))
 	if a := text(t, ctx, ".alert"); !strings.Contains(a, "country code") {
 		t.Fatalf("bad number: %q", a)
 	}
-	do(t, ctx, fill(map[string]string{"#phone": "+49 151 23456789"}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/whatsapp"] button`)), chromedp.WaitVisible(chromedp.CSS("#code")))
+	do(t, ctx, fill(map[string]string{"#phone": "+49 151 23456789"}), click(`form[action="/account/2fa/whatsapp"] button`), chromedp.WaitVisible(chromedp.CSS("#code")))
 	screenshot(t, ctx, "whatsapp-setup")
-	do(t, ctx, fill(map[string]string{"#code": waCode(t, wa)}), chromedp.Click(chromedp.CSS(`form[action="/account/2fa/whatsapp/confirm"] button`)), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
-	do(t, ctx, chromedp.Click(chromedp.CSS("a.button.primary")), chromedp.WaitVisible(chromedp.CSS(".methods")))
+	do(t, ctx, fill(map[string]string{"#code": waCode(t, wa)}), click(`form[action="/account/2fa/whatsapp/confirm"] button`), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
+	do(t, ctx, click("a.button.primary"), chromedp.WaitVisible(chromedp.CSS(".methods")))
 	if s := text(t, ctx, ".methods tbody"); !strings.Contains(s, "WhatsApp") || !strings.Contains(s, "6789") {
 		t.Fatalf("methods: %q", s)
 	}
@@ -109,21 +109,21 @@ func TestBrowserWhatsApp(t *testing.T) {
 	clock.Add(61 * time.Second)
 	do(t, ctx, signOutClick(), chromedp.WaitVisible(chromedp.CSS("#password")),
 		fill(map[string]string{"#email": "wes@example.com", "#password": "a long enough pass"}),
-		chromedp.Click(chromedp.CSS("main button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(`form[action="/login/2fa/send"] button`)))
+		click("main button[type=submit]"), chromedp.WaitVisible(chromedp.CSS(`form[action="/login/2fa/send"] button`)))
 	if b := text(t, ctx, `form[action="/login/2fa/send"] button`); b != "Send code by WhatsApp" {
 		t.Fatalf("send button: %q", b)
 	}
 	// The Cloud API is down: a clear message, other methods offered.
 	wa.FailNext(whatsapptest.FailServerError, 1)
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/login/2fa/send"] button`)), chromedp.WaitVisible(chromedp.CSS(".alert")))
+	do(t, ctx, click(`form[action="/login/2fa/send"] button`), chromedp.WaitVisible(chromedp.CSS(".alert")))
 	if a := text(t, ctx, ".alert"); !strings.Contains(a, "another method") {
 		t.Fatalf("API down: %q", a)
 	}
-	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/login/2fa/send"] button`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	do(t, ctx, click(`form[action="/login/2fa/send"] button`), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	if s := text(t, ctx, ".flash"); !strings.Contains(s, "+49 ••• 6789") {
 		t.Fatalf("sent notice: %q", s)
 	}
-	do(t, ctx, fill(map[string]string{"#code": waCode(t, wa)}), chromedp.Click(chromedp.CSS(`form[action="/login/2fa"] button`)), chromedp.WaitVisible(chromedp.CSS("nav")))
+	do(t, ctx, fill(map[string]string{"#code": waCode(t, wa)}), click(`form[action="/login/2fa"] button`), chromedp.WaitVisible(chromedp.CSS("nav")))
 	if h := text(t, ctx, "h1"); h != "Welcome, Wes" {
 		t.Fatalf("after the code: %q", h)
 	}

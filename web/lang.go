@@ -1,0 +1,115 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
+)
+
+// langCookie remembers the language a signed-out visitor chose with
+// ?lang= (a signed-in user's choice is stored with the user).
+const langCookie = "portal_lang"
+
+// catalog is the message catalogue.
+func (s *Server) catalog() *i18n.Catalog {
+	if s.Catalog != nil {
+		return s.Catalog
+	}
+	return i18n.Builtin()
+}
+
+// defaultLang is the language for a visitor who asks for none of ours.
+func (s *Server) defaultLang() *i18n.Localizer {
+	if l, ok := s.catalog().Get(s.DefaultLanguage); ok {
+		return l
+	}
+	return s.catalog().Default()
+}
+
+// lang is the language of the answer to r: ?lang=, else the signed-in
+// user's choice, else the visitor's cookie, else Accept-Language, else
+// the default language.
+func (s *Server) lang(r *http.Request) *i18n.Localizer {
+	st := state(r)
+	if st.loc != nil {
+		return st.loc
+	}
+	cat := s.catalog()
+	l, ok := cat.Get(r.URL.Query().Get("lang"))
+	if !ok && st.user != nil {
+		l, ok = cat.Get(st.user.Locale)
+	}
+	if !ok {
+		if c, err := r.Cookie(langCookie); err == nil {
+			l, ok = cat.Get(c.Value)
+		}
+	}
+	if !ok {
+		l, ok = cat.Negotiate(r.Header.Get("Accept-Language"))
+	}
+	if !ok {
+		l = s.defaultLang()
+	}
+	st.loc = l
+	return l
+}
+
+// rememberLang stores a language chosen with ?lang=: with the signed-in
+// user, or in a cookie for a visitor. It runs before every handler.
+func (s *Server) rememberLang(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query().Get("lang"); q != "" {
+			if l, ok := s.catalog().Get(q); ok {
+				st := state(r)
+				if st.user != nil && st.session != nil && st.user.Locale != l.Code {
+					if err := s.Store.SetLocale(context.WithoutCancel(r.Context()), st.user.ID, l.Code); err != nil {
+						s.Logger.Warn("set locale", "request_id", st.id, "err", err)
+					} else {
+						st.user.Locale = l.Code
+					}
+				} else if st.user == nil {
+					http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l.Code, Path: "/", MaxAge: 365 * 24 * 3600,
+						HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// userLang is the language of mail to u: the language u chose, else the
+// language of the request that sends it.
+func (s *Server) userLang(r *http.Request, u *portal.User) *i18n.Localizer {
+	if u != nil {
+		if l, ok := s.catalog().Get(u.Locale); ok {
+			return l
+		}
+	}
+	return s.lang(r)
+}
+
+// langChoice is one entry of the language menu.
+type langChoice struct {
+	Code, Name, URL string
+	Current         bool
+}
+
+// langMenu lists the languages, each linking to this page in it.
+func (s *Server) langMenu(r *http.Request, cur *i18n.Localizer) []langChoice {
+	q := r.URL.Query()
+	var out []langChoice
+	for _, l := range s.catalog().All() {
+		q.Set("lang", l.Code)
+		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		out = append(out, langChoice{Code: l.Code, Name: l.Name, URL: u.String(), Current: l.Code == cur.Code})
+	}
+	return out
+}
+
+// message is the text of err for a person reading lang.
+func message(l *i18n.Localizer, err error) string {
+	return portal.LocalMessage(l, err)
+}
