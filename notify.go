@@ -1,6 +1,10 @@
 package portal
 
-import "context"
+import (
+	"context"
+
+	"github.com/clientportal/portal/i18n"
+)
 
 // Notification is a security email to a user (SPEC §4: every change is
 // notified). Detail is a short human sentence; never a secret.
@@ -12,6 +16,8 @@ type Notification struct {
 	Detail string
 	IP     string
 	At     int64
+	// Locale is the i18n language code of the email ("": English).
+	Locale string
 }
 
 // Notifier delivers security notifications.
@@ -22,4 +28,11 @@ type Notifier interface {
 	Message(n *Notification) (*OutboxMessage, error)
 	// Queued says such messages were committed: deliver them now.
 	Queued()
+}
+
+// Letter is what an email with a link says, in messages translated for
+// its recipient: the subject, an introduction that says what happened,
+// and the button's label.
+type Letter struct {
+	Subject, Intro, Button i18n.Msg
 }

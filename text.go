@@ -2,6 +2,8 @@ package portal
 
 import (
 	"strings"
+
+	"github.com/clientportal/portal/i18n"
 	"unicode"
 	"unicode/utf8"
 )
@@ -38,7 +40,7 @@ func CheckText(field, s string, kind TextKind) error {
 		return nil
 	}
 	if !utf8.ValidString(s[i:]) {
-		return textError(field, "is not valid text: send it as UTF-8.")
+		return textError(field, notUTF8)
 	}
 	if kind == Secret {
 		return nil
@@ -48,27 +50,51 @@ func CheckText(field, s string, kind TextKind) error {
 		case !unicode.IsControl(r):
 		case kind == MultiLine && (r == '\n' || r == '\r' || r == '\t'):
 		case kind == MultiLine:
-			return textError(field, "contains a control character (such as a NUL byte); only line breaks and tabs are allowed.")
+			return textError(field, controlInFreeText)
 		default:
-			return textError(field, "contains a control character (such as a NUL byte, a tab or a line break), which is not allowed there.")
+			return textError(field, controlInLine)
 		}
 	}
 	return nil
 }
 
+// What is wrong with a text, for textError.
+const (
+	notUTF8 = iota
+	controlInFreeText
+	controlInLine
+)
+
 // textError names the field in the sentence when its name is a plain
 // identifier; a name the client made up is not repeated back.
-func textError(field, what string) *Error {
+func textError(field string, problem int) *Error {
 	if field == "" || strings.ContainsFunc(field, func(r rune) bool {
 		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
 	}) || len(field) > 40 {
-		return &Error{Code: EINVALID, Message: "A field " + what}
+		switch problem {
+		case notUTF8:
+			return &Error{Code: EINVALID, Message: "A field is not valid text: send it as UTF-8."}
+		case controlInFreeText:
+			return &Error{Code: EINVALID, Message: "A field contains a control character (such as a NUL byte); only line breaks and tabs are allowed."}
+		}
+		return &Error{Code: EINVALID, Message: "A field contains a control character (such as a NUL byte, a tab or a line break), which is not allowed there."}
 	}
-	label := strings.ReplaceAll(field, "_", " ")
+	// The field's name, as the API and the forms spell it, is not translated.
+	var label any = strings.ReplaceAll(field, "_", " ")
 	if field == "q" {
-		label = "search"
+		label = i18n.Text("search")
 	}
-	return &Error{Code: EINVALID, Field: field, Message: "The " + label + " field " + what}
+	var e *Error
+	switch problem {
+	case notUTF8:
+		e = Msg(EINVALID, "The {{.Field}} field is not valid text: send it as UTF-8.", "Field", label)
+	case controlInFreeText:
+		e = Msg(EINVALID, "The {{.Field}} field contains a control character (such as a NUL byte); only line breaks and tabs are allowed.", "Field", label)
+	default:
+		e = Msg(EINVALID, "The {{.Field}} field contains a control character (such as a NUL byte, a tab or a line break), which is not allowed there.", "Field", label)
+	}
+	e.Field = field
+	return e
 }
 
 // CleanText makes text the client sent in passing (a User-Agent header) fit

@@ -153,10 +153,19 @@ func (c *Catalog) Get(code string) (l *Localizer, ok bool) {
 		return nil, false
 	}
 	_, i, conf := c.matcher.Match(tag)
-	if conf < language.High {
+	if conf < language.High || !sameBase(c.locs[i].tag, tag) {
 		return nil, false
 	}
 	return c.locs[i], true
+}
+
+// sameBase reports whether two tags are the same language: the matcher
+// answers some languages it does not know (sw, km) with English, with
+// high confidence.
+func sameBase(a, b language.Tag) bool {
+	ab, _ := a.Base()
+	bb, _ := b.Base()
+	return ab == bb
 }
 
 // Negotiate picks a language from an Accept-Language header; ok is false
@@ -170,7 +179,7 @@ func (c *Catalog) Negotiate(acceptLanguage string) (l *Localizer, ok bool) {
 		return nil, false
 	}
 	_, i, conf := c.matcher.Match(tags...)
-	if conf < language.High {
+	if conf < language.High || !slices.ContainsFunc(tags, func(t language.Tag) bool { return sameBase(c.locs[i].tag, t) }) {
 		return nil, false
 	}
 	return c.locs[i], true
@@ -281,8 +290,31 @@ func (t Text) Localize(l *Localizer) string { return l.T(string(t)) }
 
 func (t Text) String() string { return string(t) }
 
+// Msg is a message with its named values, kept to be translated later
+// (an email's subject, written for a recipient whose language the sender
+// does not know).
+type Msg struct {
+	ID   string
+	Data []any
+}
+
+// M returns the message id with its named values, pairs of name and value.
+func M(id string, kv ...any) Msg { return Msg{ID: id, Data: kv} }
+
+// Localize translates m.
+func (m Msg) Localize(l *Localizer) string { return l.T(m.ID, m.Data...) }
+
+func (m Msg) String() string { return m.Localize(English()) }
+
+// Time is a moment (Unix seconds) said as Date says it, in UTC.
+type Time int64
+
+// Localize says t in l's language.
+func (t Time) Localize(l *Localizer) string { return l.Date(time.Unix(int64(t), 0)) + " UTC" }
+
 // Duration is a wait or a lifetime, said in its largest whole unit
-// ("7 days", "24 hours", "30 minutes", "45 seconds"), rounded up.
+// ("7 days", "24 hours", "30 minutes", "90 seconds"), rounded up;
+// under two minutes in seconds.
 type Duration time.Duration
 
 // Localize says d in l's language.
@@ -298,7 +330,7 @@ func (d Duration) Localize(l *Localizer) string {
 		return l.N("{{.Count}} days", int((v+day-1)/day))
 	case v >= 2*time.Hour:
 		return l.N("{{.Count}} hours", int((v+time.Hour-1)/time.Hour))
-	case v >= time.Minute:
+	case v >= 2*time.Minute:
 		return l.N("{{.Count}} minutes", int((v+time.Minute-1)/time.Minute))
 	}
 	return l.N("{{.Count}} seconds", int((v+time.Second-1)/time.Second))

@@ -5,9 +5,11 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
+	"github.com/clientportal/portal/i18n"
+	"html"
 	htmltemplate "html/template"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -18,32 +20,96 @@ import (
 var templateFS embed.FS
 
 // Each message is its "content" (and, in HTML, its "preheader") inside the
-// shared "layout" of templates/layout.html and layout.txt.
+// shared "layout" of templates/layout.html and layout.txt. They are parsed
+// once, and cloned for each language with its functions (see langFuncs).
 var (
 	textTemplates = map[string]*texttemplate.Template{}
 	htmlTemplates = map[string]*htmltemplate.Template{}
 )
 
+// stubs stand for the language's functions at parse time.
+var stubs = map[string]any{
+	"t": func(string, ...any) string { return "" }, "a": func(string, string, string) htmltemplate.HTML { return "" },
+	"lang": func() string { return "" }, "dir": func() string { return "" },
+}
+
 func init() {
-	textLayout := texttemplate.Must(texttemplate.ParseFS(templateFS, "templates/layout.txt"))
-	htmlLayout := htmltemplate.Must(htmltemplate.ParseFS(templateFS, "templates/layout.html"))
+	textLayout := texttemplate.Must(texttemplate.New("").Funcs(stubs).ParseFS(templateFS, "templates/layout.txt"))
+	htmlLayout := htmltemplate.Must(htmltemplate.New("").Funcs(stubs).ParseFS(templateFS, "templates/layout.html"))
 	for _, name := range []string{"alert", "code", "link", "notice"} {
 		textTemplates[name] = texttemplate.Must(texttemplate.Must(textLayout.Clone()).ParseFS(templateFS, "templates/"+name+".txt"))
 		htmlTemplates[name] = htmltemplate.Must(htmltemplate.Must(htmlLayout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
 }
 
-// render builds a message from the text and HTML templates of name. The
-// templates see data plus Subject, Brand and SecurityURL.
-func (m *Mailer) render(to, subject, name string, data map[string]any) (*Message, error) {
+// langTemplates are one language's templates.
+type langTemplates struct {
+	text map[string]*texttemplate.Template
+	html map[string]*htmltemplate.Template
+}
+
+var byLang sync.Map // *i18n.Localizer → *langTemplates
+
+// templatesFor returns l's templates, made on first use. In them,
+// {{t "ID" "Name" value…}} is a message in l's language (escaped for
+// HTML in the HTML part), {{a MESSAGE URL COLOUR}} turns the <a>…</a> of a
+// translated message into a link, and {{lang}} {{dir}} fill the html tag.
+func templatesFor(l *i18n.Localizer) *langTemplates {
+	if v, ok := byLang.Load(l); ok {
+		return v.(*langTemplates)
+	}
+	lt := &langTemplates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	common := map[string]any{"lang": func() string { return l.Code }, "dir": l.Dir}
+	for name, t := range textTemplates {
+		fm := texttemplate.FuncMap{"t": l.T}
+		for k, v := range common {
+			fm[k] = v
+		}
+		lt.text[name] = texttemplate.Must(t.Clone()).Funcs(fm)
+	}
+	for name, t := range htmlTemplates {
+		fm := htmltemplate.FuncMap{"t": l.HTML, "a": link}
+		for k, v := range common {
+			fm[k] = v
+		}
+		lt.html[name] = htmltemplate.Must(t.Clone()).Funcs(fm)
+	}
+	v, _ := byLang.LoadOrStore(l, lt)
+	return v.(*langTemplates)
+}
+
+// link makes the <a>…</a> of a translated message a link to href in
+// colour, styled as the layout's links are.
+func link(msg htmltemplate.HTML, href, colour string) htmltemplate.HTML {
+	open := `<a class="link" href="` + html.EscapeString(href) + `" style="color:` + html.EscapeString(colour) + `;text-decoration:underline">`
+	return htmltemplate.HTML(strings.Replace(string(msg), "<a>", open, 1))
+}
+
+// lang is the localizer of an i18n language code (English when unknown).
+func (m *Mailer) lang(code string) *i18n.Localizer {
+	cat := m.Catalog
+	if cat == nil {
+		cat = i18n.Builtin()
+	}
+	if l, ok := cat.Get(code); ok {
+		return l
+	}
+	return cat.Default()
+}
+
+// render builds a message from the text and HTML templates of name in
+// l's language. The templates see data plus Subject, Brand and
+// SecurityURL.
+func (m *Mailer) render(l *i18n.Localizer, to, subject, name string, data map[string]any) (*Message, error) {
 	data["Subject"] = subject
 	data["Brand"] = m.brand()
 	data["SecurityURL"] = strings.TrimRight(m.BaseURL, "/") + "/account/security"
+	lt := templatesFor(l)
 	var text, html bytes.Buffer
-	if err := textTemplates[name].ExecuteTemplate(&text, "layout", data); err != nil {
+	if err := lt.text[name].ExecuteTemplate(&text, "layout", data); err != nil {
 		return nil, err
 	}
-	if err := htmlTemplates[name].ExecuteTemplate(&html, "layout", data); err != nil {
+	if err := lt.html[name].ExecuteTemplate(&html, "layout", data); err != nil {
 		return nil, err
 	}
 	return &Message{To: to, Subject: subject, Text: text.String(), HTML: html.String()}, nil
@@ -108,6 +174,8 @@ type Mailer struct {
 	// Keys seals the bodies of queued messages: links and notices rest in
 	// the database only as ciphertext, opened by the worker at send time.
 	Keys Sealer
+	// Catalog is the message catalogue (nil: the built-in one).
+	Catalog *i18n.Catalog
 }
 
 // Sealer encrypts data at rest with additional data bound to it, as
@@ -171,12 +239,14 @@ func Reseal(k Sealer, om *portal.OutboxMessage) error {
 
 var _ portal.Notifier = (*Mailer)(nil)
 
-// SendCode emails a one-time code now. The subject says what the code is
-// for (portal.CodeLogin or portal.CodeEnrol), never the code.
-func (m *Mailer) SendCode(ctx context.Context, to, name, code, purpose string, ttl time.Duration) error {
+// SendCode emails a one-time code now, in the language lang (an i18n
+// code; "" is English). The subject says what the code is for
+// (portal.CodeLogin or portal.CodeEnrol), never the code.
+func (m *Mailer) SendCode(ctx context.Context, to, name, lang, code, purpose string, ttl time.Duration) error {
+	l := m.lang(lang)
 	enrol := purpose == portal.CodeEnrol
-	msg, err := m.render(to, codeSubject(m.brand().Name, purpose), "code", map[string]any{
-		"Name": name, "Code": code, "Enrol": enrol, "Expires": Lifetime(ttl),
+	msg, err := m.render(l, to, codeSubject(m.brand().Name, purpose).Localize(l), "code", map[string]any{
+		"Name": name, "Code": code, "Enrol": enrol, "Expires": i18n.Duration(ttl).Localize(l),
 	})
 	if err != nil {
 		return err
@@ -204,34 +274,40 @@ func (m *Mailer) Message(n *portal.Notification) (*portal.OutboxMessage, error) 
 }
 
 // codeSubject is the subject of a code email for purpose.
-func codeSubject(name, purpose string) string {
+func codeSubject(name, purpose string) i18n.Msg {
 	if purpose == portal.CodeEnrol {
-		return "Your " + name + " code to confirm your email address"
+		return i18n.M("Your {{.Brand}} code to confirm your email address", "Brand", name)
 	}
-	return "Your " + name + " sign-in code"
+	return i18n.M("Your {{.Brand}} sign-in code", "Brand", name)
 }
 
+// notice renders a notification in its recipient's language: the event's
+// title, and each line of the detail (translated when it is a message of
+// the catalogue).
 func (m *Mailer) notice(n *portal.Notification) (*Message, error) {
+	l := m.lang(n.Locale)
 	var detail []string // a paragraph a line
 	for _, line := range strings.Split(n.Detail, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
-			detail = append(detail, line)
+			detail = append(detail, l.T(line))
 		}
 	}
-	return m.render(n.To, portal.EventTitle(n.Kind), "notice", map[string]any{
-		"Name": n.Name, "Title": portal.EventTitle(n.Kind), "To": n.To, "Detail": detail, "IP": n.IP,
-		"When": time.Unix(n.At, 0).UTC().Format("2 Jan 2006 15:04 UTC"), "Locked": n.Kind == portal.EventSecondFactorLocked || n.Kind == portal.EventSecondFactorFrozen,
+	title := l.T(portal.EventTitle(n.Kind))
+	return m.render(l, n.To, title, "notice", map[string]any{
+		"Name": n.Name, "Title": title, "To": n.To, "Detail": detail, "IP": n.IP,
+		"When": l.Date(time.Unix(n.At, 0)) + " UTC", "Locked": n.Kind == portal.EventSecondFactorLocked || n.Kind == portal.EventSecondFactorFrozen,
 	})
 }
 
 // SendLink queues an email with a one-time link (address verification,
-// email change, invitation) that works for ttl; the email says so. Unless
-// intro already says what to do if it was not them, it adds that the email
-// can be ignored.
-func (m *Mailer) SendLink(ctx context.Context, to, name, subject, intro, button, link string, ttl time.Duration) error {
-	msg, err := m.render(to, subject, "link", map[string]any{
-		"Name": name, "Intro": intro, "Button": button, "Link": link, "Expires": Lifetime(ttl),
-		"Warned": strings.Contains(strings.ToLower(intro), "not you"),
+// email change, invitation) that works for ttl, in the language lang; the
+// email says how long. Unless the introduction already says what to do if
+// it was not them, it adds that the email can be ignored.
+func (m *Mailer) SendLink(ctx context.Context, to, name, lang string, letter portal.Letter, link string, ttl time.Duration) error {
+	l := m.lang(lang)
+	msg, err := m.render(l, to, letter.Subject.Localize(l), "link", map[string]any{
+		"Name": name, "Intro": letter.Intro.Localize(l), "Button": letter.Button.Localize(l), "Link": link, "Expires": i18n.Duration(ttl).Localize(l),
+		"Warned": strings.Contains(strings.ToLower(letter.Intro.String()), "not you"),
 	})
 	if err != nil {
 		return err
@@ -239,12 +315,13 @@ func (m *Mailer) SendLink(ctx context.Context, to, name, subject, intro, button,
 	return m.queue(ctx, msg)
 }
 
-// SendSignInAlert queues a new sign-in alert: intro says what happened,
-// then "Yes, this was me" leads to mine and "No, secure my account" to
-// secure, which works for ttl.
-func (m *Mailer) SendSignInAlert(ctx context.Context, to, name, subject, intro, mine, secure string, ttl time.Duration) error {
-	msg, err := m.render(to, subject, "alert", map[string]any{
-		"Name": name, "Intro": intro, "Mine": mine, "Secure": secure, "Expires": Lifetime(ttl),
+// SendSignInAlert queues a new sign-in alert in the language lang: intro
+// says what happened, then "Yes, this was me" leads to mine and "No,
+// secure my account" to secure, which works for ttl.
+func (m *Mailer) SendSignInAlert(ctx context.Context, to, name, lang string, subject, intro i18n.Msg, mine, secure string, ttl time.Duration) error {
+	l := m.lang(lang)
+	msg, err := m.render(l, to, subject.Localize(l), "alert", map[string]any{
+		"Name": name, "Intro": intro.Localize(l), "Mine": mine, "Secure": secure, "Expires": i18n.Duration(ttl).Localize(l),
 	})
 	if err != nil {
 		return err
@@ -252,24 +329,9 @@ func (m *Mailer) SendSignInAlert(ctx context.Context, to, name, subject, intro, 
 	return m.queue(ctx, msg)
 }
 
-// Lifetime says how long a link works, in the largest whole unit: "7 days",
-// "24 hours", "30 minutes".
-func Lifetime(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
-	}
-	const day = 24 * time.Hour
-	switch {
-	case d >= 2*day && d%day == 0:
-		return plural(int64(d/day), "day")
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int64(d/time.Hour), "hour")
-	}
-	return plural(int64(d/time.Minute), "minute")
-}
+// Lifetime says how long a link works, in English, in the largest whole
+// unit: "7 days", "24 hours", "30 minutes".
+func Lifetime(d time.Duration) string { return i18n.Duration(d).String() }
 
 func (m *Mailer) queue(ctx context.Context, msg *Message) error {
 	om, err := m.seal(msg)

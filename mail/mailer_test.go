@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"context"
+	"github.com/clientportal/portal/i18n"
 	"regexp"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func TestSendCode(t *testing.T) {
 	} {
 		t.Run(tc.purpose, func(t *testing.T) {
 			m, c := newMailer(t, acme)
-			if err := m.SendCode(ctx, "a@example.com", "Ann", "482913", tc.purpose, 10*time.Minute); err != nil {
+			if err := m.SendCode(ctx, "a@example.com", "Ann", "", "482913", tc.purpose, 10*time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			msg := c.last(t, m)
@@ -141,8 +142,8 @@ func TestSendLink(t *testing.T) {
 	ctx := context.Background()
 	m, c := newMailer(t, acme)
 	link := "https://portal.test/verify-email?token=abc123"
-	if err := m.SendLink(ctx, "a@example.com", "Ann", "Confirm your email address", "Please confirm that this is your email address.",
-		"Confirm email address", link, 24*time.Hour); err != nil {
+	if err := m.SendLink(ctx, "a@example.com", "Ann", "", portal.Letter{Subject: i18n.M("Confirm your email address"), Intro: i18n.M("Please confirm that this is your email address."),
+		Button: i18n.M("Confirm email address")}, link, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	msg := c.last(t, m)
@@ -174,9 +175,9 @@ func TestSendLink(t *testing.T) {
 
 	// An intro that already says what to do if it was not them: no
 	// second word on it.
-	if err := m.SendLink(ctx, "a@example.com", "Ann", "Two-factor sign-in is frozen on your account",
-		"Two-factor sign-in is frozen. If it was not you, change your password as soon as you are signed in.",
-		"Unlock two-factor sign-in", link, 24*time.Hour); err != nil {
+	if err := m.SendLink(ctx, "a@example.com", "Ann", "", portal.Letter{Subject: i18n.M("Two-factor sign-in is frozen on your account"),
+		Intro:  i18n.M("Two-factor sign-in is frozen. If it was not you, change your password as soon as you are signed in."),
+		Button: i18n.M("Unlock two-factor sign-in")}, link, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	msg = c.last(t, m)
@@ -217,7 +218,7 @@ func TestNotice(t *testing.T) {
 		}
 		for _, body := range []string{msg.HTML, msg.Text} {
 			for _, want := range []string{
-				title, "This happened on your Acme Hosting account (a@example.com) at 1 Mar 2026 12:00 UTC.",
+				title, "This happened on your Acme Hosting account (a@example.com) at 1 Mar 2026, 12:00 UTC.",
 				"First line.", "Second line.", "192.0.2.7", "https://portal.test/account/security",
 			} {
 				if !strings.Contains(body, want) {
@@ -237,7 +238,7 @@ func TestEscaping(t *testing.T) {
 	b := acme
 	b.Name = `Acme <script>alert(1)</script>`
 	m, c := newMailer(t, b)
-	if err := m.SendCode(context.Background(), "a@example.com", "<b>Ann</b>", "482913", portal.CodeLogin, 10*time.Minute); err != nil {
+	if err := m.SendCode(context.Background(), "a@example.com", "<b>Ann</b>", "", "482913", portal.CodeLogin, 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	msg := c.last(t, m)
@@ -253,7 +254,7 @@ func TestEscaping(t *testing.T) {
 // colour, and no empty logo, support or legal links.
 func TestDefaultBrand(t *testing.T) {
 	m, c := newMailer(t, portal.Brand{})
-	if err := m.SendCode(context.Background(), "a@example.com", "", "482913", portal.CodeLogin, 10*time.Minute); err != nil {
+	if err := m.SendCode(context.Background(), "a@example.com", "", "", "482913", portal.CodeLogin, 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	msg := c.last(t, m)
@@ -275,8 +276,8 @@ func TestDefaultBrand(t *testing.T) {
 func TestSendSignInAlert(t *testing.T) {
 	m, c := newMailer(t, acme)
 	mine, secure := "https://portal.test/secure?token=t0k&answer=me", "https://portal.test/secure?token=t0k"
-	if err := m.SendSignInAlert(context.Background(), "a@example.com", "Ann", "New sign-in to your Acme account",
-		"Someone signed in to your Acme account from a browser it had not seen before.", mine, secure, 7*24*time.Hour); err != nil {
+	if err := m.SendSignInAlert(context.Background(), "a@example.com", "Ann", "", i18n.M("New sign-in to your Acme account"),
+		i18n.M("Someone signed in to your Acme account from a browser it had not seen before."), mine, secure, 7*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	msg := c.last(t, m)
@@ -300,3 +301,33 @@ func TestSendSignInAlert(t *testing.T) {
 
 // htmlEscaped is s as html/template writes it in an attribute.
 func htmlEscaped(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }
+
+// TestSendCodeInLanguage: a code email in Malay and in Arabic: subject,
+// text and HTML in the language, the HTML marked with its lang and
+// direction, the code unchanged.
+func TestSendCodeInLanguage(t *testing.T) {
+	for _, code := range []string{"ms", "ar"} {
+		l, _ := i18n.Builtin().Get(code)
+		subject := l.T("Your {{.Brand}} sign-in code", "Brand", "Acme Hosting")
+		body := l.T("Enter it on the sign-in page to finish signing in.")
+		if !l.Translated("Your {{.Brand}} sign-in code") || !l.Translated("Enter it on the sign-in page to finish signing in.") {
+			t.Fatalf("%s lacks the code email's messages", code)
+		}
+		m, c := newMailer(t, acme)
+		if err := m.SendCode(context.Background(), "a@example.com", "Ann", code, "482913", portal.CodeLogin, 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		msg := c.last(t, m)
+		if msg.Subject != subject {
+			t.Errorf("%s: subject %q, want %q", code, msg.Subject, subject)
+		}
+		for _, part := range []string{msg.Text, msg.HTML} {
+			if !strings.Contains(part, body) || !strings.Contains(part, "482913") || strings.Contains(part, "finish signing in") {
+				t.Errorf("%s: body not in the language:\n%s", code, part)
+			}
+		}
+		if want := `<html lang="` + code + `" dir="` + l.Dir() + `">`; !strings.Contains(msg.HTML, want) {
+			t.Errorf("%s: HTML lacks %s", code, want)
+		}
+	}
+}

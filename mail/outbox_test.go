@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"context"
+	"github.com/clientportal/portal/i18n"
 	"log/slog"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestOutboxKeys(t *testing.T) {
 		}
 		m := &mail.Mailer{Sender: smtp, Outbox: db, Keys: old, Clock: clock, BaseURL: "http://portal.test", Brand: portal.Brand{Name: "Test Portal"}}
 		link := "http://portal.test/invite?token=secret-link-token"
-		if err := m.SendLink(ctx, "a@example.com", "A", "You're invited", "Join us.", "Accept", link, 7*24*time.Hour); err != nil {
+		if err := m.SendLink(ctx, "a@example.com", "A", "", portal.Letter{Subject: i18n.M("You're invited"), Intro: i18n.M("Join us."), Button: i18n.M("Accept")}, link, 7*24*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.Notify(ctx, &portal.Notification{To: "b@example.com", Name: "B", Kind: portal.EventTwoFactorEnabled, At: clock.Now().Unix()}); err != nil {
@@ -78,7 +79,7 @@ func TestOutboxKeys(t *testing.T) {
 		}
 
 		// Re-sealed with the new first key, a pending message needs only it.
-		if err := m.SendLink(ctx, "c@example.com", "C", "Confirm", "Confirm it.", "Confirm", link, 7*24*time.Hour); err != nil {
+		if err := m.SendLink(ctx, "c@example.com", "C", "", portal.Letter{Subject: i18n.M("Confirm"), Intro: i18n.M("Confirm it."), Button: i18n.M("Confirm")}, link, 7*24*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		pending, err := db.PendingSealed(ctx)

@@ -21,6 +21,9 @@ type SendRequest struct {
 	// address or number); empty means the confirmed method's.
 	Destination string
 	Now         time.Time
+	// Lang is the i18n language code the message goes out in ("": the
+	// user's chosen language, else English).
+	Lang string
 }
 
 // Sent tells the user where a code went and when they may ask again.

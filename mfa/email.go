@@ -10,7 +10,8 @@ import (
 // CodeMailer delivers a code by email now (not through the outbox: the
 // person is waiting, and a failure must be reported at once).
 type CodeMailer interface {
-	SendCode(ctx context.Context, to, name, code, purpose string, ttl time.Duration) error
+	// lang is the i18n language code of the email ("": English).
+	SendCode(ctx context.Context, to, name, lang, code, purpose string, ttl time.Duration) error
 }
 
 // Email is the email-code factor. The code goes to the user's verified
@@ -49,7 +50,7 @@ func (e *Email) Send(ctx context.Context, req *SendRequest) (*Sent, error) {
 		dest = req.User.Email
 	}
 	sent, err := e.Codes.Issue(ctx, portal.MethodEmail, req, dest, func(code string) error {
-		if err := e.Mailer.SendCode(ctx, dest, req.User.Name, code, req.Purpose, e.Codes.Policy.TTL); err != nil {
+		if err := e.Mailer.SendCode(ctx, dest, req.User.Name, emailLang(req), code, req.Purpose, e.Codes.Policy.TTL); err != nil {
 			return &wrapped{public: errMailDown, cause: err}
 		}
 		return nil
@@ -97,4 +98,16 @@ func (w *wrapped) Unwrap() error { return w.cause }
 func (e *Email) ConfirmEnrolment(ctx context.Context, m *portal.Method, code string, now time.Time) error {
 	_, err := e.Codes.Check(ctx, m.UserID, portal.MethodEmail, portal.CodeEnrol, m.ID, code, now)
 	return err
+}
+
+// emailLang is the language of a code email: the request's, else the
+// user's choice.
+func emailLang(req *SendRequest) string {
+	if req.Lang != "" {
+		return req.Lang
+	}
+	if req.User != nil {
+		return req.User.Locale
+	}
+	return ""
 }

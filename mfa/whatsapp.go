@@ -3,6 +3,7 @@ package mfa
 import (
 	"context"
 	"errors"
+	"github.com/clientportal/portal/i18n"
 	"strings"
 	"time"
 	"unicode"
@@ -15,7 +16,9 @@ import (
 
 // WhatsAppSender sends a code with the Cloud API (whatsapp.Client).
 type WhatsAppSender interface {
-	SendCode(ctx context.Context, phone, code string) (string, error)
+	// SendCodeIn sends code with the template in lang (a Cloud API
+	// language code), falling back to the configured language.
+	SendCodeIn(ctx context.Context, phone, code, lang string) (string, error)
 }
 
 // WhatsApp is the WhatsApp-code factor: codes go to the verified number of
@@ -54,7 +57,7 @@ func (w *WhatsApp) Send(ctx context.Context, req *SendRequest) (*Sent, error) {
 		dest = req.Methods[0].Data
 	}
 	sent, err := w.Codes.Issue(ctx, portal.MethodWhatsApp, req, dest, func(code string) error {
-		if _, err := w.Client.SendCode(ctx, dest, code); err != nil {
+		if _, err := w.Client.SendCodeIn(ctx, dest, code, whatsAppLang(req)); err != nil {
 			return &wrapped{public: whatsAppError(err), cause: err}
 		}
 		return nil
@@ -152,4 +155,17 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// whatsAppLang is the template language for req: the request's language,
+// else the user's, as a Cloud API code ("" for the configured one).
+func whatsAppLang(req *SendRequest) string {
+	code := req.Lang
+	if code == "" && req.User != nil {
+		code = req.User.Locale
+	}
+	if l, ok := i18n.Builtin().Get(code); ok && l.Code != "en" {
+		return l.WhatsApp
+	}
+	return ""
 }

@@ -59,9 +59,9 @@ func yubicoError(err error) error {
 	}
 	switch ye.Kind {
 	case yubico.KindInvalidOTP:
-		return &wrapped{public: portal.Errorf(portal.EINVALID, "%s", ye.UserMessage()), cause: err}
+		return &wrapped{public: &portal.Error{Code: portal.EINVALID, Message: ye.UserMessage()}, cause: err}
 	case yubico.KindRejected:
-		return &wrapped{public: portal.Errorf(portal.ECODE, "%s", ye.UserMessage()), cause: err}
+		return &wrapped{public: &portal.Error{Code: portal.ECODE, Message: ye.UserMessage()}, cause: err}
 	}
 	return &wrapped{public: &portal.Error{Code: portal.EUNAVAILABLE, Message: ye.UserMessage(), RetryAfter: 30 * time.Second}, cause: err}
 }

@@ -4,6 +4,7 @@ package portaltest
 import (
 	"context"
 	"errors"
+	"github.com/clientportal/portal/i18n"
 
 	"bytes"
 	"github.com/clientportal/portal"
@@ -122,18 +123,20 @@ func (r *Notifier) Kinds(userID string) []string {
 	return out
 }
 
-// Mailbox records codes and links instead of emailing them, and can be
-// told the mail server is down.
+// Mailbox records codes and links instead of emailing them, with the
+// language each went out in, and can be told the mail server is down.
 type Mailbox struct {
 	mu    sync.Mutex
 	Down  bool
 	codes map[string][]string
 	links map[string][]string
 	mine  map[string]string
+	langs map[string]string
+	subj  map[string]string
 }
 
 // SendCode records a code for to, or fails when Down.
-func (m *Mailbox) SendCode(_ context.Context, to, _, code, _ string, _ time.Duration) error {
+func (m *Mailbox) SendCode(_ context.Context, to, _, lang, code, _ string, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.Down {
@@ -143,30 +146,51 @@ func (m *Mailbox) SendCode(_ context.Context, to, _, code, _ string, _ time.Dura
 		m.codes = map[string][]string{}
 	}
 	m.codes[to] = append(m.codes[to], code)
+	m.setLang(to, lang, "")
 	return nil
 }
 
+func (m *Mailbox) setLang(to, lang, subject string) {
+	if m.langs == nil {
+		m.langs, m.subj = map[string]string{}, map[string]string{}
+	}
+	m.langs[to], m.subj[to] = lang, subject
+}
+
+// LastLang is the language code of the newest code or link to to, and
+// the subject of that link in it ("" for a code).
+func (m *Mailbox) LastLang(to string) (lang, subject string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.langs[to], m.subj[to]
+}
+
 // SendLink records a link for to.
-func (m *Mailbox) SendLink(_ context.Context, to, _, _, _, _, link string, _ time.Duration) error {
+func (m *Mailbox) SendLink(_ context.Context, to, _, lang string, letter portal.Letter, link string, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.links == nil {
 		m.links = map[string][]string{}
 	}
 	m.links[to] = append(m.links[to], link)
+	subject := letter.Subject.String()
+	if l, ok := i18n.Builtin().Get(lang); ok {
+		subject = letter.Subject.Localize(l)
+	}
+	m.setLang(to, lang, subject)
 	return nil
 }
 
 // SendSignInAlert records a new sign-in alert: the link to secure the
 // account as a link (LastLink), the "this was me" one apart (LastMine).
-func (m *Mailbox) SendSignInAlert(ctx context.Context, to, name, subject, intro, mine, secure string, ttl time.Duration) error {
+func (m *Mailbox) SendSignInAlert(ctx context.Context, to, name, lang string, subject, intro i18n.Msg, mine, secure string, ttl time.Duration) error {
 	m.mu.Lock()
 	if m.mine == nil {
 		m.mine = map[string]string{}
 	}
 	m.mine[to] = mine
 	m.mu.Unlock()
-	return m.SendLink(ctx, to, name, subject, intro, "", secure, ttl)
+	return m.SendLink(ctx, to, name, lang, portal.Letter{Subject: subject, Intro: intro}, secure, ttl)
 }
 
 // LastMine is the "Yes, this was me" link of the newest alert to to.

@@ -29,11 +29,15 @@ type AppSpec struct {
 // without a fragment or credentials, and https unless it is http on this
 // machine (localhost or a loopback address) for development.
 func CheckRedirectURI(s string) error {
-	bad := &portal.Error{Code: portal.EINVALID, Field: "redirect_uris", Message: "“" + s + "” is not an absolute https:// address without a fragment (http:// only for localhost or 127.0.0.1)."}
+	bad := func() error {
+		e := portal.Msg(portal.EINVALID, "“{{.URI}}” is not an absolute https:// address without a fragment (http:// only for localhost or 127.0.0.1).", "URI", s)
+		e.Field = "redirect_uris"
+		return e
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Fragment != "" || u.User != nil || len(s) > 2000 ||
 		strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
-		return bad
+		return bad()
 	}
 	switch {
 	case u.Scheme == "https":
@@ -41,7 +45,7 @@ func CheckRedirectURI(s string) error {
 	case u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1"):
 		return nil
 	}
-	return bad
+	return bad()
 }
 
 // Apply checks spec and writes it into a (a new app when a.ID is empty,
@@ -79,7 +83,9 @@ func (spec *AppSpec) Apply(a *portal.App, now int64) (secret string, err error) 
 	}
 	for _, sc := range spec.Scopes {
 		if !slices.Contains(AllScopes, sc) {
-			return "", &portal.Error{Code: portal.EINVALID, Field: "scopes", Message: "Unknown scope “" + sc + "”: the portal knows " + strings.Join(AllScopes, ", ") + "."}
+			e := portal.Msg(portal.EINVALID, "Unknown scope “{{.Scope}}”: the portal knows {{.Scopes}}.", "Scope", sc, "Scopes", strings.Join(AllScopes, ", "))
+			e.Field = "scopes"
+			return "", e
 		}
 	}
 	switch spec.SigningAlg {

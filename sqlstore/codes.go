@@ -39,7 +39,7 @@ func (db *DB) IssueCode(ctx context.Context, c *portal.Code, p portal.CodePolicy
 		}
 		if last.Valid && c.CreatedAt-last.Int64 < int64(p.Resend/time.Second) {
 			wait := time.Duration(last.Int64+int64(p.Resend/time.Second)-c.CreatedAt) * time.Second
-			return portal.RateLimited(wait, "A code was sent a moment ago. You can ask for a new one in {{.Wait}}.", "Wait", i18n.Duration(wait))
+			return portal.RateLimited(wait, "A code was sent a moment ago. You can ask for a new one in {{.Wait}}.", "Wait", seconds(wait/time.Second))
 		}
 		if n >= p.PerHour {
 			wait := time.Duration(oldest.Int64+3600-c.CreatedAt) * time.Second
@@ -120,3 +120,10 @@ func (db *DB) FailCode(ctx context.Context, id string) (int, error) {
 	err := db.rw.QueryRowContext(ctx, `UPDATE codes SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, id).Scan(&n)
 	return n, err
 }
+
+// seconds is the pause before a new code, said in seconds ("60 seconds",
+// not "1 minute"): it is never longer than a minute or two.
+type seconds int
+
+// Localize says s in l's language.
+func (s seconds) Localize(l *i18n.Localizer) string { return l.N("{{.Count}} seconds", int(s)) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
 )
 
 // adminFilter reads the user-list filters from the query string.
@@ -58,12 +59,12 @@ func (s *Server) apiAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// methodLabels names method types for people.
-func (s *Server) methodLabels(types []string) string {
+// methodLabels names method types for people, in l's language.
+func (s *Server) methodLabels(l *i18n.Localizer, types []string) string {
 	var out []string
 	for _, t := range types {
 		if f := s.Factors.Get(t); f != nil {
-			out = append(out, f.Label())
+			out = append(out, i18n.Text(f.Label()).Localize(l))
 		} else {
 			out = append(out, t)
 		}
@@ -91,9 +92,10 @@ func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	l := s.lang(r)
 	var views []map[string]any
 	for _, row := range rows {
-		views = append(views, map[string]any{"Row": row, "Methods": s.methodLabels(row.Methods), "Owner": owners[row.AccountID]})
+		views = append(views, map[string]any{"Row": row, "Methods": s.methodLabels(l, row.Methods), "Owner": owners[row.AccountID]})
 	}
 	nextQ := url.Values{}
 	for k, v := range p.Form {
@@ -126,6 +128,9 @@ func (s *Server) handleAdminExport(w http.ResponseWriter, r *http.Request) error
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="users.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
+	// The cells people read (role, two-factor status, methods) are in the
+	// language of the request; the header's keys stay as they are.
+	l := s.lang(r)
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"id", "email", "name", "role", "account_owner_name", "account_owner_email", "account_id", "two_factor", "methods", "created_at", "last_login_at", "failed_attempts"})
 	for {
@@ -143,15 +148,15 @@ func (s *Server) handleAdminExport(w http.ResponseWriter, r *http.Request) error
 			if o := owners[row.AccountID]; o != nil {
 				ownerName, ownerEmail = o.Name, o.Email
 			}
-			status := "Not activated"
+			status := l.T("Not activated")
 			if row.TwoFA {
-				status = "Activated"
+				status = l.T("Activated")
 			}
 			last := ""
 			if row.LastLoginAt > 0 {
 				last = unixTime(row.LastLoginAt)
 			}
-			cw.Write([]string{row.ID, csvSafe(row.Email), csvSafe(row.Name), roleLabel(row.Role), csvSafe(ownerName), csvSafe(ownerEmail), row.AccountID, status, s.methodLabels(row.Methods),
+			cw.Write([]string{row.ID, csvSafe(row.Email), csvSafe(row.Name), csvSafe(i18n.Text(roleLabel(row.Role)).Localize(l)), csvSafe(ownerName), csvSafe(ownerEmail), row.AccountID, csvSafe(status), csvSafe(s.methodLabels(l, row.Methods)),
 				unixTime(row.CreatedAt), last, strconv.Itoa(row.FailedAttempts)})
 		}
 		cw.Flush()
@@ -201,9 +206,16 @@ func (s *Server) adminUserPage(r *http.Request, id string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
+	l := s.lang(r)
 	var methods []map[string]any
 	for _, m := range tf.Methods {
-		methods = append(methods, map[string]any{"Label": s.methodLabels([]string{m.Type}), "Name": m.Name, "CreatedAt": m.CreatedAt, "LastUsedAt": m.LastUsedAt})
+		// The method's own name is shown unless it only repeats the label
+		// (in English or in l's language).
+		label, name := s.methodLabels(l, []string{m.Type}), m.Name
+		if name == label || name == s.methodLabels(s.catalog().Default(), []string{m.Type}) {
+			name = ""
+		}
+		methods = append(methods, map[string]any{"Label": label, "Name": name, "CreatedAt": m.CreatedAt, "LastUsedAt": m.LastUsedAt})
 	}
 	var bs []map[string]any
 	for _, b := range browsers {
@@ -320,15 +332,15 @@ func (s *Server) recoveryPage(r *http.Request) (*page, error) {
 		if req.ID != q.Get("id") {
 			continue
 		}
-		who := req.Name + " (" + req.Email + ")"
+		l := s.lang(r)
 		switch q.Get("confirm") {
 		case "approve":
-			confirm = &confirmation{Question: "Approve the recovery request of " + who + "?",
-				Detail: "Only if you verified who they are. Their two-factor authentication is removed after the waiting period; they are told now and can cancel by signing in with 2FA.",
-				Action: "/admin/recovery/" + req.ID + "/approve", Button: "Approve", Cancel: "/admin/recovery", Note: "Note to the user (optional)"}
+			confirm = &confirmation{Question: l.T("Approve the recovery request of {{.Name}} ({{.Email}})?", "Name", req.Name, "Email", req.Email),
+				Detail: l.T("Only if you verified who they are. Their two-factor authentication is removed after the waiting period; they are told now and can cancel by signing in with 2FA."),
+				Action: "/admin/recovery/" + req.ID + "/approve", Button: l.T("Approve"), Cancel: "/admin/recovery", Note: l.T("Note to the user (optional)")}
 		case "deny":
-			confirm = &confirmation{Question: "Deny the recovery request of " + who + "?", Detail: "They are told, with your note.",
-				Action: "/admin/recovery/" + req.ID + "/deny", Button: "Deny", Cancel: "/admin/recovery", Note: "Why (sent to the user)", Danger: true}
+			confirm = &confirmation{Question: l.T("Deny the recovery request of {{.Name}} ({{.Email}})?", "Name", req.Name, "Email", req.Email), Detail: l.T("They are told, with your note."),
+				Action: "/admin/recovery/" + req.ID + "/deny", Button: l.T("Deny"), Cancel: "/admin/recovery", Note: l.T("Why (sent to the user)"), Danger: true}
 		}
 	}
 	return &page{Title: "Recovery requests", Data: map[string]any{"Confirm": confirm, "Pending": pending, "Recent": recent}}, nil
@@ -426,9 +438,10 @@ func (s *Server) apiAdminEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	l := s.lang(r)
 	out := []map[string]any{}
 	for _, e := range evs {
-		out = append(out, map[string]any{"id": e.ID, "user_id": e.UserID, "actor_id": e.ActorID, "type": e.Type, "title": portal.EventTitle(e.Type),
+		out = append(out, map[string]any{"id": e.ID, "user_id": e.UserID, "actor_id": e.ActorID, "type": e.Type, "title": i18n.Text(portal.EventTitle(e.Type)).Localize(l),
 			"detail": e.Detail, "ip": e.IP, "created_at": unixTime(e.CreatedAt)})
 	}
 	if f.Forward {
@@ -552,21 +565,22 @@ func (s *Server) handleAdminStats(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	l := s.lang(r)
 	s.render(w, r, http.StatusOK, "admin_stats", &page{Title: "Two-factor adoption", Data: map[string]any{
-		"Stats": st, "Share": fmt.Sprintf("%.1f%%", share(st.Enabled, st.Total)*100), "Chart": adoptionChart(hist, st.Total),
-		"Methods": s.methodShares(st),
+		"Stats": st, "Share": percent(l, share(st.Enabled, st.Total)), "Chart": adoptionChart(l, hist, st.Total),
+		"Methods": s.methodShares(l, st),
 	}})
 	return nil
 }
 
-func (s *Server) methodShares(st *portal.TwoFactorStats) []map[string]any {
+func (s *Server) methodShares(l *i18n.Localizer, st *portal.TwoFactorStats) []map[string]any {
 	var out []map[string]any
 	for _, f := range s.Factors.All() {
 		if f.Type() == portal.MethodBackupCode {
 			continue
 		}
 		n := st.ByMethod[f.Type()]
-		out = append(out, map[string]any{"Label": f.Label(), "Users": n, "Share": fmt.Sprintf("%.1f%%", share(n, st.Total)*100)})
+		out = append(out, map[string]any{"Label": i18n.Text(f.Label()).Localize(l), "Users": n, "Share": percent(l, share(n, st.Total))})
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"strings"
 	"time"
@@ -92,9 +93,10 @@ func (s *Server) apiAdminUserCreate(w http.ResponseWriter, r *http.Request) erro
 		if err != nil {
 			return err
 		}
-		if err := s.Links.SendLink(r.Context(), u.Email, u.Name, "Your "+s.Brand.Name+" account is ready",
-			"An account was made for you at "+s.Brand.Name+". Choose your password to sign in; then set up two-factor authentication on the Security page.",
-			"Choose your password", link, welcomeLinkTTL); err != nil {
+		if err := s.Links.SendLink(r.Context(), u.Email, u.Name, s.userLang(r, u).Code, portal.Letter{
+			Subject: i18n.M("Your {{.Brand}} account is ready", "Brand", s.Brand.Name),
+			Intro:   i18n.M("An account was made for you at {{.Brand}}. Choose your password to sign in; then set up two-factor authentication on the Security page.", "Brand", s.Brand.Name),
+			Button:  i18n.M("Choose your password")}, link, welcomeLinkTTL); err != nil {
 			return err
 		}
 		invited = true

@@ -97,7 +97,7 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
 		preferred = tf.Preferred
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role, "account_id": u.AccountID,
+		"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role, "account_id": u.AccountID, "locale": u.Locale,
 		"twofa": map[string]any{"enabled": tf.Enabled, "methods": methods, "preferred": preferred, "backup_codes_remaining": tf.BackupRemaining},
 	})
 	return nil
@@ -126,6 +126,35 @@ func (s *Server) apiChangePassword(w http.ResponseWriter, r *http.Request) error
 	if err := s.changePassword(r.Context(), r, in.Current, in.New); err != nil {
 		return err
 	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// apiSetLocale stores the user's language: {"locale": "ms"}; "" goes back
+// to following the browser.
+func (s *Server) apiSetLocale(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Locale *string `json:"locale"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Locale == nil {
+		return &portal.Error{Code: portal.EINVALID, Message: "Say which language: for example {\"locale\": \"ms\"}.", Field: "locale"}
+	}
+	u := state(r).user
+	code := ""
+	if *in.Locale != "" {
+		l, ok := s.catalog().Get(*in.Locale)
+		if !ok {
+			return &portal.Error{Code: portal.EINVALID, Message: "The portal does not speak that language.", Field: "locale"}
+		}
+		code = l.Code
+	}
+	if err := s.Store.SetLocale(r.Context(), u.ID, code); err != nil {
+		return err
+	}
+	u.Locale = code
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

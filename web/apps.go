@@ -59,10 +59,11 @@ func (s *Server) appsPage(r *http.Request, p *page) (*page, error) {
 	p.Data["Scopes"] = provider.AllScopes
 	p.Data["Issuer"] = s.BaseURL.String()
 	if q := r.URL.Query(); q.Get("confirm") == "delete-app" {
+		l := s.lang(r)
 		for _, a := range apps {
 			if a.ID == q.Get("id") {
-				p.Data["Confirm"] = &confirmation{Question: "Delete " + a.Name + "?", Detail: "Its users are signed out of it: every token it holds stops working, and it can no longer sign anyone in.",
-					Action: "/admin/apps/" + a.ID + "/delete", Button: "Delete the app", Cancel: "/admin/apps", Danger: true}
+				p.Data["Confirm"] = &confirmation{Question: l.T("Delete {{.Name}}?", "Name", a.Name), Detail: l.T("Its users are signed out of it: every token it holds stops working, and it can no longer sign anyone in."),
+					Action: "/admin/apps/" + a.ID + "/delete", Button: l.T("Delete the app"), Cancel: "/admin/apps", Danger: true}
 			}
 		}
 	}
@@ -118,7 +119,7 @@ func (s *Server) handleAdminAppsForm(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	p.Flash = "The app " + app.Name + " was saved."
+	p.Flash = s.lang(r).T("The app {{.Name}} was saved.", "Name", app.Name)
 	p.Data["Created"] = map[string]string{"ID": app.ID, "Secret": secret, "Name": app.Name}
 	s.render(w, r, http.StatusOK, "admin_apps", p)
 	return nil

@@ -415,7 +415,7 @@ var noBody = map[string]bool{
 func everyField(v string) string {
 	var b strings.Builder
 	for i, f := range []string{"email", "password", "name", "message", "note", "reason", "code", "method", "phone", "otp", "token",
-		"twofa_policy", "current_password", "new_password", "next", "url", "account_name", "signing_alg"} {
+		"twofa_policy", "current_password", "new_password", "next", "url", "account_name", "signing_alg", "locale"} {
 		if i > 0 {
 			b.WriteString(",")
 		}

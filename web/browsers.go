@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
 )
 
 // settings reads the staff settings.
@@ -78,9 +79,13 @@ func (s *Server) rememberBrowser(ctx context.Context, w http.ResponseWriter, r *
 	return nil
 }
 
-// browserName makes a short label of a user agent string.
-func browserName(ua string) string {
-	name, system := "Browser", ""
+// browserName makes a short label of a user agent string, in English (for
+// the event a remembered browser leaves).
+func browserName(ua string) string { return browserLabel(i18n.English(), ua) }
+
+// browserLabel makes a short label of a user agent string in l's language.
+func browserLabel(l *i18n.Localizer, ua string) string {
+	name, system := l.T("Browser"), ""
 	for _, b := range []struct{ key, name string }{{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}} {
 		if strings.Contains(ua, b.key) {
 			name = b.name
@@ -94,7 +99,7 @@ func browserName(ua string) string {
 		}
 	}
 	if system != "" {
-		return name + " on " + system
+		return l.T("{{.Browser}} on {{.System}}", "Browser", name, "System", system)
 	}
 	return name
 }
@@ -134,9 +139,10 @@ func (s *Server) apiBrowsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	l := s.lang(r)
 	out := []map[string]any{}
 	for _, b := range bs {
-		out = append(out, map[string]any{"id": b.ID, "browser": browserName(b.UserAgent), "ip": b.IP,
+		out = append(out, map[string]any{"id": b.ID, "browser": browserLabel(l, b.UserAgent), "ip": b.IP,
 			"created_at": unixTime(b.CreatedAt), "last_used_at": unixTime(b.LastUsedAt), "expires_at": unixTime(b.ExpiresAt)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"browsers": out})

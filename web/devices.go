@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-	"fmt"
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"net/url"
 	"time"
@@ -52,10 +52,9 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 		return
 	}
 	browser, system := describeUA(sess.UserAgent)
-	at := time.Unix(sess.LastSeenAt, 0).UTC().Format("2 January 2006 at 15:04 UTC")
-	intro := fmt.Sprintf("Someone signed in to your %s account from a browser it had not seen before: %s on %s, from %s, on %s, with %s. "+
+	intro := i18n.M("Someone signed in to your {{.Brand}} account from a browser it had not seen before: {{.Browser}} on {{.System}}, from {{.IP}}, on {{.When}}, with {{.Method}}. "+
 		"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
-		s.Brand.Name, browser, system, sess.IP, at, lower(signInMethod(sess.AMR)))
+		"Brand", s.Brand.Name, "Browser", browser, "System", system, "IP", sess.IP, "When", i18n.Time(sess.LastSeenAt), "Method", midSentence(signInMethod(sess.AMR)))
 	s.background(r, func(ctx context.Context) {
 		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 {
 			return // the account's first browser
@@ -75,17 +74,23 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 			return
 		}
 		link := s.BaseURL.String() + "/secure?token=" + url.QueryEscape(token)
-		if err := s.Alerts.SendSignInAlert(ctx, u.Email, u.Name, "New sign-in to your "+s.Brand.Name+" account", intro, link+"&answer=me", link, secureLinkFor); err != nil {
+		subject := i18n.M("New sign-in to your {{.Brand}} account", "Brand", s.Brand.Name)
+		if err := s.Alerts.SendSignInAlert(ctx, u.Email, u.Name, s.mailLang(ctx, u).Code, subject, intro, link+"&answer=me", link, secureLinkFor); err != nil {
 			s.Logger.Error("new sign-in alert", "err", err)
 		}
 	})
 }
 
-func lower(s string) string {
-	if s == "" {
-		return s
+// midSentence is a label (a message ID) used inside an English sentence:
+// its first letter is lower case there; other languages keep their own.
+type midSentence string
+
+func (m midSentence) Localize(l *i18n.Localizer) string {
+	t := l.T(string(m))
+	if l.Code == "en" && t != "" {
+		return string(t[0]|0x20) + t[1:]
 	}
-	return string(s[0]|0x20) + s[1:]
+	return t
 }
 
 // alertsOn is the user's choice, else the staff default.

@@ -38,7 +38,7 @@ func (s *Server) sendCodeTo(ctx context.Context, r *http.Request, u *portal.User
 	if len(methods) == 0 {
 		return nil, portal.Msg(portal.EINVALID, "You have not set up {{.Method}} as a two-factor method.", "Method", i18n.Text(sender.Label()))
 	}
-	sent, err := sender.Send(ctx, &mfa.SendRequest{User: u, Methods: methods, Purpose: portal.CodeLogin, Binding: binding, Now: s.now()})
+	sent, err := sender.Send(ctx, &mfa.SendRequest{User: u, Methods: methods, Purpose: portal.CodeLogin, Binding: binding, Now: s.now(), Lang: s.mailLang(ctx, u).Code})
 	if err != nil {
 		s.logSendError(r, method, err)
 		return nil, err
@@ -155,7 +155,7 @@ func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnr
 	if m, err := s.pendingMethod(ctx, u, f.Type()); err == nil && m.Data == dest {
 		// A new code for the set-up in progress. Refused (too soon, too
 		// many), the set-up and the code already sent stay as they are.
-		sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now()})
+		sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now(), Lang: s.mailLang(ctx, u).Code})
 		if err != nil {
 			s.logSendError(r, f.Type(), err)
 		}
@@ -168,7 +168,7 @@ func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnr
 	if err := s.Store.CreateMethod(ctx, m); err != nil {
 		return nil, err
 	}
-	sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now()})
+	sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now(), Lang: s.mailLang(ctx, u).Code})
 	if err != nil {
 		s.logSendError(r, f.Type(), err)
 		s.Store.DeletePendingMethods(context.WithoutCancel(ctx), u.ID, f.Type())
@@ -255,7 +255,7 @@ func (s *Server) handleEmailBegin(w http.ResponseWriter, r *http.Request) error 
 		return nil
 	}
 	if _, err := s.beginEmail(r.Context(), r); err != nil {
-		p, perr := s.codeSetupPage(r, s.emailEnroller(), "Add email as a two-factor method")
+		p, perr := s.codeSetupPage(r, s.emailEnroller(), i18n.Text("Add email as a two-factor method"))
 		if perr != nil {
 			return perr
 		}
@@ -284,8 +284,9 @@ func (s *Server) whatsAppEnroller() codeEnroller {
 
 // codeSetupPage is the set-up page of a code-sending method: with a set-up
 // in progress it asks for the code (and offers a new one), else it starts.
-func (s *Server) codeSetupPage(r *http.Request, f codeEnroller, title string) (*page, error) {
-	p := &page{Title: title, Data: map[string]any{}}
+// The title is a message ID (render translates it).
+func (s *Server) codeSetupPage(r *http.Request, f codeEnroller, title i18n.Text) (*page, error) {
+	p := &page{Title: string(title), Data: map[string]any{}}
 	if f == nil {
 		return p, nil
 	}
@@ -308,7 +309,7 @@ func (s *Server) handleEmailSetupPage(w http.ResponseWriter, r *http.Request) er
 	if s.Email == nil {
 		return portal.Errorf(portal.ENOTFOUND, "Email codes are not offered here.")
 	}
-	p, err := s.codeSetupPage(r, s.emailEnroller(), "Add email as a two-factor method")
+	p, err := s.codeSetupPage(r, s.emailEnroller(), i18n.Text("Add email as a two-factor method"))
 	if err != nil {
 		return err
 	}
@@ -327,7 +328,7 @@ func (s *Server) handleEmailConfirm(w http.ResponseWriter, r *http.Request) erro
 		_, codes, err = s.confirmEmail(r.Context(), r, r.PostForm.Get("code"))
 	}
 	if err != nil {
-		p, perr := s.codeSetupPage(r, s.emailEnroller(), "Add email as a two-factor method")
+		p, perr := s.codeSetupPage(r, s.emailEnroller(), i18n.Text("Add email as a two-factor method"))
 		if perr != nil {
 			return perr
 		}
@@ -348,8 +349,8 @@ func (s *Server) sendVerification(ctx context.Context, u *portal.User) error {
 	if err != nil {
 		return err
 	}
-	return s.Links.SendLink(ctx, u.Email, u.Name, "Confirm your email address",
-		"Please confirm that this is your email address. A verified address can receive sign-in codes.", "Confirm email address", link, EmailLinkTTL)
+	return s.Links.SendLink(ctx, u.Email, u.Name, s.mailLang(ctx, u).Code, portal.Letter{Subject: i18n.M("Confirm your email address"),
+		Intro: i18n.M("Please confirm that this is your email address. A verified address can receive sign-in codes."), Button: i18n.M("Confirm email address")}, link, EmailLinkTTL)
 }
 
 // resendVerification sends a new verification link on the user's request,
@@ -402,8 +403,8 @@ func (s *Server) changeEmail(ctx context.Context, r *http.Request, email string)
 	if err != nil {
 		return err
 	}
-	if err := s.Links.SendLink(ctx, display, u.Name, "Confirm your new email address",
-		"You asked to use this address for your account. Confirm it to finish the change.", "Confirm new address", link, EmailLinkTTL); err != nil {
+	if err := s.Links.SendLink(ctx, display, u.Name, s.mailLang(ctx, u).Code, portal.Letter{Subject: i18n.M("Confirm your new email address"),
+		Intro: i18n.M("You asked to use this address for your account. Confirm it to finish the change."), Button: i18n.M("Confirm new address")}, link, EmailLinkTTL); err != nil {
 		return err
 	}
 	s.securityEvent(r, u, portal.EventEmailChangeRequest, "A confirmation link was sent to "+mfa.MaskEmail(display)+".")

@@ -69,7 +69,33 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message(s.lang(r), err)}})
 		return
 	}
-	s.render(w, r, status, "error", &page{Title: http.StatusText(status), Error: message(s.lang(r), err), Data: map[string]any{"Status": status, "Code": code}})
+	s.render(w, r, status, "error", &page{Title: statusTitle(s.lang(r), status), Error: message(s.lang(r), err), Data: map[string]any{"Status": status, "Code": code}})
+}
+
+// statusTitle is the error page's title: the status's name (as
+// http.StatusText says it in English) in l's language.
+func statusTitle(l *i18n.Localizer, status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return l.T("Bad Request")
+	case http.StatusUnauthorized:
+		return l.T("Unauthorized")
+	case http.StatusForbidden:
+		return l.T("Forbidden")
+	case http.StatusNotFound:
+		return l.T("Not Found")
+	case http.StatusConflict:
+		return l.T("Conflict")
+	case http.StatusRequestEntityTooLarge:
+		return l.T("Request Entity Too Large")
+	case http.StatusTooManyRequests:
+		return l.T("Too Many Requests")
+	case http.StatusServiceUnavailable:
+		return l.T("Service Unavailable")
+	case http.StatusInternalServerError:
+		return l.T("Internal Server Error")
+	}
+	return http.StatusText(status)
 }
 
 // unreachable reports whether err comes from a connection that failed or
@@ -126,21 +152,23 @@ func decodeJSON(r *http.Request, v any) error {
 		if typ.Field == "" {
 			return portal.Errorf(portal.EINVALID, "The request body must be a JSON object.")
 		}
-		return portal.Msg(portal.EINVALID, "The field \"{{.Field}}\" must be {{.Kind}}.", "Field", typ.Field, "Kind", i18n.Text(jsonKind(typ.Type.Kind().String())))
+		return portal.Msg(portal.EINVALID, "The field \"{{.Field}}\" must be {{.Kind}}.", "Field", typ.Field, "Kind", jsonKind(typ.Type.Kind().String()))
 	}
 	return portal.Errorf(portal.EINVALID, "The request body could not be read.")
 }
 
-func jsonKind(k string) string {
+// jsonKind names a Go kind as a JSON type, for a person (a message ID;
+// other kinds are shown as "JSON slice" and the like, untranslated).
+func jsonKind(k string) i18n.Text {
 	switch k {
 	case "string":
-		return "string"
+		return i18n.Text("string")
 	case "bool":
-		return "boolean"
+		return i18n.Text("boolean")
 	case "int", "int64", "float64", "uint32":
-		return "number"
+		return i18n.Text("number")
 	}
-	return fmt.Sprintf("JSON %s", k)
+	return i18n.Text(fmt.Sprintf("JSON %s", k))
 }
 
 // formValues parses the posted form and checks every value with

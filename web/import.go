@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
 	"github.com/clientportal/portal/mfa"
 	"github.com/clientportal/portal/password"
 )
@@ -33,15 +34,44 @@ var importColumns = []string{"email", "name", "role", "account", "password_hash"
 // ImportReport is what an import did (or, in a dry run, would do).
 type ImportReport struct {
 	Created, Unchanged int
-	// Problems are "line N: reason", in line order.
+	// Problems are "line N: reason", in line order, in English (Local
+	// says them in another language).
 	Problems []string
+	lines    []lineProblem
+}
+
+// lineProblem is why one line was not imported.
+type lineProblem struct {
+	line int
+	err  error // a *portal.Error, or an internal error
+}
+
+// Local returns the problems in l's language.
+func (rep *ImportReport) Local(l *i18n.Localizer) []string {
+	out := make([]string, 0, len(rep.lines))
+	for _, p := range rep.lines {
+		out = append(out, l.T("line {{.Line}}: {{.Problem}}", "Line", p.line, "Problem", portal.LocalMessage(l, p.err)))
+	}
+	return out
 }
 
 // importRow is one parsed line.
 type importRow struct {
 	line   int
 	fields map[string]string
-	err    string // why the line could not be read
+	err    string        // why the line could not be read, in English
+	bad    *portal.Error // the same, to be said in any language
+}
+
+// badRow is a line that could not be read, and why.
+func badRow(line int, why *portal.Error) importRow {
+	return importRow{line: line, err: why.Message, bad: why}
+}
+
+// problem is a line's problem in words: a catalogue message with its
+// named values (the English words of the file's fault).
+func problem(key string, kv ...any) *portal.Error {
+	return portal.Msg(portal.EINVALID, key, kv...)
 }
 
 // importBatch is how many users one transaction writes.
@@ -54,36 +84,30 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 	rows, err := readImport(in)
 	if err != nil {
 		// The file's fault (a header, a line too long to read).
-		return nil, portal.Errorf(portal.EINVALID, "%s", err)
+		return nil, err
 	}
 	rep := &ImportReport{}
-	problems := map[int]string{}
+	problems := map[int]error{}
 	now := s.now().Unix()
 	seen := map[string]int{}         // email key → line
 	accounts := map[string]string{}  // account key → account id
 	var owners, others []*importPlan // owners first: members join their accounts
 	for _, r := range rows {
-		if r.err != "" {
-			problems[r.line] = r.err
+		if r.bad != nil {
+			problems[r.line] = r.bad
 			continue
 		}
 		p, err := s.planImport(r, now)
 		if err == nil && p.u.Role == portal.RoleAdmin && !staff {
-			err = errors.New("staff are imported only with portal import users on the server")
+			err = problem("staff are imported only with portal import users on the server")
 		}
 		if err != nil {
-			// The row's own fault, in words (a portal error's message,
-			// or the check's sentence).
-			var perr *portal.Error
-			if errors.As(err, &perr) {
-				problems[r.line] = perr.Message
-			} else {
-				problems[r.line] = err.Error()
-			}
+			// The row's own fault, in words (a portal error).
+			problems[r.line] = err
 			continue
 		}
 		if first, dup := seen[p.key]; dup {
-			problems[r.line] = fmt.Sprintf("the address is also on line %d", first)
+			problems[r.line] = problem("the address is also on line {{.Line}}", "Line", first)
 			continue
 		}
 		seen[p.key] = r.line
@@ -122,7 +146,7 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 		case portal.RoleMember:
 			id := accounts[p.account]
 			if id == "" {
-				problems[p.line] = fmt.Sprintf("no new owner of account %q in the file (a member joins an account the same file creates)", p.account)
+				problems[p.line] = problem("no new owner of account \"{{.Account}}\" in the file (a member joins an account the same file creates)", "Account", p.account)
 				continue
 			}
 			p.u.AccountID = id
@@ -145,7 +169,7 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 			}
 			for j, e := range errs {
 				if e != nil {
-					problems[batch[j].line] = portal.ErrorMessage(e)
+					problems[batch[j].line] = e
 				} else {
 					rep.Created++
 				}
@@ -153,10 +177,11 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 		}
 	}
 	for _, r := range rows {
-		if msg, ok := problems[r.line]; ok {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("line %d: %s", r.line, msg))
+		if err, ok := problems[r.line]; ok {
+			rep.lines = append(rep.lines, lineProblem{line: r.line, err: err})
 		}
 	}
+	rep.Problems = rep.Local(s.catalog().Default())
 	return rep, nil
 }
 
@@ -194,28 +219,30 @@ func (s *Server) planImport(r importRow, now int64) (*importPlan, error) {
 	case "member":
 		role = portal.RoleMember
 		if account == "" {
-			return nil, errors.New("a member needs the account they belong to")
+			return nil, problem("a member needs the account they belong to")
 		}
 	case "admin", "staff":
 		role, account = portal.RoleAdmin, ""
 	default:
-		return nil, fmt.Errorf("unknown role %q (owner, member or admin)", portal.CleanText(f["role"], 20))
+		return nil, problem("unknown role \"{{.Role}}\" (owner, member or admin)", "Role", portal.CleanText(f["role"], 20))
 	}
 	hash := strings.TrimSpace(f["password_hash"])
 	if hash == "" {
 		hash = password.NoPassword
 	} else if err := password.CheckImported(hash); err != nil {
-		return nil, fmt.Errorf("password_hash: %v", err)
+		// The check's words are English only.
+		return nil, problem("password_hash: {{.Error}}", "Error", err.Error())
 	}
 	u := &portal.User{ID: portal.NewID(), Email: display, Name: name, Role: role, PasswordHash: hash, CreatedAt: now}
 	p := &importPlan{line: r.line, key: key, account: account, u: u}
 	if t := strings.TrimSpace(f["totp_secret"]); t != "" {
 		if s.TOTP == nil {
-			return nil, errors.New("totp_secret: authenticator apps are not set up on this portal")
+			return nil, problem("totp_secret: authenticator apps are not set up on this portal")
 		}
 		secret, data, err := mfa.ImportTOTP(t)
 		if err != nil {
-			return nil, fmt.Errorf("totp_secret: %v", err)
+			// The check's words are English only.
+			return nil, problem("totp_secret: {{.Error}}", "Error", err.Error())
 		}
 		p.totp = &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodTOTP, Name: "Authenticator app",
 			Secret: s.TOTP.Keys.Seal(u.ID, []byte(secret)), Data: data, ConfirmedAt: now, CreatedAt: now}
@@ -239,16 +266,16 @@ func readCSV(in io.Reader) ([]importRow, error) {
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("line 1: the header could not be read: %v", err)
+		return nil, problem("line 1: the header could not be read: {{.Error}}", "Error", err.Error())
 	}
 	for i, h := range header {
 		header[i] = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if !contains(importColumns, header[i]) {
-			return nil, fmt.Errorf("line 1: unknown column %q (columns: %s)", portal.CleanText(header[i], 40), strings.Join(importColumns, ","))
+			return nil, problem("line 1: unknown column \"{{.Column}}\" (columns: {{.Columns}})", "Column", portal.CleanText(header[i], 40), "Columns", strings.Join(importColumns, ","))
 		}
 	}
 	if !contains(header, "email") {
-		return nil, errors.New("line 1: the header has no email column")
+		return nil, problem("line 1: the header has no email column")
 	}
 	var rows []importRow
 	for {
@@ -259,11 +286,11 @@ func readCSV(in io.Reader) ([]importRow, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				return nil, err
+				return nil, problem("the file could not be read: {{.Error}}", "Error", err.Error())
 			}
 			line := pe.Line
 			// A broken line is one problem; the file goes on.
-			rows = append(rows, importRow{line: line, err: "not valid CSV: " + pe.Err.Error()})
+			rows = append(rows, badRow(line, problem("not valid CSV: {{.Error}}", "Error", pe.Err.Error())))
 			continue
 		}
 		line, _ := cr.FieldPos(0) // only valid for a record read without error
@@ -287,7 +314,7 @@ func readJSONLines(in io.Reader) ([]importRow, error) {
 		rows = append(rows, jsonRow(n, b))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("the file could not be read: %v", err)
+		return nil, problem("the file could not be read: {{.Error}}", "Error", err.Error())
 	}
 	return rows, nil
 }
@@ -296,16 +323,16 @@ func readJSONLines(in io.Reader) ([]importRow, error) {
 func jsonRow(n int, b []byte) importRow {
 	var v map[string]any
 	if err := json.Unmarshal(b, &v); err != nil || v == nil {
-		return importRow{line: n, err: "not a JSON object"}
+		return badRow(n, problem("not a JSON object"))
 	}
 	f := map[string]string{}
 	for k, x := range v {
 		if !contains(importColumns, k) {
-			return importRow{line: n, err: fmt.Sprintf("unknown key %q (keys: %s)", portal.CleanText(k, 40), strings.Join(importColumns, ", "))}
+			return badRow(n, problem("unknown key \"{{.Key}}\" (keys: {{.Keys}})", "Key", portal.CleanText(k, 40), "Keys", strings.Join(importColumns, ", ")))
 		}
 		str, ok := x.(string)
 		if !ok && x != nil {
-			return importRow{line: n, err: fmt.Sprintf("the value of %q is not a string", k)}
+			return badRow(n, problem("the value of \"{{.Key}}\" is not a string", "Key", k))
 		}
 		f[k] = str
 	}
@@ -335,10 +362,7 @@ func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	problems := rep.Problems
-	if problems == nil {
-		problems = []string{}
-	}
+	problems := rep.Local(s.lang(r))
 	detail := fmt.Sprintf("%d created, %d unchanged, %d not imported", rep.Created, rep.Unchanged, len(rep.Problems))
 	if dry {
 		detail += " (dry run)"

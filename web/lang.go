@@ -76,6 +76,9 @@ func (s *Server) rememberLang(next http.Handler) http.Handler {
 				}
 			}
 		}
+		// Worked out now, so code that only has the request's context
+		// (mail sent deep in a handler) knows it too.
+		s.lang(r)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -83,12 +86,20 @@ func (s *Server) rememberLang(next http.Handler) http.Handler {
 // userLang is the language of mail to u: the language u chose, else the
 // language of the request that sends it.
 func (s *Server) userLang(r *http.Request, u *portal.User) *i18n.Localizer {
+	return s.mailLang(r.Context(), u)
+}
+
+// mailLang is userLang for code that has the request's context only.
+func (s *Server) mailLang(ctx context.Context, u *portal.User) *i18n.Localizer {
 	if u != nil {
 		if l, ok := s.catalog().Get(u.Locale); ok {
 			return l
 		}
 	}
-	return s.lang(r)
+	if st, ok := ctx.Value(stateKey{}).(*reqState); ok && st.loc != nil {
+		return st.loc
+	}
+	return s.defaultLang()
 }
 
 // langChoice is one entry of the language menu.

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"net/url"
 	"time"
@@ -90,8 +91,9 @@ func (s *Server) sendInvitation(ctx context.Context, owner *portal.User, token, 
 	link := s.BaseURL.JoinPath("/invite").String() + "?token=" + url.QueryEscape(token)
 	// The subject is fixed: the owner's name is theirs to choose, and a
 	// subject is what a mail client shows before any escaping.
-	return s.Links.SendLink(ctx, email, name, "You're invited to "+s.Brand.Name,
-		owner.Name+" ("+owner.Email+") invited you to use their account. Choose a password to get started.", "Accept the invitation", link, InvitationTTL)
+	return s.Links.SendLink(ctx, email, name, s.mailLang(ctx, nil).Code, portal.Letter{Subject: i18n.M("You're invited to {{.Brand}}", "Brand", s.Brand.Name),
+		Intro:  i18n.M("{{.Owner}} ({{.Email}}) invited you to use their account. Choose a password to get started.", "Owner", owner.Name, "Email", owner.Email),
+		Button: i18n.M("Accept the invitation")}, link, InvitationTTL)
 }
 
 // resendInvitation sends a pending invitation again with a new link (the
@@ -335,6 +337,7 @@ func (s *Server) membersPage(r *http.Request, filter string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
+	l := s.lang(r)
 	var rows []map[string]any
 	for _, m := range ms {
 		var labels []string
@@ -352,15 +355,16 @@ func (s *Server) membersPage(r *http.Request, filter string) (*page, error) {
 	case "remove-user":
 		for _, m := range ms {
 			if m.User.ID == q.Get("id") && m.User.Role != portal.RoleOwner {
-				confirm = &confirmation{Question: "Remove " + m.User.Name + " (" + m.User.Email + ")?", Detail: "They can no longer sign in, and everything of theirs is deleted.",
-					Action: "/account/users/" + m.User.ID + "/remove", Button: "Remove user", Cancel: "/account/users", Danger: true}
+				confirm = &confirmation{Question: l.T("Remove {{.Name}} ({{.Email}})?", "Name", m.User.Name, "Email", m.User.Email),
+					Detail: l.T("They can no longer sign in, and everything of theirs is deleted."),
+					Action: "/account/users/" + m.User.ID + "/remove", Button: l.T("Remove user"), Cancel: "/account/users", Danger: true}
 			}
 		}
 	case "revoke-invitation":
 		for _, i := range inv {
 			if i.ID == q.Get("id") {
-				confirm = &confirmation{Question: "Withdraw the invitation of " + i.Email + "?", Detail: "The link we emailed will no longer work.",
-					Action: "/account/users/invitations/" + i.ID + "/revoke", Button: "Withdraw invitation", Cancel: "/account/users", Danger: true}
+				confirm = &confirmation{Question: l.T("Withdraw the invitation of {{.Email}}?", "Email", i.Email), Detail: l.T("The link we emailed will no longer work."),
+					Action: "/account/users/invitations/" + i.ID + "/revoke", Button: l.T("Withdraw invitation"), Cancel: "/account/users", Danger: true}
 			}
 		}
 	}

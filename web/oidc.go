@@ -12,8 +12,10 @@ import (
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/text/language"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
 	"github.com/clientportal/portal/provider"
 )
 
@@ -56,6 +58,7 @@ var errRequestGone = portal.Errorf(portal.ENOTFOUND, "This sign-in request expir
 // whether it answered. Both the login page and the consent form run it.
 func (s *Server) oidcChecks(w http.ResponseWriter, r *http.Request, req *provider.Request, consenting bool) (bool, error) {
 	ctx := r.Context()
+	lang := s.oidcLang(r, req)
 	st := state(r)
 	here := oidcLoginPath(req.ID)
 	none := slices.Contains(req.OIDC.Prompt, oidc.PromptNone)
@@ -74,6 +77,9 @@ func (s *Server) oidcChecks(w http.ResponseWriter, r *http.Request, req *provide
 		q := url.Values{"next": {here}}
 		if hint := req.OIDC.LoginHint; hint != "" && len(hint) < 200 {
 			q.Set("email", hint)
+		}
+		if lang != "" {
+			q.Set("lang", lang)
 		}
 		redirect(w, r, "/login?"+q.Encode())
 		return true, nil
@@ -116,12 +122,42 @@ func (s *Server) oidcChecks(w http.ResponseWriter, r *http.Request, req *provide
 			if none {
 				return fail(&oidc.Error{ErrorType: "consent_required", Description: "the user has not allowed this app yet"})
 			}
-			s.render(w, r, http.StatusOK, "oidc_consent", &page{Title: "Allow " + req.App.Name, Data: map[string]any{
-				"App": req.App, "ID": req.ID, "Scopes": scopeTexts(req.OIDC.Scopes)}})
+			l := s.lang(r)
+			s.render(w, r, http.StatusOK, "oidc_consent", &page{Title: l.T("Allow {{.App}}", "App", req.App.Name), Data: map[string]any{
+				"App": req.App, "ID": req.ID, "Scopes": scopeTexts(l, req.OIDC.Scopes)}})
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// oidcLang makes the pages of req speak the first of its ui_locales that
+// the portal speaks, unless the address names a language (?lang=, from the
+// language menu): for this answer only, nothing is stored. It returns the
+// code of the language the address or the request names ("" for none),
+// which the sign-in page is sent on with.
+func (s *Server) oidcLang(r *http.Request, req *provider.Request) string {
+	cat := s.catalog()
+	if l, ok := cat.Get(r.URL.Query().Get("lang")); ok {
+		return l.Code
+	}
+	for _, tag := range req.OIDC.UILocales {
+		// Get answers close languages too ("sw" with English): only the
+		// language itself counts here, so that the next one can.
+		if l, ok := cat.Get(tag.String()); ok && sameBase(tag, l.Tag()) {
+			state(r).loc = l
+			return l.Code
+		}
+	}
+	return ""
+}
+
+// sameBase reports whether a and b are the same language, whatever their
+// scripts and regions.
+func sameBase(a, b language.Tag) bool {
+	x, _ := a.Base()
+	y, _ := b.Base()
+	return x == y
 }
 
 // completeOIDC records who signed in, how, and in which session (only this
@@ -132,7 +168,7 @@ func (s *Server) completeOIDC(w http.ResponseWriter, r *http.Request, req *provi
 		return errRequestGone
 	}
 	next := s.Provider.CallbackURL(r.Context(), req.ID)
-	s.render(w, r, http.StatusOK, "oidc_continue", &page{Title: "Signing you in to " + req.App.Name, Refresh: next, Data: map[string]any{"App": req.App, "Next": next}})
+	s.render(w, r, http.StatusOK, "oidc_continue", &page{Title: s.lang(r).T("Signing you in to {{.App}}", "App", req.App.Name), Refresh: next, Data: map[string]any{"App": req.App, "Next": next}})
 	return nil
 }
 
@@ -160,21 +196,21 @@ func (s *Server) handleOIDCConsent(w http.ResponseWriter, r *http.Request) error
 	return s.completeOIDC(w, r, req)
 }
 
-// scopeTexts says what each scope lets an app see.
-func scopeTexts(scopes []string) []string {
+// scopeTexts says, in l's language, what each scope lets an app see.
+func scopeTexts(l *i18n.Localizer, scopes []string) []string {
 	var out []string
 	for _, sc := range scopes {
 		switch sc {
 		case oidc.ScopeOpenID:
-			out = append(out, "Know who you are (an identifier that stays the same)")
+			out = append(out, l.T("Know who you are (an identifier that stays the same)"))
 		case oidc.ScopeProfile:
-			out = append(out, "See your name")
+			out = append(out, l.T("See your name"))
 		case oidc.ScopeEmail:
-			out = append(out, "See your email address")
+			out = append(out, l.T("See your email address"))
 		case oidc.ScopeOfflineAccess:
-			out = append(out, "Stay signed in when you are away")
+			out = append(out, l.T("Stay signed in when you are away"))
 		case provider.ScopeAccount:
-			out = append(out, "See which account you belong to and your role in it")
+			out = append(out, l.T("See which account you belong to and your role in it"))
 		}
 	}
 	return out

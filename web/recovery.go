@@ -11,7 +11,8 @@ import (
 )
 
 // recoveryAnswer is the one answer to every recovery request, whether or
-// not the address has an account: nothing to enumerate.
+// not the address has an account: nothing to enumerate. (apiRecovery
+// translates the same sentence, written out for the message extractor.)
 const recoveryAnswer = "Thank you. If an account with two-factor authentication uses this address, we have emailed it with what happens next. Our staff will verify your identity before anything changes."
 
 // requestRecovery opens a lockout recovery request for a user with 2FA.
@@ -105,7 +106,7 @@ func (s *Server) apiRecovery(w http.ResponseWriter, r *http.Request) error {
 	if err := s.requestRecovery(r.Context(), r, in.Email, in.Message); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "received", "message": s.lang(r).T(recoveryAnswer)})
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "received", "message": s.lang(r).T("Thank you. If an account with two-factor authentication uses this address, we have emailed it with what happens next. Our staff will verify your identity before anything changes.")})
 	return nil
 }
 

@@ -68,12 +68,6 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"plural": func(n int, one, many string) string {
-		if n == 1 {
-			return one
-		}
-		return many
-	},
 	// The language's functions (langFuncs) replace these at run time.
 	"t": func(string, ...any) template.HTML { return "" }, "tn": func(string, int, ...any) template.HTML { return "" },
 	"date": func(int64) template.HTML { return "" }, "num": func(int) string { return "" },

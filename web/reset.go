@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"net/url"
 	"time"
@@ -60,9 +61,9 @@ func (s *Server) sendResetLink(ctx context.Context, r *http.Request, key string)
 		return err
 	}
 	s.event(r, u.ID, portal.EventPasswordResetRequested, "")
-	return s.Links.SendLink(ctx, u.Email, u.Name, "Choose a new password",
-		"Someone (we hope you) asked to reset the password of your account. If it was not you, ignore this email: your password stays as it is.",
-		"Choose a new password", link, ResetLinkTTL)
+	return s.Links.SendLink(ctx, u.Email, u.Name, s.mailLang(ctx, u).Code, portal.Letter{Subject: i18n.M("Choose a new password"),
+		Intro:  i18n.M("Someone (we hope you) asked to reset the password of your account. If it was not you, ignore this email: your password stays as it is."),
+		Button: i18n.M("Choose a new password")}, link, ResetLinkTTL)
 }
 
 // resetLink finds the live reset link token and its user.

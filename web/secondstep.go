@@ -44,7 +44,7 @@ func (s *Server) apiSecondStep(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := map[string]any{"status": "authenticated", "user": toUserJSON(state(r).user)}
-	if n := resultNotice(res); n != "" {
+	if n := resultNoticeIn(s.lang(r), res); n != "" {
 		out["notice"] = n
 	}
 	if res.BackupLeft >= 0 {

@@ -16,7 +16,7 @@ import (
 // methodView is a confirmed method as the Security page lists it.
 type methodView struct {
 	*portal.Method
-	Label     string
+	Label     string // a message ID (the factor's Label): {{t .Label}}
 	Detail    string // masked destination
 	Preferred bool
 }
@@ -26,6 +26,7 @@ type methodView struct {
 func (s *Server) securityPage(r *http.Request) (*page, error) {
 	st := state(r)
 	ctx := r.Context()
+	l := s.lang(r)
 	tf, err := s.twoFactor(ctx, st.user)
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func (s *Server) securityPage(r *http.Request) (*page, error) {
 	}
 	var bviews []map[string]any
 	for _, b := range browsers {
-		bviews = append(bviews, map[string]any{"ID": b.ID, "Name": browserName(b.UserAgent), "IP": b.IP, "CreatedAt": b.CreatedAt, "LastUsedAt": b.LastUsedAt})
+		bviews = append(bviews, map[string]any{"ID": b.ID, "Name": browserLabel(l, b.UserAgent), "IP": b.IP, "CreatedAt": b.CreatedAt, "LastUsedAt": b.LastUsedAt})
 	}
 	// Turning 2FA off takes a code from any method; the one chosen stays
 	// chosen after an error or a sent code.
@@ -91,15 +92,15 @@ func (s *Server) securityPage(r *http.Request) (*page, error) {
 	case "remove-method":
 		for _, m := range methods {
 			if m.ID == q.Get("id") {
-				confirm = &confirmation{Question: "Remove " + m.Label + methodName(m.Label, m.Method) + "?", Detail: "You will no longer be able to sign in with it.",
-					Action: "/account/2fa/methods/" + m.ID + "/delete", Button: "Remove", Cancel: "/account/security", Danger: true}
+				confirm = &confirmation{Question: l.T("Remove {{.Method}}?", "Method", namedMethod(l, m.Label, m.Method)), Detail: l.T("You will no longer be able to sign in with it."),
+					Action: "/account/2fa/methods/" + m.ID + "/delete", Button: l.T("Remove"), Cancel: "/account/security", Danger: true}
 			}
 		}
 	case "forget-browser":
 		for _, b := range browsers {
 			if b.ID == q.Get("id") {
-				confirm = &confirmation{Question: "Forget " + browserName(b.UserAgent) + "?", Detail: "It will ask for a code again at the next sign-in.",
-					Action: "/account/browsers/" + b.ID + "/revoke", Button: "Forget", Cancel: "/account/security", Danger: true}
+				confirm = &confirmation{Question: l.T("Forget {{.Browser}}?", "Browser", browserLabel(l, b.UserAgent)), Detail: l.T("It will ask for a code again at the next sign-in."),
+					Action: "/account/browsers/" + b.ID + "/revoke", Button: l.T("Forget"), Cancel: "/account/security", Danger: true}
 			}
 		}
 	}
@@ -224,8 +225,9 @@ func (s *Server) handleBackupCodesPage(w http.ResponseWriter, r *http.Request) e
 
 // renderBackupCodes shows a fresh set once, with copy, download and print.
 func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, codes []string, first bool) {
-	txt := s.Brand.Name + " backup codes for " + state(r).user.Email + "\n" +
-		"Each code works once. Keep them somewhere safe.\n\n" + strings.Join(codes, "\n") + "\n"
+	l := s.lang(r)
+	txt := l.T("{{.Brand}} backup codes for {{.Email}}", "Brand", s.Brand.Name, "Email", state(r).user.Email) + "\n" +
+		l.T("Each code works once. Keep them somewhere safe.") + "\n\n" + strings.Join(codes, "\n") + "\n"
 	// An app that required 2FA is where the user goes next.
 	done := "/account/security"
 	if c, err := r.Cookie(continueCookie); err == nil && strings.HasPrefix(c.Value, provider.LoginPath+"?") && safeNext(c.Value) != "" {
@@ -370,9 +372,10 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	l := s.lang(r)
 	out := []map[string]any{}
 	for _, e := range evs {
-		out = append(out, map[string]any{"id": e.ID, "type": e.Type, "title": portal.EventTitle(e.Type), "detail": e.Detail, "ip": e.IP, "created_at": unixTime(e.CreatedAt)})
+		out = append(out, map[string]any{"id": e.ID, "type": e.Type, "title": l.T(portal.EventTitle(e.Type)), "detail": e.Detail, "ip": e.IP, "created_at": unixTime(e.CreatedAt)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": out})
 	return nil

@@ -94,15 +94,17 @@ type Deps struct {
 	Alerts AlertMailer
 }
 
-// AlertMailer queues a new sign-in alert: what happened (intro), a link
+// AlertMailer queues a new sign-in alert in the language lang: what
+// happened (intro), a link
 // for "Yes, this was me" and one to secure the account, working for ttl.
 type AlertMailer interface {
-	SendSignInAlert(ctx context.Context, to, name, subject, intro, mine, secure string, ttl time.Duration) error
+	SendSignInAlert(ctx context.Context, to, name, lang string, subject, intro i18n.Msg, mine, secure string, ttl time.Duration) error
 }
 
-// LinkMailer queues an email carrying a one-time link that works for ttl.
+// LinkMailer queues an email carrying a one-time link that works for ttl,
+// in the language lang (an i18n code).
 type LinkMailer interface {
-	SendLink(ctx context.Context, to, name, subject, intro, button, link string, ttl time.Duration) error
+	SendLink(ctx context.Context, to, name, lang string, letter portal.Letter, link string, ttl time.Duration) error
 }
 
 // Server is the HTTP side of the portal. Build it with New.
@@ -368,6 +370,7 @@ func (s *Server) routeTable() []Route {
 		{"POST", "/api/v1/reauth", Setup, s.apiReauth},
 		{"POST", "/api/v1/me/2fa/send", User, s.apiSendCode},
 		{"GET", "/api/v1/me", User, s.apiMe},
+		{"PUT", "/api/v1/me/locale", User, s.apiSetLocale},
 		{"POST", "/api/v1/me/password", User, s.apiChangePassword},
 		{"POST", "/api/v1/login/2fa", Pending, s.apiSecondStep},
 		{"POST", "/api/v1/me/2fa/totp", Setup, s.apiTOTPBegin},

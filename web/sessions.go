@@ -7,6 +7,7 @@ import (
 	"github.com/mssola/useragent"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
 )
 
 // "Where you're signed in": a user's live sessions, each with the browser
@@ -14,7 +15,8 @@ import (
 // it. Last activity is written at most once a minute (touchEvery), so the
 // list costs no write per request.
 
-// sessionView is one session as the pages and the API show it.
+// sessionView is one session as the pages and the API show it, in the
+// language of the request.
 type sessionView struct {
 	ID         string `json:"id"`
 	Current    bool   `json:"current"`
@@ -26,15 +28,22 @@ type sessionView struct {
 	Method     string `json:"method"`
 }
 
-// describeUA names the browser and operating system of a User-Agent.
+// describeUA names the browser and operating system of a User-Agent, in
+// English.
 func describeUA(ua string) (browser, system string) {
+	return describeUAIn(i18n.English(), ua)
+}
+
+// describeUAIn names the browser and operating system of a User-Agent,
+// saying "unknown" in l's language.
+func describeUAIn(l *i18n.Localizer, ua string) (browser, system string) {
 	if strings.TrimSpace(ua) == "" {
-		return "Unknown browser", "unknown system"
+		return l.T("Unknown browser"), l.T("unknown system")
 	}
 	p := useragent.New(ua)
 	name, version := p.Browser()
 	if name == "" {
-		name = "Unknown browser"
+		name = l.T("Unknown browser")
 	}
 	if major, _, _ := strings.Cut(version, "."); major != "" && p.Bot() == false {
 		name += " " + major
@@ -44,13 +53,18 @@ func describeUA(ua string) (browser, system string) {
 		system += " " + strings.ReplaceAll(v, "_", ".")
 	}
 	if system == "" {
-		system = "unknown system"
+		system = l.T("unknown system")
 	}
 	return name, system
 }
 
-// signInMethod says in words how a session was signed in (its amr).
-func signInMethod(amr string) string {
+// signInMethod says in words how a session was signed in (its amr), in
+// English.
+func signInMethod(amr string) string { return string(signInMethodText(amr)) }
+
+// signInMethodText says how a session was signed in (its amr), as a
+// message ID.
+func signInMethodText(amr string) i18n.Text {
 	f := strings.Fields(amr)
 	has := func(v string) bool {
 		for _, x := range f {
@@ -62,18 +76,19 @@ func signInMethod(amr string) string {
 	}
 	switch {
 	case has("hwk") && has("user") && !has("pwd"):
-		return "Passkey"
+		return i18n.Text("Passkey")
 	case has("hwk") && has("pwd"):
-		return "Password and security key"
+		return i18n.Text("Password and security key")
 	case has("otp") && has("pwd"):
-		return "Password and one-time code"
+		return i18n.Text("Password and one-time code")
 	case has("pwd"):
-		return "Password"
+		return i18n.Text("Password")
 	}
-	return "Unknown"
+	return i18n.Text("Unknown")
 }
 
 func (s *Server) sessionViews(r *http.Request, userID string) ([]sessionView, error) {
+	l := s.lang(r)
 	now := s.now()
 	list, err := s.Store.UserSessions(r.Context(), userID, now.Add(-s.Sessions.Idle).Unix(), now.Add(-s.Sessions.Absolute).Unix())
 	if err != nil {
@@ -85,9 +100,9 @@ func (s *Server) sessionViews(r *http.Request, userID string) ([]sessionView, er
 	}
 	out := make([]sessionView, 0, len(list))
 	for _, sess := range list {
-		b, o := describeUA(sess.UserAgent)
+		b, o := describeUAIn(l, sess.UserAgent)
 		out = append(out, sessionView{ID: sess.ID, Current: sess.ID == cur, CreatedAt: sess.CreatedAt, LastSeenAt: sess.LastSeenAt, IP: sess.IP,
-			Browser: b, OS: o, Method: signInMethod(sess.AMR)})
+			Browser: b, OS: o, Method: signInMethodText(sess.AMR).Localize(l)})
 	}
 	// This device first.
 	for i := range out {

@@ -125,7 +125,9 @@ func (s *Server) CreateAPIToken(ctx context.Context, creator string, spec TokenS
 	var scopes []string
 	for _, sc := range spec.Scopes {
 		if !validScope(sc) {
-			return "", nil, &portal.Error{Code: portal.EINVALID, Message: fmt.Sprintf("Unknown scope %q. Scopes: %s.", portal.CleanText(sc, 40), strings.Join(portal.Scopes, ", ")), Field: "scopes"}
+			e := portal.Msg(portal.EINVALID, "Unknown scope \"{{.Scope}}\". Scopes: {{.Scopes}}.", "Scope", portal.CleanText(sc, 40), "Scopes", strings.Join(portal.Scopes, ", "))
+			e.Field = "scopes"
+			return "", nil, e
 		}
 		if !contains(scopes, sc) {
 			scopes = append(scopes, sc)
@@ -239,10 +241,11 @@ func (s *Server) tokensPage(r *http.Request) (*page, error) {
 	}
 	var confirm *confirmation
 	if q := r.URL.Query(); q.Get("confirm") == "revoke-token" {
+		l := s.lang(r)
 		for _, t := range list {
 			if t.ID == q.Get("id") && t.RevokedAt == 0 {
-				confirm = &confirmation{Question: "Revoke the token “" + t.Name + "”?", Detail: "Systems using it are refused at once. This cannot be undone.",
-					Action: "/admin/tokens/" + t.ID + "/revoke", Button: "Revoke", Cancel: "/admin/tokens", Danger: true}
+				confirm = &confirmation{Question: l.T("Revoke the token “{{.Name}}”?", "Name", t.Name), Detail: l.T("Systems using it are refused at once. This cannot be undone."),
+					Action: "/admin/tokens/" + t.ID + "/revoke", Button: l.T("Revoke"), Cancel: "/admin/tokens", Danger: true}
 			}
 		}
 	}

@@ -304,15 +304,24 @@ func driftNotice(drift int) string {
 	return fmt.Sprintf("Your device's clock appears to be about 30 seconds %s. Turn on automatic date and time on the device with your authenticator app.", dir)
 }
 
-// resultNotice is the sentence shown after a successful second factor.
+// resultNotice is the sentence shown after a successful second factor, in
+// English; resultNoticeIn says it in a language.
 func resultNotice(res *mfa.Result) string {
+	return resultNoticeIn(i18n.English(), res)
+}
+
+// resultNoticeIn is the sentence shown after a successful second factor,
+// in l's language ("" for none).
+func resultNoticeIn(l *i18n.Localizer, res *mfa.Result) string {
 	switch {
-	case res.Drift != 0:
-		return driftNotice(res.Drift)
+	case res.Drift > 0:
+		return l.T("Your device's clock appears to be about 30 seconds ahead. Turn on automatic date and time on the device with your authenticator app.")
+	case res.Drift < 0:
+		return l.T("Your device's clock appears to be about 30 seconds behind. Turn on automatic date and time on the device with your authenticator app.")
 	case res.BackupLeft >= 0 && res.BackupLeft <= portal.LowBackupCodes:
-		return fmt.Sprintf("You signed in with a backup code. Only %d are left: generate a new set below, and check that your two-factor methods still work.", res.BackupLeft)
+		return l.N("You signed in with a backup code. Only {{.Count}} are left: generate a new set below, and check that your two-factor methods still work.", res.BackupLeft)
 	case res.BackupLeft >= 0:
-		return fmt.Sprintf("You signed in with a backup code (%d left). If you lost your device, check or reconfigure two-factor authentication below.", res.BackupLeft)
+		return l.N("You signed in with a backup code ({{.Count}} left). If you lost your device, check or reconfigure two-factor authentication below.", res.BackupLeft)
 	}
 	return ""
 }
@@ -344,7 +353,7 @@ func (s *Server) notify(ctx context.Context, u *portal.User, typ, detail, ip str
 	if s.Notifier == nil {
 		return
 	}
-	n := &portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: ip, At: s.now().Unix()}
+	n := &portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: ip, At: s.now().Unix(), Locale: s.mailLang(ctx, u).Code}
 	if err := s.Notifier.Notify(context.WithoutCancel(ctx), n); err != nil {
 		s.Logger.Error("notify", "user_id", u.ID, "kind", typ, "err", err)
 	}
@@ -493,7 +502,7 @@ func (s *Server) resetTwoFactor(ctx context.Context, userID, actorID, reason, re
 		Event: &portal.Event{UserID: u.ID, ActorID: actorID, Type: portal.EventAdminReset, Detail: detail, CreatedAt: now}}
 	if s.Notifier != nil {
 		n := &portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: portal.EventAdminReset,
-			Detail: detail + "\nYou will be asked to set up two-factor authentication again.", At: now}
+			Detail: detail + "\n" + i18n.English().T("You will be asked to set up two-factor authentication again."), At: now, Locale: s.mailLang(ctx, u).Code}
 		if reset.Notice, err = s.Notifier.Message(n); err != nil {
 			return false, err
 		}
@@ -575,7 +584,7 @@ func (s *Server) record(r *http.Request, u *portal.User, typ, detail string) (*p
 	rec := &portal.Record{Event: s.newEvent(r, u.ID, typ, detail), Session: sessionID(r)}
 	if s.Notifier != nil {
 		var err error
-		rec.Notice, err = s.Notifier.Message(&portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: state(r).ip, At: s.now().Unix()})
+		rec.Notice, err = s.Notifier.Message(&portal.Notification{UserID: u.ID, To: u.Email, Name: u.Name, Kind: typ, Detail: detail, IP: state(r).ip, At: s.now().Unix(), Locale: s.userLang(r, u).Code})
 		if err != nil {
 			return nil, err
 		}
@@ -658,11 +667,22 @@ func secondFactorAMR(method string) string {
 	return "pwd otp mfa"
 }
 
+// methodName is the “name” after a method's label in an event's detail,
+// when the person named it otherwise.
 func methodName(label string, m *portal.Method) string {
 	if m.Name == "" || m.Name == label {
 		return ""
 	}
 	return " “" + m.Name + "”"
+}
+
+// namedMethod says a method in l's language: its label (a message ID),
+// and the name the person gave it when that is not the label.
+func namedMethod(l *i18n.Localizer, label string, m *portal.Method) string {
+	if m.Name == "" || m.Name == label {
+		return i18n.Text(label).Localize(l)
+	}
+	return l.T("{{.Method}} “{{.Name}}”", "Method", i18n.Text(label), "Name", m.Name)
 }
 
 // writeConfirmed answers a confirmed enrolment (SPEC §11): the method, and

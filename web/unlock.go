@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/clientportal/portal/i18n"
 	"net/http"
 
 	"github.com/clientportal/portal"
@@ -18,11 +19,11 @@ func (s *Server) sendUnlockLink(r *http.Request, u *portal.User) error {
 	if err != nil {
 		return err
 	}
-	return s.Links.SendLink(ctx, u.Email, u.Name, "Two-factor sign-in is frozen on your account",
-		"Someone entered your password and then too many wrong two-factor codes, so two-factor sign-in on your account is frozen. "+
-			"If it was you, unlock it with the button below; you will still need a code to sign in. "+
-			"If it was not you, change your password as soon as you are signed in.",
-		"Unlock two-factor sign-in", link, EmailLinkTTL)
+	return s.Links.SendLink(ctx, u.Email, u.Name, s.mailLang(ctx, u).Code, portal.Letter{Subject: i18n.M("Two-factor sign-in is frozen on your account"),
+		Intro: i18n.M("Someone entered your password and then too many wrong two-factor codes, so two-factor sign-in on your account is frozen. " +
+			"If it was you, unlock it with the button below; you will still need a code to sign in. " +
+			"If it was not you, change your password as soon as you are signed in."),
+		Button: i18n.M("Unlock two-factor sign-in")}, link, EmailLinkTTL)
 }
 
 // unlockToken checks an unlock link without using it.

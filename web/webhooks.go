@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -18,6 +17,14 @@ import (
 func (s *Server) CreateWebhook(ctx context.Context, rawURL string, types []string) (*portal.WebhookEndpoint, string, error) {
 	u, err := webhook.CheckURL(rawURL, s.WebhookAllowPrivate)
 	if err != nil {
+		// A portal error keeps its catalogue key; a plain one's sentence
+		// is its own message ID.
+		var perr *portal.Error
+		if errors.As(err, &perr) {
+			e := *perr
+			e.Code, e.Field = portal.EINVALID, "url"
+			return nil, "", &e
+		}
 		return nil, "", &portal.Error{Code: portal.EINVALID, Message: err.Error(), Field: "url"}
 	}
 	var chosen []string
@@ -27,7 +34,9 @@ func (s *Server) CreateWebhook(ctx context.Context, rawURL string, types []strin
 			continue
 		}
 		if !contains(portal.WebhookTypeList, t) {
-			return nil, "", &portal.Error{Code: portal.EINVALID, Message: fmt.Sprintf("Unknown event type %q. Types: %s.", portal.CleanText(t, 40), strings.Join(portal.WebhookTypeList, ", ")), Field: "types"}
+			e := portal.Msg(portal.EINVALID, "Unknown event type \"{{.Type}}\". Types: {{.Types}}.", "Type", portal.CleanText(t, 40), "Types", strings.Join(portal.WebhookTypeList, ", "))
+			e.Field = "types"
+			return nil, "", e
 		}
 		if !contains(chosen, t) {
 			chosen = append(chosen, t)
@@ -182,8 +191,9 @@ func (s *Server) webhooksPage(r *http.Request) (*page, error) {
 		}
 		views = append(views, v)
 		if q.Get("confirm") == "delete-webhook" && q.Get("id") == e.ID {
-			confirm = &confirmation{Question: "Delete the endpoint " + e.URL + "?", Detail: "It gets no more events; its delivery log goes too.",
-				Action: "/admin/webhooks/" + e.ID + "/delete", Button: "Delete", Cancel: "/admin/webhooks", Danger: true}
+			l := s.lang(r)
+			confirm = &confirmation{Question: l.T("Delete the endpoint {{.URL}}?", "URL", e.URL), Detail: l.T("It gets no more events; its delivery log goes too."),
+				Action: "/admin/webhooks/" + e.ID + "/delete", Button: l.T("Delete"), Cancel: "/admin/webhooks", Danger: true}
 		}
 	}
 	return &page{Title: "Webhooks", Form: map[string]string{}, Data: map[string]any{"Endpoints": views, "Types": portal.WebhookTypeList, "Confirm": confirm}}, nil

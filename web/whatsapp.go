@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/i18n"
 	"github.com/clientportal/portal/mfa"
 )
 
@@ -99,7 +100,7 @@ func (s *Server) handleWhatsAppBegin(w http.ResponseWriter, r *http.Request) err
 		_, err = s.beginWhatsApp(r.Context(), r, phone)
 	}
 	if err != nil {
-		p, perr := s.codeSetupPage(r, s.whatsAppEnroller(), "Add WhatsApp as a two-factor method")
+		p, perr := s.codeSetupPage(r, s.whatsAppEnroller(), i18n.Text("Add WhatsApp as a two-factor method"))
 		if perr != nil {
 			return perr
 		}
@@ -119,7 +120,7 @@ func (s *Server) handleWhatsAppSetupPage(w http.ResponseWriter, r *http.Request)
 	if s.WhatsApp == nil {
 		return portal.Errorf(portal.ENOTFOUND, "WhatsApp codes are not offered here.")
 	}
-	p, err := s.codeSetupPage(r, s.whatsAppEnroller(), "Add WhatsApp as a two-factor method")
+	p, err := s.codeSetupPage(r, s.whatsAppEnroller(), i18n.Text("Add WhatsApp as a two-factor method"))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (s *Server) handleWhatsAppConfirm(w http.ResponseWriter, r *http.Request) e
 		_, codes, err = s.confirmWhatsApp(r.Context(), r, r.PostForm.Get("code"))
 	}
 	if err != nil {
-		p, perr := s.codeSetupPage(r, s.whatsAppEnroller(), "Add WhatsApp as a two-factor method")
+		p, perr := s.codeSetupPage(r, s.whatsAppEnroller(), i18n.Text("Add WhatsApp as a two-factor method"))
 		if perr != nil {
 			return perr
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/clientportal/portal/i18n"
 )
 
 // Kind says what went wrong with a send, in terms the caller can act on:
@@ -117,27 +119,28 @@ func (e *Error) Retryable() bool {
 }
 
 // UserMessage is one sentence for the person who asked for the code. It
-// names no code, token or internal detail.
+// names no code, token or internal detail. It is a message ID of the
+// portal's catalogue (marked with i18n.Text), translated where it is shown.
 func (e *Error) UserMessage() string {
 	switch e.Kind {
 	case KindInvalidRecipient:
-		return "This phone number does not look right. Check it, including the country code, or use another method."
+		return string(i18n.Text("This phone number does not look right. Check it, including the country code, or use another method."))
 	case KindNotWhatsAppUser:
-		return "We could not send a WhatsApp message to this number. Check that it is a WhatsApp number, or use another method."
+		return string(i18n.Text("We could not send a WhatsApp message to this number. Check that it is a WhatsApp number, or use another method."))
 	case KindRateLimited:
 		if e.Code == 131056 {
 			// The pair limit is about this one number: other users are fine.
-			return "Too many codes were sent to this number. Wait a few minutes before asking for another, or use another method."
+			return string(i18n.Text("Too many codes were sent to this number. Wait a few minutes before asking for another, or use another method."))
 		}
-		return "WhatsApp is not accepting messages from us right now. Try again in a few minutes or use another method."
+		return string(i18n.Text("WhatsApp is not accepting messages from us right now. Try again in a few minutes or use another method."))
 	case KindUnavailable:
-		return "WhatsApp is not reachable right now. Try again in a few minutes or use another method."
+		return string(i18n.Text("WhatsApp is not reachable right now. Try again in a few minutes or use another method."))
 	case KindTimeout:
-		return "WhatsApp did not answer in time. If no code arrives within a minute, try again or use another method."
+		return string(i18n.Text("WhatsApp did not answer in time. If no code arrives within a minute, try again or use another method."))
 	}
 	// Auth, template, rejected and protocol failures are ours to fix; the
 	// person can only choose something else.
-	return "Codes by WhatsApp are not available right now. Use another method or try again later."
+	return string(i18n.Text("Codes by WhatsApp are not available right now. Use another method or try again later."))
 }
 
 // LogAttrs returns the detail for the operator's log.

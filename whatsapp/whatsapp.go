@@ -92,6 +92,26 @@ func New(cfg Config) *Client {
 // Cloud API message id. A nil error means the API accepted the message, not
 // that it was delivered.
 func (c *Client) SendCode(ctx context.Context, phone, code string) (string, error) {
+	return c.send(ctx, phone, code, c.cfg.Language)
+}
+
+// SendCodeIn is SendCode with the template in language lang (a Cloud API
+// language code such as "ms" or "pt_BR"). When the template has no
+// translation in lang (error 132001), the code goes out in the configured
+// language instead: a code in English beats no code.
+func (c *Client) SendCodeIn(ctx context.Context, phone, code, lang string) (string, error) {
+	if lang == "" || lang == c.cfg.Language {
+		return c.send(ctx, phone, code, c.cfg.Language)
+	}
+	id, err := c.send(ctx, phone, code, lang)
+	var we *Error
+	if errors.As(err, &we) && we.Code == 132001 {
+		return c.send(ctx, phone, code, c.cfg.Language)
+	}
+	return id, err
+}
+
+func (c *Client) send(ctx context.Context, phone, code, lang string) (string, error) {
 	if err := c.checkConfig(); err != nil {
 		return "", err
 	}
@@ -103,7 +123,7 @@ func (c *Client) SendCode(ctx context.Context, phone, code string) (string, erro
 		// Message says what is wrong without repeating the code.
 		return "", &Error{Kind: KindTemplate, Message: "code must be 1 to 15 printable characters without spaces"}
 	}
-	body, err := json.Marshal(newTemplateMessage(to, c.cfg.Template, c.cfg.Language, code))
+	body, err := json.Marshal(newTemplateMessage(to, c.cfg.Template, lang, code))
 	if err != nil {
 		return "", &Error{Kind: KindProtocol, Message: "encode request", Err: err}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/clientportal/portal/i18n"
 	"io/fs"
 	"net/netip"
 	"net/url"
@@ -38,6 +39,10 @@ type Config struct {
 	// acknowledged change is on disk) or SyncNormal.
 	SQLiteSynchronous string
 	Registration      bool
+	// DefaultLanguage is PORTAL_DEFAULT_LANGUAGE; Catalog the messages
+	// with the operator's overrides from DATA_DIR/i18n.
+	DefaultLanguage string
+	Catalog         *i18n.Catalog
 	// WebhookAllowPrivate lets webhooks go to internal addresses.
 	WebhookAllowPrivate bool
 	// WebhookPoll is how often each replica looks for webhooks to send;
@@ -222,6 +227,21 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		return nil, &configError{"PORTAL_YUBICO_SECRET_KEY", "required when PORTAL_YUBICO_CLIENT_ID is set"}
 	case ykKey != "":
 		return nil, &configError{"PORTAL_YUBICO_CLIENT_ID", "required when PORTAL_YUBICO_SECRET_KEY is set"}
+	}
+
+	// The language for visitors whose browser asks for none of ours, and
+	// the operator's message overrides (DATA_DIR/i18n/CODE.json).
+	c.DefaultLanguage = get("PORTAL_DEFAULT_LANGUAGE", "en")
+	if _, ok := i18n.Builtin().Get(c.DefaultLanguage); !ok {
+		codes := make([]string, len(i18n.Languages))
+		for i, l := range i18n.Languages {
+			codes[i] = l.Code
+		}
+		return nil, &configError{"PORTAL_DEFAULT_LANGUAGE", fmt.Sprintf("%q is not one of the portal's languages (%s)", c.DefaultLanguage, strings.Join(codes, ", "))}
+	}
+	c.Catalog, err = i18n.Load(filepath.Join(c.DataDir, "i18n"))
+	if err != nil {
+		return nil, &configError{"PORTAL_DATA_DIR", "message overrides: " + err.Error()}
 	}
 
 	switch reg := get("PORTAL_REGISTRATION", "open"); reg {

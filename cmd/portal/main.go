@@ -285,7 +285,7 @@ func (m *Main) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mailer := &mail.Mailer{Sender: m.sender, Outbox: db, Keys: keys, Clock: m.Clock, BaseURL: m.Config.BaseURL.String(), Brand: brand, Wake: m.wake}
+	mailer := &mail.Mailer{Sender: m.sender, Outbox: db, Keys: keys, Clock: m.Clock, BaseURL: m.Config.BaseURL.String(), Brand: brand, Wake: m.wake, Catalog: m.Config.Catalog}
 	totp := &mfa.TOTP{Store: db, Keys: keys, Issuer: m.Config.Name}
 	backup := &mfa.Backup{Store: db, Hasher: hasher}
 	codes := &mfa.Codes{Store: db, Keys: keys, Policy: portal.DefaultCodePolicy}
@@ -324,7 +324,7 @@ func (m *Main) open(ctx context.Context) error {
 	m.Server = web.New(web.Config{
 		Brand: brand, Logo: logo, BaseURL: m.Config.BaseURL, Registration: m.Config.Registration,
 		Sessions: m.Config.Sessions, TrustedProxies: m.Config.TrustedProxies, MaxBody: m.Config.HTTP.MaxBodyBytes,
-		WebhookAllowPrivate: m.Config.WebhookAllowPrivate,
+		WebhookAllowPrivate: m.Config.WebhookAllowPrivate, Catalog: m.Config.Catalog, DefaultLanguage: m.Config.DefaultLanguage,
 	}, web.Deps{
 		Store: db, Hasher: hasher, Clock: m.Clock, Logger: m.logger,
 		Notifier: mailer, Links: mailer, Keys: keys, AccessLog: m.accessLog(),

@@ -1,12 +1,14 @@
 // Small enhancements for pages that work without JavaScript.
 
-// Copy and print buttons stay hidden unless this script runs.
+// Copy and print buttons stay hidden unless this script runs. The page
+// gives the words the button changes to, in its language
+// (data-msg-copied); English is the fallback.
 document.querySelectorAll("[data-copy]").forEach(function (btn) {
   btn.hidden = false;
   btn.addEventListener("click", function () {
     var el = document.getElementById(btn.getAttribute("data-copy"));
     var text = Array.from(el.querySelectorAll("li")).map(function (li) { return li.textContent.trim(); }).join("\n");
-    navigator.clipboard.writeText(text).then(function () { btn.textContent = "Copied"; });
+    navigator.clipboard.writeText(text).then(function () { btn.textContent = btn.getAttribute("data-msg-copied") || "Copied"; });
   });
 });
 document.querySelectorAll("[data-print]").forEach(function (btn) {
@@ -44,4 +46,12 @@ document.addEventListener("click", function (ev) {
     dlg.addEventListener("close", function () { dlg.remove(); a.focus(); });
     dlg.showModal();
   }).catch(function () { window.location = a.href; });
+});
+
+// The language menu changes the page as soon as a language is picked
+// (without script, its button does).
+document.querySelectorAll(".lang-menu select").forEach(function (sel) {
+  var go = sel.form.querySelector(".lang-go");
+  if (go) { go.hidden = true; }
+  sel.addEventListener("change", function () { sel.form.submit(); });
 });

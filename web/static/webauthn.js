@@ -1,7 +1,22 @@
 // Security keys and passkeys (WebAuthn): registration, the answer at the
 // second step, and passkey sign-in. Everything else works without JavaScript.
+//
+// The sentences this script shows come from the page, in its language: the
+// error box (the element the message goes into) carries them as
+// data-msg-failed, data-msg-cancelled and data-msg-unsupported. English is
+// the fallback.
 (function () {
   "use strict";
+
+  var fallback = {
+    failed: "Something went wrong. Please try again.",
+    cancelled: "The security key did not answer, or the request was cancelled. Try again.",
+    unsupported: "This browser cannot use security keys. Use another method."
+  };
+  // text is the page's sentence for key (in box's data-msg-KEY).
+  function text(box, key) {
+    return (box && box.getAttribute("data-msg-" + key)) || fallback[key];
+  }
 
   function fromB64url(s) {
     s = s.replace(/-/g, "+").replace(/_/g, "/");
@@ -41,19 +56,28 @@
     return fetch(url, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) })
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (j) {
-          if (!r.ok) throw new Error((j.error && j.error.message) || "Something went wrong. Please try again.");
+          if (!r.ok) {
+            var err = new Error((j.error && j.error.message) || "");
+            if (!err.message) err.msgKey = "failed";
+            throw err;
+          }
           return j;
         });
       });
   }
   function fail(box, err) {
-    var msg = err && err.name === "NotAllowedError" ? "The security key did not answer, or the request was cancelled. Try again." : (err && err.message) || String(err);
+    var msg;
+    if (err && err.name === "NotAllowedError") msg = text(box, "cancelled");
+    else if (err && err.msgKey) msg = text(box, err.msgKey);
+    else msg = (err && err.message) || String(err);
     box.textContent = msg;
     box.hidden = false;
   }
   function supported(box) {
     if (window.PublicKeyCredential) return true;
-    fail(box, new Error("This browser cannot use security keys. Use another method."));
+    var err = new Error(fallback.unsupported);
+    err.msgKey = "unsupported";
+    fail(box, err);
     return false;
   }
 
