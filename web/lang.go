@@ -64,13 +64,17 @@ func (s *Server) rememberLang(next http.Handler) http.Handler {
 		if q := r.URL.Query().Get("lang"); q != "" {
 			if l, ok := s.catalog().Get(q); ok {
 				st := state(r)
-				if st.user != nil && st.session != nil && st.user.Locale != l.Code {
+				// Only a signed-in user changes the stored language: a
+				// session that has the password but not yet the second
+				// factor keeps its choice in the cookie, as a visitor does.
+				signedIn := st.user != nil && st.session != nil && st.session.Level != portal.LevelPassword
+				if signedIn && st.user.Locale != l.Code {
 					if err := s.Store.SetLocale(context.WithoutCancel(r.Context()), st.user.ID, l.Code); err != nil {
 						s.Logger.Warn("set locale", "request_id", st.id, "err", err)
 					} else {
 						st.user.Locale = l.Code
 					}
-				} else if st.user == nil {
+				} else if !signedIn {
 					http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l.Code, Path: "/", MaxAge: 365 * 24 * 3600,
 						HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
 				}

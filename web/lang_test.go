@@ -202,3 +202,20 @@ func TestWhatsAppInUserLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestLanguageNotStoredBeforeSecondFactor: someone who knows only the
+// password (a session waiting for the second factor) cannot change the
+// user's stored language; the choice stays with that browser.
+func TestLanguageNotStoredBeforeSecondFactor(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	c := e.customer("two@example.com")
+	e.enableTOTP(c)
+	p := e.passwordStep("two@example.com")
+	if r := p.get("/login/2fa?lang=ar"); !strings.Contains(r.Body, `<html lang="ar" dir="rtl">`) {
+		t.Fatalf("?lang=ar at the second step: %d %.300s", r.StatusCode, r.Body)
+	}
+	u, err := e.db.UserByEmail(t.Context(), "two@example.com")
+	if err != nil || u.Locale != "" {
+		t.Fatalf("stored locale %q %v after a password-only session asked for Arabic", u.Locale, err)
+	}
+}
