@@ -47,21 +47,31 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 }
 
 // click clicks the first element matching sel once the page has finished
-// loading. A node the browser has replaced between finding it and clicking
-// it ("Could not find node with given id": the click was not sent) is
-// looked up again.
+// loading. When the page changes under it (a node replaced between finding
+// it and clicking it, or the document itself replaced while it is asked
+// whether it has loaded), the click was not sent: the page is waited for
+// and the node looked up again.
 func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		for try := 0; ; try++ {
 			if _, err := chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingInterval(10*time.Millisecond))(ctx, tg); err != nil {
+				if try < 2 && pageChanged(err) {
+					continue
+				}
 				return err
 			}
 			_, err := chromedp.Click(chromedp.CSS(sel))(ctx, tg)
-			if err == nil || try == 2 || !strings.Contains(err.Error(), "Could not find node with given id") {
+			if err == nil || try == 2 || !pageChanged(err) {
 				return err
 			}
 		}
 	})
+}
+
+// pageChanged reports whether err says the page changed under a request
+// to the browser.
+func pageChanged(err error) bool {
+	return strings.Contains(err.Error(), "Could not find node with given id") || strings.Contains(err.Error(), "Cannot find context with specified id")
 }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {

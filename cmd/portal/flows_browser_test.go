@@ -174,7 +174,7 @@ func TestBrowserCodesWhereAsked(t *testing.T) {
 	before = mailCount(srv, "grace@example.com")
 	do(t, ctx, click(`form[action="/account/reauth/send"] button`), waitText(".flash", "g***@example.com"))
 	do(t, ctx, fill(map[string]string{"#password": flowPassword, "#code": newestMail(t, srv, "grace@example.com", codeRE, before)}),
-		click(`form[action="/account/reauth"] button`), waitText(".flash", "10 minutes"))
+		click(`form[action="/account/reauth"] button`), waitText(".flash", "make security changes"))
 	do(t, ctx, click(`form[action="/account/2fa/backup_codes"] button`), chromedp.WaitVisible(chromedp.CSS("#backup-codes")))
 
 	// Turn 2FA off with an emailed code: the form opens from its button.
