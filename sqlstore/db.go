@@ -189,7 +189,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(dialect, db.rw, sub)
+	p, err := goose.NewProvider(dialect, db.rw, sub, goose.WithGoMigrations(clusteredMigration(db.Dialect)))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

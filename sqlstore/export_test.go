@@ -1,0 +1,4 @@
+package sqlstore
+
+// ClusteredMigration is the Go migration, for tests that migrate by hand.
+var ClusteredMigration = clusteredMigration
