@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -64,49 +65,76 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		if err != nil || len(batch) == 0 {
 			return sent, err
 		}
-		for i, m := range batch {
-			msg, err := Open(w.Keys, m)
-			if err != nil {
-				// Sealed with a key that is no longer configured: retried
-				// with backoff, so restoring the key delivers it; the
-				// other messages go on.
-				next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
-				w.Logger.Error("outbox message does not open; restore the key that sealed it", "worker", w.ID, "message_id", m.ID, "key", keyID(m.Text), "next", next.UTC().Format(time.RFC3339), "err", err)
-				if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, "does not open: "+err.Error(), next.Unix()); err != nil {
-					return sent, err
-				}
-				continue
-			}
-			// A batch is sent one message after another: each message's
-			// lease is renewed just before its send, so one that waited
-			// behind slow sends is not sent by another worker as well.
-			now := w.Clock.Now()
-			if held, err := w.Store.RenewOutbox(ctx, m.ID, w.ID, now.Unix(), now.Add(lease).Unix()); err != nil {
-				return sent, err
-			} else if !held {
-				continue
-			}
-			err = w.Sender.Send(ctx, msg)
-			if err != nil {
-				next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
-				w.Logger.Warn("outbox delivery failed; will retry", "worker", w.ID, "message_id", m.ID, "attempt", m.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", err)
-				if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, err.Error(), next.Unix()); err != nil {
-					return sent, err
-				}
-				// The server is probably down: leave the rest for the next
-				// round, released now rather than when the lease ends.
-				var rest []string
-				for _, r := range batch[i+1:] {
-					rest = append(rest, r.ID)
-				}
-				return sent, w.Store.ReleaseOutbox(context.WithoutCancel(ctx), w.ID, rest)
-			}
-			if err := w.Store.MarkSent(context.WithoutCancel(ctx), m.ID, w.ID, w.Clock.Now().Unix()); err != nil {
-				return sent, err
-			}
-			sent++
+		n, more, err := w.deliver(ctx, batch, lease)
+		sent += n
+		if err != nil || !more {
+			return sent, err
 		}
 	}
+}
+
+// deliver sends a claimed batch one message after another and says how
+// many it sent and whether to go on (not when the mail server failed).
+// Whatever it has not settled when it returns early, because the server
+// failed, the database did or the worker is stopping, it gives back at
+// once: a restarted worker or a replica need not wait out the lease.
+func (w *Worker) deliver(ctx context.Context, batch []*portal.OutboxMessage, lease time.Duration) (sent int, more bool, err error) {
+	settled := 0
+	defer func() {
+		if settled == len(batch) {
+			return
+		}
+		var rest []string
+		for _, r := range batch[settled:] {
+			rest = append(rest, r.ID)
+		}
+		err = errors.Join(err, w.Store.ReleaseOutbox(context.WithoutCancel(ctx), w.ID, rest))
+	}()
+	for _, m := range batch {
+		if err := ctx.Err(); err != nil {
+			return sent, false, err
+		}
+		msg, err := Open(w.Keys, m)
+		if err != nil {
+			// Sealed with a key that is no longer configured: retried
+			// with backoff, so restoring the key delivers it; the
+			// other messages go on.
+			next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
+			w.Logger.Error("outbox message does not open; restore the key that sealed it", "worker", w.ID, "message_id", m.ID, "key", keyID(m.Text), "next", next.UTC().Format(time.RFC3339), "err", err)
+			if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, "does not open: "+err.Error(), next.Unix()); err != nil {
+				return sent, false, err
+			}
+			settled++
+			continue
+		}
+		// A batch is sent one message after another: each message's
+		// lease is renewed just before its send, so one that waited
+		// behind slow sends is not sent by another worker as well.
+		now := w.Clock.Now()
+		if held, err := w.Store.RenewOutbox(ctx, m.ID, w.ID, now.Unix(), now.Add(lease).Unix()); err != nil {
+			return sent, false, err
+		} else if !held {
+			settled++
+			continue
+		}
+		if err := w.Sender.Send(ctx, msg); err != nil {
+			next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
+			w.Logger.Warn("outbox delivery failed; will retry", "worker", w.ID, "message_id", m.ID, "attempt", m.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", err)
+			if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, err.Error(), next.Unix()); err != nil {
+				return sent, false, err
+			}
+			// The server is probably down: the rest wait for the next
+			// round, given back now rather than when the lease ends.
+			settled++
+			return sent, false, nil
+		}
+		if err := w.Store.MarkSent(context.WithoutCancel(ctx), m.ID, w.ID, w.Clock.Now().Unix()); err != nil {
+			return sent, false, err
+		}
+		settled++
+		sent++
+	}
+	return sent, true, nil
 }
 
 // Backoff is the wait before delivery attempt n+1.

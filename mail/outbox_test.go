@@ -99,26 +99,33 @@ func TestOutboxKeys(t *testing.T) {
 	})
 }
 
+// threeQueued queues three notices (SQLite or PostgreSQL, a frozen clock)
+// and returns the mail server, the sender that reaches it, and workers by
+// id.
+func threeQueued(t *testing.T, dialect string) (*mailtest.Server, *mail.SMTP, func(id string) *mail.Worker) {
+	db := storetest.MustOpen(t, dialect)
+	srv := mailtest.NewServer(t)
+	smtp := MustNewSMTP(t, srv.URL())
+	clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	keys := mustKeys(t, mfa.NewKeySpec("k1"))
+	m := &mail.Mailer{Sender: smtp, Outbox: db, Keys: keys, Clock: clock, BaseURL: "http://portal.test", Brand: portal.Brand{Name: "Test Portal"}}
+	for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := m.Notify(context.Background(), &portal.Notification{To: to, Name: "X", Kind: portal.EventTwoFactorEnabled, At: clock.Now().Unix()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, smtp, func(id string) *mail.Worker {
+		return &mail.Worker{Store: db, Sender: smtp, Keys: keys, Clock: clock, Logger: slog.New(slog.DiscardHandler), ID: id}
+	}
+}
+
 // TestOutboxFailureReleasesTheRest: when the mail server fails on the first
 // message of a batch, the worker gives the rest back at once; another
 // worker (a replica, or this one restarted) need not wait for the lease.
 func TestOutboxFailureReleasesTheRest(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		db := storetest.MustOpen(t, dialect)
-		srv := mailtest.NewServer(t)
-		smtp := MustNewSMTP(t, srv.URL())
-		clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		keys := mustKeys(t, mfa.NewKeySpec("k1"))
-		m := &mail.Mailer{Sender: smtp, Outbox: db, Keys: keys, Clock: clock, BaseURL: "http://portal.test", Brand: portal.Brand{Name: "Test Portal"}}
-		for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
-			if err := m.Notify(ctx, &portal.Notification{To: to, Name: "X", Kind: portal.EventTwoFactorEnabled, At: clock.Now().Unix()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		worker := func(id string) *mail.Worker {
-			return &mail.Worker{Store: db, Sender: smtp, Keys: keys, Clock: clock, Logger: slog.New(slog.DiscardHandler), ID: id}
-		}
+		srv, _, worker := threeQueued(t, dialect)
 		srv.Stop()
 		if n, err := worker("first").RunOnce(ctx); n != 0 || err != nil {
 			t.Fatalf("with the server down: %d sent, %v", n, err)
@@ -127,6 +134,43 @@ func TestOutboxFailureReleasesTheRest(t *testing.T) {
 		// Straight away, without the clock moving: the two untried ones go.
 		if n, err := worker("second").RunOnce(ctx); n != 2 || err != nil {
 			t.Fatalf("after the failure: %d sent, %v; want the 2 untried messages", n, err)
+		}
+	})
+}
+
+// cancelAfterSend delivers a message and then stops the worker, as a
+// shutdown arriving during a send does.
+type cancelAfterSend struct {
+	mail.Sender
+	cancel context.CancelFunc
+}
+
+func (s cancelAfterSend) Send(ctx context.Context, m *mail.Message) error {
+	err := s.Sender.Send(ctx, m)
+	s.cancel()
+	return err
+}
+
+// TestOutboxStopReleasesTheRest: a worker stopped in the middle of a batch
+// (the portal shutting down) gives back the messages it had claimed but not
+// sent, so the restarted portal sends them at once instead of after the
+// lease.
+func TestOutboxStopReleasesTheRest(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		srv, smtp, worker := threeQueued(t, dialect)
+		ctx, cancel := context.WithCancel(context.Background())
+		stopping := worker("stopping")
+		stopping.Sender = cancelAfterSend{smtp, cancel}
+		if n, err := stopping.RunOnce(ctx); n != 1 || err == nil {
+			t.Fatalf("stopped after the first send: %d sent, %v; want 1 and the context's error", n, err)
+		}
+		// The restarted worker, with the clock where it was: the two
+		// unsent ones go now, and the sent one not again.
+		if n, err := worker("restarted").RunOnce(context.Background()); n != 2 || err != nil {
+			t.Fatalf("after the stop: %d sent, %v; want the 2 unsent messages", n, err)
+		}
+		if msgs := srv.Messages(); len(msgs) != 3 {
+			t.Fatalf("%d messages delivered; want 3, each once", len(msgs))
 		}
 	})
 }

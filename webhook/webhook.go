@@ -181,7 +181,18 @@ func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (in
 		if err != nil || len(batch) == 0 {
 			return sent, err
 		}
-		for _, d := range batch {
+		for i, d := range batch {
+			if err := ctx.Err(); err != nil {
+				// Stopping: what was not tried is given back untouched
+				// (no attempt counted), for a replica or the restarted
+				// portal to send at once rather than after the lease.
+				for _, r := range batch[i:] {
+					if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), r, w.ID); err != nil {
+						return sent, err
+					}
+				}
+				return sent, err
+			}
 			ep := byID[d.EndpointID]
 			if ep == nil {
 				continue // deleted meanwhile (its deliveries go with it)
