@@ -436,11 +436,15 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 }
 
 // tokenError turns a refused issue into the protocol's answer; a reused
-// code or refresh token is a security event for the user.
+// code or refresh token is a security event for the user. A code whose
+// sign-in has ended since it was issued gives nothing.
 func (s *storage) tokenError(ctx context.Context, t *portal.AppToken, err error) error {
 	if errors.Is(err, portal.ErrCodeReused) || errors.Is(err, portal.ErrTokenReused) {
 		s.event(ctx, t.UserID, portal.EventAppTokenReused, t.AppID)
 		return oidc.ErrInvalidGrant().WithDescription("the grant was revoked")
+	}
+	if errors.Is(err, portal.ErrNotFound) {
+		return oidc.ErrInvalidGrant().WithDescription("the sign-in behind this code has ended (the password or two-factor settings changed, or the user signed out); sign in again")
 	}
 	return err
 }

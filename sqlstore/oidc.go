@@ -197,11 +197,19 @@ func (db *DB) CreateTokens(ctx context.Context, redeem, rotate string, now int64
 	if len(tokens) == 0 {
 		return nil
 	}
-	grant := tokens[0].GrantID
+	grant, user := tokens[0].GrantID, tokens[0].UserID
 	var reused, codeReused bool
 	// On SQLite in the group commit: concurrent exchanges share a commit.
 	err := db.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		reused, codeReused = false, false
+		if user != "" && db.Dialect == Postgres {
+			// A change of the user's credentials (newEpoch) deletes
+			// their tokens: it waits for this issue, or this issue
+			// sees its end. (SQLite's writes are serial.)
+			if _, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, user); err != nil {
+				return err
+			}
+		}
 		if redeem != "" {
 			// One conditional update: of any number of parallel
 			// redemptions, on one instance or several, one wins.
@@ -212,6 +220,16 @@ func (db *DB) CreateTokens(ctx context.Context, redeem, rotate string, now int64
 			if n, _ := res.RowsAffected(); n == 0 {
 				codeReused = true
 				_, err := tx.ExecContext(ctx, `DELETE FROM oidc_tokens WHERE grant_id = $1`, redeem)
+				return err
+			}
+			// The sign-in behind the code must still stand: a password
+			// or 2FA change, a reset or a sign-out since it ended it.
+			var one int
+			err = tx.QueryRowContext(ctx, `SELECT 1 FROM oidc_requests r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
+				WHERE r.id = $1 AND s.auth_epoch = u.auth_epoch AND u.disabled = 0`, redeem).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return portal.ErrNotFound
+			} else if err != nil {
 				return err
 			}
 		}

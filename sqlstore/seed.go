@@ -261,9 +261,23 @@ func (b *batch) flush(ctx context.Context) error {
 // hashes, in batches (for `portal bench`).
 func (db *DB) SeedAuthCodes(ctx context.Context, reqs []*portal.AuthRequest, codeHashes []string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		b := newBatch(tx, `INSERT INTO oidc_requests (id, app_id, data, user_id, auth_time, amr, done, code_hash, code_used_at, created_at, expires_at) VALUES `)
+		// A code is redeemed only while the sign-in behind it stands: each
+		// user gets a session (whose token nobody holds) for its codes.
+		sessions := map[string]string{}
+		for _, r := range reqs {
+			if sessions[r.UserID] != "" {
+				continue
+			}
+			sessions[r.UserID] = portal.HashToken(portal.NewID())
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip, auth_epoch, amr)
+				SELECT $1, id, $2, $3, $3, 0, '', '', auth_epoch, $4 FROM users WHERE id = $5`,
+				sessions[r.UserID], portal.LevelFull, r.CreatedAt, r.AMR, r.UserID); err != nil {
+				return fmt.Errorf("seed the sessions of authorization codes: %w", err)
+			}
+		}
+		b := newBatch(tx, `INSERT INTO oidc_requests (id, app_id, data, user_id, auth_time, amr, done, session_id, code_hash, code_used_at, created_at, expires_at) VALUES `)
 		for i, r := range reqs {
-			b.add(r.ID, r.AppID, string(r.Data), r.UserID, r.AuthTime, r.AMR, 1, codeHashes[i], 0, r.CreatedAt, r.ExpiresAt)
+			b.add(r.ID, r.AppID, string(r.Data), r.UserID, r.AuthTime, r.AMR, 1, sessions[r.UserID], codeHashes[i], 0, r.CreatedAt, r.ExpiresAt)
 		}
 		if err := b.flush(ctx); err != nil {
 			return fmt.Errorf("seed authorization codes: %w", err)

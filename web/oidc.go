@@ -258,22 +258,35 @@ func (s *Server) oidcHandler() http.Handler {
 			// The code goes only to the browser whose session completed
 			// the request: a link to /oidc/login followed by someone else
 			// gives the one who sent it nothing.
+			// Only a GET with one id: the provider reads the id from
+			// the form (a POST body first), and it must read the very id
+			// checked here, not a second one smuggled beside it.
 			st := state(r)
-			req, err := s.Store.AuthRequestByID(r.Context(), r.URL.Query().Get("id"), s.now().Unix())
+			ids := r.URL.Query()["id"]
+			var req *portal.AuthRequest
+			var err error = portal.ErrNotFound
+			if r.Method == http.MethodGet && len(ids) == 1 {
+				req, err = s.Store.AuthRequestByID(r.Context(), ids[0], s.now().Unix())
+			}
 			if err != nil || st.session == nil || req.SessionID == "" || req.SessionID != st.session.ID {
 				s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 					return portal.Errorf(portal.EFORBIDDEN, "This sign-in was finished in another browser, or has expired. Go back to the app and sign in again.")
 				}).ServeHTTP(w, r)
 				return
 			}
-			s.Provider.OP.ServeHTTP(w, r)
+			r2 := r.Clone(r.Context())
+			r2.URL.RawQuery = url.Values{"id": {req.ID}}.Encode()
+			r2.Form, r2.PostForm, r2.Body = nil, nil, http.NoBody
+			s.Provider.OP.ServeHTTP(w, r2)
 			return
 		case "/end_session":
 		default:
 			s.Provider.OP.ServeHTTP(w, r)
 			return
 		}
-		if err := r.ParseForm(); err != nil {
+		if err := r.ParseForm(); err != nil || repeated(r.Form) {
+			// A parameter given twice is refused: the hint checked
+			// below must be the one the provider verified.
 			s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 				return portal.Errorf(portal.EINVALID, "The sign-out request is malformed.")
 			}).ServeHTTP(w, r)
@@ -291,6 +304,16 @@ func (s *Server) oidcHandler() http.Handler {
 		}
 		copyResponse(w, rec)
 	})
+}
+
+// repeated says whether a parameter appears more than once.
+func repeated(form url.Values) bool {
+	for _, v := range form {
+		if len(v) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // hintSubject is the sub of an ID token hint (its signature was checked by

@@ -621,3 +621,122 @@ func TestReviewHeld(t *testing.T) {
 		}
 	})
 }
+
+// TestReviewCallbackParameterPollution: the callback checks one request id
+// and the provider library reads the id from the form, where a POST body
+// comes before the query. An attacker's own completed request in the query
+// and the victim's in the body gave the attacker the victim's code. Only a
+// GET with a single id is served now, and the library sees that id alone.
+func TestReviewCallbackParameterPollution(t *testing.T) {
+	p := runPortalClock(t, portaltest.NewClock(time.Now()), map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, "sqlite"), "PORTAL_SECRET_KEYS": testKeys})
+	rp := newRelyingParty(t, p, func(a *cp.App) { a.SkipConsent = true })
+	victim := rvUser(t, p, "victim@example.com")
+	attacker := rvUser(t, p, "attacker@example.com")
+
+	// A request the attacker's own session completed and did not collect.
+	mine, _ := rvStart(t, p, rp, rvJar(attacker), nil)
+	if st, _, body := rvGet(t, rvJar(attacker), p.URL+"/oidc/login?id="+url.QueryEscape(mine)); st != 200 || !strings.Contains(body, "/authorize/callback") {
+		t.Fatalf("attacker at /oidc/login: %d", st)
+	}
+	// The victim completes the attacker's other request by opening a link.
+	theirs, verifier := rvStart(t, p, rp, nil, nil)
+	if st, _, body := rvGet(t, rvJar(victim), p.URL+"/oidc/login?id="+url.QueryEscape(theirs)); st != 200 || !strings.Contains(body, "/authorize/callback") {
+		t.Fatalf("victim at /oidc/login: %d", st)
+	}
+	tries := map[string]func() *http.Request{
+		"POST, the victim's id in the body": func() *http.Request {
+			req, _ := http.NewRequest("POST", p.URL+"/authorize/callback?id="+url.QueryEscape(mine), strings.NewReader("id="+url.QueryEscape(theirs)))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return req
+		},
+		"GET, both ids in the query": func() *http.Request {
+			req, _ := http.NewRequest("GET", p.URL+"/authorize/callback?id="+url.QueryEscape(mine)+"&id="+url.QueryEscape(theirs), nil)
+			return req
+		},
+		"GET, the victim's id first": func() *http.Request {
+			req, _ := http.NewRequest("GET", p.URL+"/authorize/callback?id="+url.QueryEscape(theirs)+"&id="+url.QueryEscape(mine), nil)
+			return req
+		},
+	}
+	for name, try := range tries {
+		resp, err := rvJar(attacker).Do(try())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if code := rvCode(rp, resp.Header.Get("Location")); code != "" {
+			st, tok := exchange(t, p, rp, code, verifier)
+			email := ""
+			if raw, ok := tok["id_token"].(string); ok {
+				email, _ = rvClaims(t, raw)["email"].(string)
+			}
+			t.Errorf("%s: the attacker got a code (redeemed: %d, ID token email %q)", name, st, email)
+		} else if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d; want 403", name, resp.StatusCode)
+		}
+	}
+	// The victim's own browser still gets its code.
+	if st, loc, _ := rvGet(t, rvJar(victim), p.URL+"/authorize/callback?id="+url.QueryEscape(theirs)); rvCode(rp, loc) == "" {
+		t.Errorf("the victim's browser got no code: %d %q", st, loc)
+	}
+}
+
+// TestReviewEndSessionRepeatedHint: the portal compared the first
+// id_token_hint with the signed-in user and the library verified the
+// last, so a forged hint naming the victim followed by any genuine ID
+// token signed the victim out from another site. A repeated parameter is
+// refused now.
+func TestReviewEndSessionRepeatedHint(t *testing.T) {
+	p := runPortalClock(t, portaltest.NewClock(time.Now()), map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, "sqlite"), "PORTAL_SECRET_KEYS": testKeys})
+	rp := newRelyingParty(t, p, func(a *cp.App) { a.SkipConsent = true })
+	victim := rvUser(t, p, "victim@example.com")
+	attacker := rvUser(t, p, "attacker@example.com")
+	q, v := flow(t, attacker, p, rp, nil)
+	_, tok := exchange(t, p, rp, q.Get("code"), v)
+	genuine := tok["id_token"].(string)
+	q, v = flow(t, victim, p, rp, nil)
+	_, vt := exchange(t, p, rp, q.Get("code"), v)
+	sub := rvClaims(t, vt["id_token"].(string))["sub"].(string)
+	forged := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"`+sub+`"}`)) + ".x"
+	u := p.URL + "/end_session?id_token_hint=" + url.QueryEscape(forged) + "&id_token_hint=" + url.QueryEscape(genuine)
+	st, _, _ := rvGet(t, rvJar(victim), u, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
+	if me, _ := victim.call("GET", "/api/v1/me", ""); me != 200 {
+		t.Errorf("a cross-site link with two id_token_hints (%d) signed the victim out of the portal", st)
+	}
+	if st != http.StatusBadRequest {
+		t.Errorf("two id_token_hints: %d; want 400", st)
+	}
+}
+
+// TestReviewCodeOutlivesPasswordChange: a code collected by an intruder
+// just before the owner changed the password (which ends every session and
+// app token) still gave tokens, a refresh token among them. Redeeming a
+// code now needs its sign-in's session to stand.
+func TestReviewCodeOutlivesPasswordChange(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		p := runPortalClock(t, portaltest.NewClock(time.Now()), map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, dialect), "PORTAL_SECRET_KEYS": testKeys})
+		rp := newRelyingParty(t, p, func(a *cp.App) { a.SkipConsent = true })
+		owner := rvUser(t, p, "owner@example.com")
+		intruder := newAPIClient(t, p.URL)
+		if st, m := intruder.call("POST", "/api/v1/login", `{"email":"owner@example.com","password":"`+reviewPW+`"}`); st != 200 {
+			t.Fatalf("intruder login: %d %v", st, m)
+		}
+		q, v := flow(t, intruder, p, rp, nil)
+		if q.Get("code") == "" {
+			t.Fatal("no code")
+		}
+		if st, m := owner.call("POST", "/api/v1/me/password", `{"current_password":"`+reviewPW+`","new_password":"another long pass phrase"}`); st != 204 {
+			t.Fatalf("password change: %d %v", st, m)
+		}
+		if st, tok := exchange(t, p, rp, q.Get("code"), v); st == 200 {
+			t.Errorf("a code issued before the password change was redeemed after it: %v", tok["token_type"])
+		} else if tok["error"] != "invalid_grant" {
+			t.Errorf("refused with %d %v; want invalid_grant", st, tok)
+		}
+		// The owner's own sign-in at the app still works.
+		q, v = flow(t, owner, p, rp, nil)
+		if st, _ := exchange(t, p, rp, q.Get("code"), v); st != 200 {
+			t.Errorf("the owner's own code after the change: %d", st)
+		}
+	})
+}
