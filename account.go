@@ -111,7 +111,11 @@ type RecoveryRequest struct {
 // settings, remembered browsers and recovery requests.
 type AccountStore interface {
 	AccountByID(ctx context.Context, id string) (*Account, error)
-	SetAccountRequire2FA(ctx context.Context, id string, on bool) error
+	// SetAccountRequire2FA turns the account's 2FA requirement on or
+	// off; on, its users without 2FA who are signed in can from then on
+	// reach only the set-up pages (their sessions drop to LevelSetup),
+	// but for the session keep that made the change.
+	SetAccountRequire2FA(ctx context.Context, id string, on bool, keep string) error
 	// Members lists the users of an account with their confirmed method
 	// types, oldest first.
 	Members(ctx context.Context, accountID string) ([]*Member, error)
@@ -126,7 +130,10 @@ type AccountStore interface {
 	Invitations(ctx context.Context, accountID string, now int64) ([]*Invitation, error)
 
 	Settings(ctx context.Context) (*Settings, error)
-	SaveSettings(ctx context.Context, s *Settings) error
+	// SaveSettings stores s; the signed-in users its 2FA policy now
+	// requires 2FA of, and who have none, drop to LevelSetup (but for the
+	// session keep that made the change).
+	SaveSettings(ctx context.Context, s *Settings, keep string) error
 
 	CreateBrowser(ctx context.Context, b *Browser) error
 	// BrowserByToken finds a live remembered browser of a user by token hash.

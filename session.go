@@ -68,8 +68,10 @@ type LoginStep struct {
 	// Complete: the user is now signed in; their last login is set.
 	Complete bool
 	// CancelRecoveries cancels pending or approved recovery requests: the
-	// user signed in with a second factor, so they can sign in after all.
+	// user proved a second factor, so they can sign in after all. They
+	// are Session's user's, or User's for a step without a new session.
 	CancelRecoveries bool
+	User             string
 	// Event, when set, is recorded.
 	Event *Event
 }

@@ -24,8 +24,28 @@ func (db *DB) AccountByID(ctx context.Context, id string) (*portal.Account, erro
 }
 
 // SetAccountRequire2FA sets the owner's 2FA requirement.
-func (db *DB) SetAccountRequire2FA(ctx context.Context, id string, on bool) error {
-	return db.exec1(ctx, `UPDATE accounts SET require_2fa = $1 WHERE id = $2`, bool2int(on), id)
+func (db *DB) SetAccountRequire2FA(ctx context.Context, id string, on bool, keep string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET require_2fa = $1 WHERE id = $2`, bool2int(on), id)
+		if err != nil {
+			return err
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			return portal.ErrNotFound
+		}
+		if !on {
+			return nil
+		}
+		return requireSetup(ctx, tx, keep, `account_id = $4`, id)
+	})
+}
+
+// requireSetup drops the signed-in sessions but keep of users without 2FA
+// who match cond (on $4 and on) to LevelSetup: a requirement switched on
+// applies at once, not at their next sign-in.
+func requireSetup(ctx context.Context, tx *sql.Tx, keep, cond string, args ...any) error {
+	_, err := tx.ExecContext(ctx, `UPDATE sessions SET level = $1 WHERE level = $2 AND id <> $3
+		AND user_id IN (SELECT id FROM users WHERE twofa = 0 AND `+cond+`)`, append([]any{portal.LevelSetup, portal.LevelFull, keep}, args...)...)
+	return err
 }
 
 // Members lists an account's users with their confirmed method types.
@@ -153,7 +173,7 @@ func (db *DB) Settings(ctx context.Context) (*portal.Settings, error) {
 }
 
 // SaveSettings stores the staff settings.
-func (db *DB) SaveSettings(ctx context.Context, s *portal.Settings) error {
+func (db *DB) SaveSettings(ctx context.Context, s *portal.Settings, keep string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		for k, v := range map[string]string{
 			"twofa_policy": s.TwoFactorPolicy, "remember_browsers": strconv.Itoa(bool2int(s.RememberBrowsers)),
@@ -162,6 +182,12 @@ func (db *DB) SaveSettings(ctx context.Context, s *portal.Settings) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
 				return err
 			}
+		}
+		switch s.TwoFactorPolicy {
+		case portal.PolicyEveryone:
+			return requireSetup(ctx, tx, keep, `1 = 1`)
+		case portal.PolicyStaff:
+			return requireSetup(ctx, tx, keep, `role = $4`, portal.RoleAdmin)
 		}
 		return nil
 	})

@@ -132,7 +132,11 @@ func settleStmts(st *portal.LoginStep) (stmts []statement, cancel, session, devi
 	cancel = -1
 	if st.CancelRecoveries {
 		cancel = len(stmts)
-		stmts = append(stmts, cancelRecoveriesStmt(st.Session.UserID, st.At.Unix()))
+		user := st.User
+		if st.Session != nil {
+			user = st.Session.UserID
+		}
+		stmts = append(stmts, cancelRecoveriesStmt(user, st.At.Unix()))
 	}
 	if st.Event != nil {
 		stmts = append(stmts, addEventStmt(st.Event))

@@ -160,7 +160,7 @@ func TestPolicyForcesSetup(t *testing.T) {
 		}
 		// The password step of a user without 2FA now says so.
 		e.register("solo@example.com")
-		e.db.SaveSettings(t.Context(), &portal.Settings{TwoFactorPolicy: portal.PolicyEveryone, RememberBrowsers: true, RecoveryWait: 24 * time.Hour})
+		e.db.SaveSettings(t.Context(), &portal.Settings{TwoFactorPolicy: portal.PolicyEveryone, RememberBrowsers: true, RecoveryWait: 24 * time.Hour}, "")
 		if r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "solo@example.com", "password": testPassword}); r.json()["status"] != "2fa_setup_required" {
 			t.Fatalf("policy everyone: %s", r.Body)
 		}
@@ -213,7 +213,7 @@ func TestRememberedBrowser(t *testing.T) {
 		t.Fatalf("after a password change: %s", s)
 	}
 	// Staff can turn the feature off.
-	e.db.SaveSettings(t.Context(), &portal.Settings{TwoFactorPolicy: portal.PolicyStaff, RememberBrowsers: false, RecoveryWait: 24 * time.Hour})
+	e.db.SaveSettings(t.Context(), &portal.Settings{TwoFactorPolicy: portal.PolicyStaff, RememberBrowsers: false, RecoveryWait: 24 * time.Hour}, "")
 	nc := e.client()
 	nc.api("POST", "/api/v1/login", map[string]string{"email": "r@example.com", "password": "a different passphrase"})
 	if page := nc.get("/login/2fa"); !strings.Contains(page.Body, "Verify") || strings.Contains(page.Body, "Don&#39;t ask again") || strings.Contains(page.Body, "ask again") {

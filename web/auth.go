@@ -180,7 +180,10 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		// A remembered browser skips the login code, never the password,
 		// and never the code that sensitive changes ask for: the session
 		// starts outside sudo mode, so a stolen remember cookie and the
-		// password change nothing without a code (SPEC §3).
+		// password change nothing without a code (SPEC §3). The user's
+		// own browser still cancels a recovery waiting to remove their
+		// 2FA: they can sign in after all.
+		step.CancelRecoveries = true
 	} else if must, err := s.mustUseTwoFactor(ctx, user); err != nil {
 		return nil, err
 	} else if must {

@@ -107,7 +107,16 @@ func (s *Server) handleAlertPref(w http.ResponseWriter, r *http.Request) error {
 	if err := formValues(r); err != nil {
 		return err
 	}
-	if err := s.Store.SetAlertPref(r.Context(), state(r).user.ID, r.PostForm.Get("new_device") != ""); err != nil {
+	on := r.PostForm.Get("new_device") != ""
+	// Silencing the alerts is what an intruder would do first: turning
+	// them off needs a recent password and code (on never does).
+	if !on {
+		if err := s.requireRecent(r); err != nil {
+			reauthFirst(w, r, "/account/security#alerts-h")
+			return nil
+		}
+	}
+	if err := s.Store.SetAlertPref(r.Context(), state(r).user.ID, on); err != nil {
 		return err
 	}
 	s.setFlash(w, "settings")

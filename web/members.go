@@ -56,6 +56,11 @@ func (s *Server) invite(ctx context.Context, r *http.Request, email, name string
 	if err != nil {
 		return nil, err
 	}
+	// A new member is a new way into the account: like the other
+	// changes to it, it needs a recent password and code.
+	if err := s.requireRecent(r); err != nil {
+		return nil, err
+	}
 	key, display, err := portal.NormalizeEmail(email)
 	if err != nil {
 		return nil, err
@@ -63,11 +68,13 @@ func (s *Server) invite(ctx context.Context, r *http.Request, email, name string
 	if name, err = portal.NormalizeName(name); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
-		return nil, &portal.Error{Code: portal.ECONFLICT, Message: "Someone already has an account with this email address.", Field: "email"}
-	}
+	// The quota first: a taken address costs a try like a free one,
+	// so invitations cannot test a list of addresses.
 	if err := s.sendQuota(ctx, r, owner, key); err != nil {
 		return nil, err
+	}
+	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
+		return nil, &portal.Error{Code: portal.ECONFLICT, Message: "Someone already has an account with this email address.", Field: "email"}
 	}
 	token, hash := portal.NewSecretToken()
 	now := s.now()
@@ -103,6 +110,9 @@ func (s *Server) resendInvitation(ctx context.Context, r *http.Request, id strin
 	if err != nil {
 		return err
 	}
+	if err := s.requireRecent(r); err != nil {
+		return err
+	}
 	inv, err := s.pendingInvitation(ctx, owner, id)
 	if err != nil {
 		return err
@@ -126,6 +136,9 @@ func (s *Server) resendInvitation(ctx context.Context, r *http.Request, id strin
 func (s *Server) revokeInvitation(ctx context.Context, r *http.Request, id string) error {
 	owner, err := requireOwner(r)
 	if err != nil {
+		return err
+	}
+	if err := s.requireRecent(r); err != nil {
 		return err
 	}
 	inv, err := s.pendingInvitation(ctx, owner, id)
@@ -232,7 +245,7 @@ func (s *Server) setPolicy(ctx context.Context, r *http.Request, on bool) error 
 	if err := s.requireRecent(r); err != nil {
 		return err
 	}
-	return s.Store.SetAccountRequire2FA(ctx, owner.AccountID, on)
+	return s.Store.SetAccountRequire2FA(ctx, owner.AccountID, on, sessionID(r))
 }
 
 func memberJSON(m *portal.Member) map[string]any {

@@ -340,7 +340,7 @@ func TestReview2EnrolmentOutlivesStaffReset(t *testing.T) {
 func TestReview2ForcedSetupDeadEnd(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	e.register("slow@example.com")
-	e.db.SaveSettings(t.Context(), &portal.Settings{TwoFactorPolicy: portal.PolicyEveryone, RememberBrowsers: true, RecoveryWait: 24 * time.Hour})
+	e.db.SaveSettings(t.Context(), &portal.Settings{TwoFactorPolicy: portal.PolicyEveryone, RememberBrowsers: true, RecoveryWait: 24 * time.Hour}, "")
 	c := e.client()
 	if r := c.api("POST", "/api/v1/login", map[string]string{"email": "slow@example.com", "password": testPassword}); r.json()["status"] != "2fa_setup_required" {
 		t.Fatalf("login: %s", r.Body)

@@ -122,10 +122,16 @@ func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r 
 	if step.Complete {
 		s.metrics.logins.WithLabelValues("success").Inc()
 	}
+	s.recoveryCancelled(r, user, out)
+	return out, nil
+}
+
+// recoveryCancelled records that a step cancelled the user's recovery
+// requests, if it did.
+func (s *Server) recoveryCancelled(r *http.Request, user *portal.User, out *portal.StepOutcome) {
 	if out.Cancelled > 0 {
 		s.securityEvent(r, user, portal.EventRecoveryCancelled, "You signed in with your two-factor method, so the pending recovery request was cancelled.")
 	}
-	return out, nil
 }
 
 // errStaleLogin answers a sign-in whose user's credentials changed while it

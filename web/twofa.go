@@ -412,9 +412,21 @@ func (s *Server) reauthenticate(ctx context.Context, r *http.Request, pw, method
 		if code == "" {
 			return &portal.Error{Code: portal.EINVALID, Message: "Enter a code from your two-factor method as well.", Field: "code"}
 		}
-		if _, err := s.verifySecondFactor(ctx, r, st.user, method, code, sessionID(r), nil); err != nil {
+		// A proved second factor cancels a recovery waiting to remove
+		// it, as a sign-in does.
+		step := &portal.LoginStep{CancelRecoveries: true, User: st.user.ID}
+		res, err := s.verifySecondFactor(ctx, r, st.user, method, code, sessionID(r), step)
+		if err != nil {
 			return err
 		}
+		out, err := s.Store.StepLogin(ctx, step)
+		if err != nil {
+			return err
+		} else if err := s.stepRefused(r, st.user, method, out); err != nil {
+			return err
+		}
+		s.afterSecondFactor(r, st.user, method, res)
+		s.recoveryCancelled(r, st.user, out)
 	}
 	now := s.now().Unix()
 	if err := s.Store.SetSessionReauth(ctx, st.session.ID, now); err != nil {
