@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -100,6 +101,15 @@ func NormalizeEmail(s string) (key, display string, err error) {
 	a, perr := mail.ParseAddress(display)
 	if perr != nil || a.Address != display || a.Name != "" || !strings.Contains(display[strings.LastIndexByte(display, '@'):], ".") {
 		return "", "", &Error{Code: EINVALID, Message: "Enter a valid email address, like name@example.com.", Field: "email"}
+	}
+	// The key is the address in lower case. A letter whose lower case is
+	// another letter's (the dotted İ is i's, the Kelvin sign k's) would
+	// give two mailboxes one key: the first to sign up would own the
+	// other's address. Such an address is refused.
+	for _, r := range display {
+		if l := unicode.ToLower(r); l != r && unicode.ToUpper(l) != r {
+			return "", "", &Error{Code: EINVALID, Message: "Enter a valid email address, like name@example.com.", Field: "email"}
+		}
 	}
 	return strings.ToLower(display), display, nil
 }
