@@ -91,6 +91,7 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 	now := s.now().Unix()
 	seen := map[string]int{}         // email key → line
 	accounts := map[string]string{}  // account key → account id
+	ownerLine := map[string]int{}    // account key → its owner's line
 	var owners, others []*importPlan // owners first: members join their accounts
 	for _, r := range rows {
 		if r.bad != nil {
@@ -124,24 +125,27 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 		// customer's account by naming it).
 		if _, err := s.Store.UserByEmail(ctx, p.key); err == nil {
 			rep.Unchanged++
+			if p.u.Role == portal.RoleOwner && p.account != "" && ownerLine[p.account] == 0 {
+				ownerLine[p.account] = p.line // the account still has one owner
+			}
 			continue
 		} else if !errors.Is(err, portal.ErrNotFound) {
 			return nil, err
 		}
 		switch p.u.Role {
 		case portal.RoleOwner:
-			if id := accounts[p.account]; p.account != "" && id != "" {
-				p.u.AccountID = id // a second owner of an account in this file
-			} else {
-				name := p.account
-				if name == "" {
-					name = p.u.Name
-				}
-				p.acct = &portal.Account{ID: portal.NewID(), Name: name, CreatedAt: now}
-				p.u.AccountID = p.acct.ID
-				if p.account != "" {
-					accounts[p.account] = p.acct.ID
-				}
+			if first := ownerLine[p.account]; p.account != "" && first != 0 {
+				problems[p.line] = problem("account \"{{.Account}}\" has its owner on line {{.Line}} (an account has one owner; make this row a member)", "Account", p.account, "Line", first)
+				continue
+			}
+			name := p.account
+			if name == "" {
+				name = p.u.Name
+			}
+			p.acct = &portal.Account{ID: portal.NewID(), Name: name, CreatedAt: now}
+			p.u.AccountID = p.acct.ID
+			if p.account != "" {
+				accounts[p.account], ownerLine[p.account] = p.acct.ID, p.line
 			}
 		case portal.RoleMember:
 			id := accounts[p.account]

@@ -298,16 +298,17 @@ func TestTokensNeverChangeStaff(t *testing.T) {
 		}
 		victim := e.customer("victim@bigcorp.example")
 		_ = victim
+		// The file names the victim owner of X: X is not created (the
+		// victim exists), and the rows that would share it are refused,
+		// not put into the victim's account or a new one.
 		r = post("email,role,account\nvictim@bigcorp.example,owner,X\nevil@attacker.example,owner,X\nmole@attacker.example,member,X\n")
-		evil, err := e.db.UserByEmail(t.Context(), "evil@attacker.example")
-		v, _ := e.db.UserByEmail(t.Context(), "victim@bigcorp.example")
-		if err != nil || evil.AccountID == v.AccountID {
-			t.Fatalf("a row joined the victim's account: %v %s", err, r.Body)
+		if !strings.Contains(r.Body, `line 3: account \"X\" has its owner on line 2`) || !strings.Contains(r.Body, "line 4: no new owner") {
+			t.Fatalf("rows sharing the victim's account: %s", r.Body)
 		}
-		// The member joins the account the file made (evil's), not the
-		// victim's; alone, a member row naming an existing account fails.
-		if mole, err := e.db.UserByEmail(t.Context(), "mole@attacker.example"); err != nil || mole.AccountID != evil.AccountID {
-			t.Fatalf("the member's account: %v %s", err, r.Body)
+		for _, addr := range []string{"evil@attacker.example", "mole@attacker.example"} {
+			if u, err := e.db.UserByEmail(t.Context(), addr); err == nil {
+				t.Fatalf("%s was imported (account %s): %s", addr, u.AccountID, r.Body)
+			}
 		}
 		if r := post("email,role,account\nspy@attacker.example,member,X\n"); !strings.Contains(r.Body, "line 2: no new owner") {
 			t.Fatalf("a member joined an existing account: %s", r.Body)

@@ -90,15 +90,17 @@ func TestImportUsers(t *testing.T) {
 			"cy@example.com,Cy,owner,,\"" + dj + "\",",
 			"too,many,fields,here,x,y,z",
 			"ann@example.com,Ann again,owner,,,",
+			"zed@example.com,Zed,owner,ACME,,",
 		}, "\n") + "\n"
 		file := filepath.Join(t.TempDir(), "customers.csv")
 		if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		wantProblems := []string{"line 4: ", "line 6: password_hash", "line 8: ", "line 9: the address is also on line 2"}
+		wantProblems := []string{"line 4: ", "line 6: password_hash", "line 8: ", "line 9: the address is also on line 2",
+			`line 10: account "ACME" has its owner on line 2`}
 
 		out, err := importCommand(t, env, clock, file, "--dry-run")
-		if err == nil || !strings.HasPrefix(out, "would create 4, unchanged 0 (already here), not imported 4\n") {
+		if err == nil || !strings.HasPrefix(out, "would create 4, unchanged 0 (already here), not imported 5\n") {
 			t.Fatalf("dry run: %v\n%s", err, out)
 		}
 		for _, w := range wantProblems {
@@ -112,7 +114,7 @@ func TestImportUsers(t *testing.T) {
 		}
 
 		out, err = importCommand(t, env, clock, file)
-		if err == nil || !strings.HasPrefix(out, "created 4, unchanged 0 (already here), not imported 4\n") {
+		if err == nil || !strings.HasPrefix(out, "created 4, unchanged 0 (already here), not imported 5\n") {
 			t.Fatalf("import: %v\n%s", err, out)
 		}
 		for _, bad := range []string{"md5@example.com", "not an address"} {
@@ -120,7 +122,7 @@ func TestImportUsers(t *testing.T) {
 				t.Fatalf("a bad line wrote %s", bad)
 			}
 		}
-		if out, _ := importCommand(t, env, clock, file); !strings.HasPrefix(out, "created 0, unchanged 4 (already here),") {
+		if out, _ := importCommand(t, env, clock, file); !strings.HasPrefix(out, "created 0, unchanged 4 (already here),") || !strings.Contains(out, `line 10: account "ACME" has its owner on line 2`) {
 			t.Fatalf("the same file again: %s", out)
 		}
 		ann, _ := p.DB.UserByEmail(context.Background(), "ann@example.com")
