@@ -301,7 +301,10 @@ func NewClient(allowPrivate bool) *http.Client {
 var special = func() []*net.IPNet {
 	var out []*net.IPNet
 	for _, c := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
-		"203.0.113.0/24", "240.0.0.0/4", "fec0::/10", "100::/64", "2001:db8::/32"} {
+		"203.0.113.0/24", "240.0.0.0/4", "fec0::/10", "100::/64", "2001:db8::/32",
+		// Local-use NAT64 (RFC 8215) and Teredo, which carry an IPv4
+		// address in a form embedded() does not read.
+		"64:ff9b:1::/48", "2001::/32"} {
 		_, n, _ := net.ParseCIDR(c)
 		out = append(out, n)
 	}

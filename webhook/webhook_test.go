@@ -22,7 +22,7 @@ func TestInternalAddressesRefused(t *testing.T) {
 	}
 	// Ranges net.IP does not name, and IPv6 forms carrying an internal IPv4.
 	for _, ip := range []string{"64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::", "::127.0.0.1", "198.18.0.1", "0.1.2.3", "240.0.0.1",
-		"255.255.255.255", "fec0::1", "192.0.0.8", "::ffff:10.0.0.1"} {
+		"255.255.255.255", "fec0::1", "192.0.0.8", "::ffff:10.0.0.1", "64:ff9b:1::a00:1", "64:ff9b:1:7f00:1::", "2001:0:4136:e378:8000:63bf:3fff:fdd2"} {
 		if !Internal(net.ParseIP(ip)) {
 			t.Errorf("%s is not seen as internal", ip)
 		}
