@@ -66,9 +66,17 @@ func TestPowerCut(t *testing.T) {
 		}
 	})
 	t.Run("normal", func(t *testing.T) {
-		lost := powerCut(t, bin, "normal")
+		// A checkpoint's flush that falls between the last commit and
+		// the kill saves everything (see powerCut); on a loaded machine
+		// that gap is wider, so the control gets three tries to lose.
+		var lost []string
+		for try := 1; try <= 3 && len(lost) == 0; try++ {
+			if lost = powerCut(t, bin, "normal"); len(lost) == 0 {
+				t.Logf("try %d: nothing lost (a flush fell after the last commit)", try)
+			}
+		}
 		if len(lost) == 0 {
-			t.Fatal("with synchronous=normal no acknowledged success was lost: the file system did not drop the unflushed log, so the full run proves nothing")
+			t.Fatal("with synchronous=normal no acknowledged success was lost in three runs: the file system did not drop the unflushed log, so the full run proves nothing")
 		}
 		for _, l := range lost {
 			t.Logf("lost, as the control should: %s", l)
@@ -111,9 +119,11 @@ func powerCut(t *testing.T, bin, sync string) []string {
 	// readers hold back flushes nothing) and when it starts the log afresh
 	// after one, so the control loses what was committed since the last
 	// flush. It would lose nothing only if a flush fell between the last
-	// commit and the kill: a gap of under a millisecond here (it is
-	// logged) against a flush about once a second, so the control fails by
-	// chance about once in a thousand runs or less.
+	// commit and the kill: a gap of about a millisecond when the machine
+	// is idle (the gap after the last acknowledgement is logged; the
+	// commit came a little earlier) against a flush about once a second,
+	// wider when the machine is loaded. So the control may save
+	// everything by chance, and gets three tries.
 	server.Process.Kill()
 	gap := time.Since(time.Unix(0, last.Load()))
 	server.Wait()
