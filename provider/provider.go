@@ -500,12 +500,30 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 }
 
 // TerminateSession (RP-initiated logout) ends the tokens the app holds for
-// the user; the portal's own session in the browser ends in the web layer.
+// the user; the portal's own session in the browser ends in the web layer,
+// for the user recorded here (the subject of the ID token hint the library
+// verified).
 func (s *storage) TerminateSession(ctx context.Context, userID, clientID string) error {
 	if userID == "" || clientID == "" {
 		return nil
 	}
-	return s.db.RevokeAppTokens(ctx, userID, clientID)
+	if err := s.db.RevokeAppTokens(ctx, userID, clientID); err != nil {
+		return err
+	}
+	if rec, ok := ctx.Value(logoutKey{}).(*string); ok {
+		*rec = userID
+	}
+	return nil
+}
+
+type logoutKey struct{}
+
+// WithLogoutRecord returns a context in which RP-initiated logout records
+// whose app tokens it ended: *user becomes the verified subject of the
+// request's ID token hint ("" when there was none).
+func WithLogoutRecord(ctx context.Context) (_ context.Context, user *string) {
+	user = new(string)
+	return context.WithValue(ctx, logoutKey{}, user), user
 }
 
 func (s *storage) RevokeToken(ctx context.Context, token, userID, clientID string) *oidc.Error {

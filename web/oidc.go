@@ -1,8 +1,6 @@
 package web
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -285,19 +283,21 @@ func (s *Server) oidcHandler() http.Handler {
 			return
 		}
 		if err := r.ParseForm(); err != nil || repeated(r.Form) {
-			// A parameter given twice is refused: the hint checked
-			// below must be the one the provider verified.
+			// A parameter given twice (in any letter case: the
+			// library's decoder ignores it) is refused.
 			s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 				return portal.Errorf(portal.EINVALID, "The sign-out request is malformed.")
 			}).ServeHTTP(w, r)
 			return
 		}
 		rec := httptest.NewRecorder()
-		s.Provider.OP.ServeHTTP(rec, r)
+		ctx, verified := provider.WithLogoutRecord(r.Context())
+		s.Provider.OP.ServeHTTP(rec, r.WithContext(ctx))
 		// The portal's own session ends only when the app names the user
-		// signed in here (id_token_hint, checked by the provider): another
-		// site cannot sign people out with a link.
-		if st := state(r); st.user != nil && (rec.Code == http.StatusFound || rec.Code == http.StatusSeeOther) && hintSubject(r.Form.Get("id_token_hint")) == st.user.ID {
+		// signed in here: the subject of the ID token hint as the provider
+		// verified it, never the raw parameter. Another site cannot sign
+		// people out with a link.
+		if st := state(r); st.user != nil && (rec.Code == http.StatusFound || rec.Code == http.StatusSeeOther) && *verified == st.user.ID {
 			if err := s.endSession(r.Context(), w, r); err != nil {
 				s.Logger.Error("end session at logout", logAttrs(r), "err", err)
 			}
@@ -306,34 +306,18 @@ func (s *Server) oidcHandler() http.Handler {
 	})
 }
 
-// repeated says whether a parameter appears more than once.
+// repeated says whether a parameter appears more than once, names
+// compared without case.
 func repeated(form url.Values) bool {
-	for _, v := range form {
-		if len(v) > 1 {
+	seen := map[string]bool{}
+	for k, v := range form {
+		k = strings.ToLower(k)
+		if len(v) > 1 || seen[k] {
 			return true
 		}
+		seen[k] = true
 	}
 	return false
-}
-
-// hintSubject is the sub of an ID token hint (its signature was checked by
-// the provider before it answered with a redirect).
-func hintSubject(jwt string) string {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Sub string `json:"sub"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	return claims.Sub
 }
 
 func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {

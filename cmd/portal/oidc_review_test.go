@@ -698,13 +698,31 @@ func TestReviewEndSessionRepeatedHint(t *testing.T) {
 	_, vt := exchange(t, p, rp, q.Get("code"), v)
 	sub := rvClaims(t, vt["id_token"].(string))["sub"].(string)
 	forged := "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"`+sub+`"}`)) + ".x"
-	u := p.URL + "/end_session?id_token_hint=" + url.QueryEscape(forged) + "&id_token_hint=" + url.QueryEscape(genuine)
-	st, _, _ := rvGet(t, rvJar(victim), u, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
-	if me, _ := victim.call("GET", "/api/v1/me", ""); me != 200 {
-		t.Errorf("a cross-site link with two id_token_hints (%d) signed the victim out of the portal", st)
+	for _, second := range []string{"id_token_hint", "ID_TOKEN_HINT", "Id_Token_Hint"} {
+		// The library's decoder matches names without case; the map
+		// order it decodes in varies, so each is tried several times.
+		u := p.URL + "/end_session?id_token_hint=" + url.QueryEscape(forged) + "&" + second + "=" + url.QueryEscape(genuine)
+		for range 8 {
+			st, _, _ := rvGet(t, rvJar(victim), u, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
+			if me, _ := victim.call("GET", "/api/v1/me", ""); me != 200 {
+				t.Fatalf("a cross-site link with id_token_hint and %s (%d) signed the victim out of the portal", second, st)
+			}
+			if st != http.StatusBadRequest {
+				t.Errorf("id_token_hint and %s: %d; want 400", second, st)
+			}
+		}
 	}
-	if st != http.StatusBadRequest {
-		t.Errorf("two id_token_hints: %d; want 400", st)
+	// The attacker's genuine hint alone, from the victim's browser: the
+	// attacker's app tokens end, the victim's portal session does not.
+	st, _, _ := rvGet(t, rvJar(victim), p.URL+"/end_session?id_token_hint="+url.QueryEscape(genuine), "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
+	if me, _ := victim.call("GET", "/api/v1/me", ""); me != 200 {
+		t.Errorf("another user's ID token hint (%d) signed the victim out of the portal", st)
+	}
+	// The victim's own hint signs the victim out.
+	own := vt["id_token"].(string)
+	rvGet(t, rvJar(victim), p.URL+"/end_session?id_token_hint="+url.QueryEscape(own))
+	if me, _ := victim.call("GET", "/api/v1/me", ""); me != 401 {
+		t.Errorf("the victim's own ID token hint left the portal session: %d", me)
 	}
 }
 
