@@ -35,14 +35,23 @@ func (db *DB) SetAccountRequire2FA(ctx context.Context, id string, on bool, keep
 		if !on {
 			return nil
 		}
-		return requireSetup(ctx, tx, keep, `account_id = $4`, id)
+		return db.requireSetup(ctx, tx, keep, `account_id = $4`, id)
 	})
 }
 
 // requireSetup drops the signed-in sessions but keep of users without 2FA
 // who match cond (on $4 and on) to LevelSetup: a requirement switched on
 // applies at once, not at their next sign-in.
-func requireSetup(ctx context.Context, tx *sql.Tx, keep, cond string, args ...any) error {
+func (db *DB) requireSetup(ctx context.Context, tx *sql.Tx, keep, cond string, args ...any) error {
+	// On PostgreSQL, sessions being written now are waited for, so the
+	// update sees them; a sign-in that writes its session later reads the
+	// requirement after its write (web's startWithout2FA) and sees this
+	// one. (SQLite's writes are serial.)
+	if db.Dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE sessions IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+	}
 	_, err := tx.ExecContext(ctx, `UPDATE sessions SET level = $1 WHERE level = $2 AND id <> $3
 		AND user_id IN (SELECT id FROM users WHERE twofa = 0 AND `+cond+`)`, append([]any{portal.LevelSetup, portal.LevelFull, keep}, args...)...)
 	return err
@@ -185,9 +194,9 @@ func (db *DB) SaveSettings(ctx context.Context, s *portal.Settings, keep string)
 		}
 		switch s.TwoFactorPolicy {
 		case portal.PolicyEveryone:
-			return requireSetup(ctx, tx, keep, `1 = 1`)
+			return db.requireSetup(ctx, tx, keep, `1 = 1`)
 		case portal.PolicyStaff:
-			return requireSetup(ctx, tx, keep, `role = $4`, portal.RoleAdmin)
+			return db.requireSetup(ctx, tx, keep, `role = $4`, portal.RoleAdmin)
 		}
 		return nil
 	})

@@ -165,33 +165,32 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// Without 2FA the password just given is recent authentication; with
 	// it, only password and code are.
 	recent := !tf.Enabled
-	if tf.Enabled {
-		remembered, err := s.rememberedBrowser(ctx, r, user)
+	if !tf.Enabled {
+		setup, err := s.startWithout2FA(ctx, w, r, user, recent, step)
 		if err != nil {
 			return nil, err
+		} else if setup {
+			return &loginResult{Status: "2fa_setup_required"}, nil
 		}
-		if !remembered {
-			if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelPassword, false, step); err != nil {
-				return nil, err
-			}
-			methods := s.loginMethods(tf)
-			return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
-		}
-		// A remembered browser skips the login code, never the password,
-		// and never the code that sensitive changes ask for: the session
-		// starts outside sudo mode, so a stolen remember cookie and the
-		// password change nothing without a code (SPEC §3). The user's
-		// own browser still cancels a recovery waiting to remove their
-		// 2FA: they can sign in after all.
-		step.CancelRecoveries = true
-	} else if must, err := s.mustUseTwoFactor(ctx, user); err != nil {
+		return &loginResult{Status: "authenticated", User: toUserJSON(user)}, nil
+	}
+	remembered, err := s.rememberedBrowser(ctx, r, user)
+	if err != nil {
 		return nil, err
-	} else if must {
-		if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelSetup, true, step); err != nil {
+	}
+	if !remembered {
+		if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelPassword, false, step); err != nil {
 			return nil, err
 		}
-		return &loginResult{Status: "2fa_setup_required"}, nil
+		methods := s.loginMethods(tf)
+		return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
 	}
+	// A remembered browser skips the login code, never the password, and
+	// never the code that sensitive changes ask for: the session starts
+	// outside sudo mode, so a stolen remember cookie and the password
+	// change nothing without a code (SPEC §3). Nor does it cancel a
+	// recovery: it proves no factor is still at hand (the phone may be the
+	// very thing that was lost).
 	if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelFull, recent, step); err != nil {
 		return nil, err
 	}

@@ -393,11 +393,9 @@ func (s *Server) changeEmail(ctx context.Context, r *http.Request, email string)
 	if key == portal.MustKey(u.Email) {
 		return &portal.Error{Code: portal.EINVALID, Message: "That is already your email address.", Field: "email"}
 	}
-	// The quota first: a taken address costs a try like a free one.
-	if err := s.sendQuota(ctx, r, u, key); err != nil {
+	if taken, err := s.sendQuotaUnlessTaken(ctx, r, u, key); err != nil {
 		return err
-	}
-	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
+	} else if taken {
 		return &portal.Error{Code: portal.ECONFLICT, Message: "Another account already uses this email address.", Field: "email"}
 	}
 	link, err := s.newLink(ctx, u, portal.TokenChangeEmail, portal.EmailChange{To: display, From: u.Email}.Encode(), "/verify-email", sessionID(r), EmailLinkTTL)

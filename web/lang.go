@@ -61,7 +61,11 @@ func (s *Server) lang(r *http.Request) *i18n.Localizer {
 // user, or in a cookie for a visitor. It runs before every handler.
 func (s *Server) rememberLang(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if q := r.URL.Query().Get("lang"); q != "" {
+		// A link from another site shows the page in its language (below)
+		// but stores nothing: a GET must not change what the user did not
+		// ask for, and the stored language is the one of their security
+		// mail.
+		if q := r.URL.Query().Get("lang"); q != "" && r.Header.Get("Sec-Fetch-Site") != "cross-site" {
 			if l, ok := s.catalog().Get(q); ok {
 				st := state(r)
 				// Only a signed-in user changes the stored language: a

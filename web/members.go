@@ -68,12 +68,9 @@ func (s *Server) invite(ctx context.Context, r *http.Request, email, name string
 	if name, err = portal.NormalizeName(name); err != nil {
 		return nil, err
 	}
-	// The quota first: a taken address costs a try like a free one,
-	// so invitations cannot test a list of addresses.
-	if err := s.sendQuota(ctx, r, owner, key); err != nil {
+	if taken, err := s.sendQuotaUnlessTaken(ctx, r, owner, key); err != nil {
 		return nil, err
-	}
-	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
+	} else if taken {
 		return nil, &portal.Error{Code: portal.ECONFLICT, Message: "Someone already has an account with this email address.", Field: "email"}
 	}
 	token, hash := portal.NewSecretToken()
@@ -199,16 +196,10 @@ func (s *Server) acceptInvitation(ctx context.Context, w http.ResponseWriter, r 
 		return nil, err
 	}
 	s.event(r, u.ID, portal.EventUserCreated, "Accepted an invitation")
-	if must, err := s.mustUseTwoFactor(ctx, u); err != nil {
+	if setup, err := s.startWithout2FA(ctx, w, r, u, true, &portal.LoginStep{At: s.now()}); err != nil {
 		return nil, err
-	} else if must {
-		if _, err := s.startSession(ctx, w, r, u, portal.LevelSetup, true); err != nil {
-			return nil, err
-		}
+	} else if setup {
 		return &loginResult{Status: "2fa_setup_required"}, nil
-	}
-	if _, err := s.startSession(ctx, w, r, u, portal.LevelFull, true); err != nil {
-		return nil, err
 	}
 	return &loginResult{Status: "authenticated", User: toUserJSON(u)}, nil
 }

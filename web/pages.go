@@ -200,20 +200,12 @@ func (s *Server) handleReauthForm(w http.ResponseWriter, r *http.Request) error 
 // (the first administrator, under the default policy) gets a set-up
 // session until a method is confirmed.
 func (s *Server) signInNewUser(w http.ResponseWriter, r *http.Request, u *portal.User, flash string) error {
-	must, err := s.mustUseTwoFactor(r.Context(), u)
-	if err != nil {
+	if setup, err := s.startWithout2FA(r.Context(), w, r, u, true, &portal.LoginStep{At: s.now()}); err != nil {
 		return err
-	}
-	if must {
-		if _, err := s.startSession(r.Context(), w, r, u, portal.LevelSetup, true); err != nil {
-			return err
-		}
+	} else if setup {
 		s.setFlash(w, "setup_required")
 		redirect(w, r, "/account/2fa")
 		return nil
-	}
-	if _, err := s.startSession(r.Context(), w, r, u, portal.LevelFull, true); err != nil {
-		return err
 	}
 	s.setFlash(w, flash)
 	redirect(w, r, "/dashboard")

@@ -27,6 +27,27 @@ func (s *Server) sendQuota(ctx context.Context, r *http.Request, u *portal.User,
 	if u != nil {
 		attempts = append(attempts, portal.Attempt{Policy: portal.SendUserLimit, Key: u.ID})
 	}
-	attempts = append(attempts, portal.Attempt{Policy: portal.SendDestLimit, Key: dest})
+	if dest != "" {
+		attempts = append(attempts, portal.Attempt{Policy: portal.SendDestLimit, Key: dest})
+	}
 	return s.quota(ctx, "Too many messages were requested. Try again in {{.Wait}}.", attempts...)
+}
+
+// sendQuotaUnlessTaken takes the quota of a message to the address key on
+// behalf of u and says whether someone has an account with it. A taken
+// address costs u and the network a message like a free one, so that
+// asking cannot test a list of addresses; it does not count on the
+// address's own quota, since nothing is sent there (the asker would
+// otherwise use up the quota of a stranger's address).
+func (s *Server) sendQuotaUnlessTaken(ctx context.Context, r *http.Request, u *portal.User, key string) (taken bool, err error) {
+	if _, err := s.Store.UserByEmail(ctx, key); err == nil {
+		taken = true
+	} else if portal.ErrorCode(err) != portal.ENOTFOUND {
+		return false, err
+	}
+	dest := key
+	if taken {
+		dest = ""
+	}
+	return taken, s.sendQuota(ctx, r, u, dest)
 }

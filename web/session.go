@@ -73,6 +73,32 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 	return state(r).session, nil
 }
 
+// startWithout2FA starts a session for a user without 2FA: full, or one
+// that reaches only the set-up pages when a requirement applies to them.
+// The requirement is read again after a full session is written: one
+// switched on meanwhile either saw that session (and dropped it to
+// set-up) or is seen here, and the session is replaced by a set-up one.
+// It reports whether the session is a set-up one.
+func (s *Server) startWithout2FA(ctx context.Context, w http.ResponseWriter, r *http.Request, user *portal.User, reauth bool, step *portal.LoginStep) (setup bool, err error) {
+	must, err := s.mustUseTwoFactor(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	if !must {
+		if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelFull, reauth, step); err != nil {
+			return false, err
+		}
+		if must, err = s.mustUseTwoFactor(ctx, user); err != nil || !must {
+			return false, err
+		}
+		step = &portal.LoginStep{At: s.now()}
+	}
+	if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelSetup, true, step); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // startSessionWith is startSession writing step's other changes (attempts,
 // a TOTP step's use, counters, cancelled recoveries) in the same
 // transaction. When step's attempt was refused or its code used already,
