@@ -133,6 +133,7 @@ type Mailbox struct {
 	mine  map[string]string
 	langs map[string]string
 	subj  map[string]string
+	intro map[string]string
 }
 
 // SendCode records a code for to, or fails when Down.
@@ -173,6 +174,10 @@ func (m *Mailbox) SendLink(_ context.Context, to, _, lang string, letter portal.
 		m.links = map[string][]string{}
 	}
 	m.links[to] = append(m.links[to], link)
+	if m.intro == nil {
+		m.intro = map[string]string{}
+	}
+	m.intro[to] = letter.Intro.Localize(i18n.English())
 	subject := letter.Subject.String()
 	if l, ok := i18n.Builtin().Get(lang); ok {
 		subject = letter.Subject.Localize(l)
@@ -191,6 +196,13 @@ func (m *Mailbox) SendSignInAlert(ctx context.Context, to, name, lang string, su
 	m.mine[to] = mine
 	m.mu.Unlock()
 	return m.SendLink(ctx, to, name, lang, portal.Letter{Subject: subject, Intro: intro}, secure, ttl)
+}
+
+// LastIntro is the newest letter's text to to, in English.
+func (m *Mailbox) LastIntro(to string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.intro[to]
 }
 
 // LastMine is the "Yes, this was me" link of the newest alert to to.

@@ -39,10 +39,39 @@ func (db *DB) SecureAccount(ctx context.Context, tokenHash string, now int64) (*
 		if err := newEpoch(ctx, tx, t.UserID, ""); err != nil {
 			return err
 		}
+		if err := undoSince(ctx, tx, t.UserID, t.CreatedAt, now); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM browsers WHERE user_id = $1`, t.UserID)
 		return err
 	})
 	return t, err
+}
+
+// undoSince takes away what a session signed in at since could have left
+// behind to keep its way in once it has ended: second-factor methods added
+// since (a passkey signs in alone) and backup codes made since (it saw
+// them; with no method left, 2FA is off and every backup code goes),
+// pending email changes, invitations sent since, and API tokens made since.
+func undoSince(ctx context.Context, tx *sql.Tx, userID string, since, now int64) error {
+	for _, q := range []string{
+		`DELETE FROM methods WHERE user_id = $1 AND created_at >= $2`,
+		`DELETE FROM backup_codes WHERE user_id = $1 AND (set_id IN (SELECT id FROM backup_sets WHERE user_id = $1 AND created_at >= $2)
+			OR NOT EXISTS (SELECT 1 FROM methods WHERE user_id = $1 AND confirmed_at > 0))`,
+		`DELETE FROM backup_sets WHERE user_id = $1 AND (created_at >= $2 OR NOT EXISTS (SELECT 1 FROM methods WHERE user_id = $1 AND confirmed_at > 0))`,
+		`DELETE FROM tokens WHERE user_id = $1 AND used_at = 0 AND (kind = 'change_email' OR (kind = 'invite' AND created_at >= $2))`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID, since); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $3 WHERE created_by = $1 AND created_at >= $2 AND revoked_at = 0`, userID, since, now); err != nil {
+		return err
+	}
+	if err := choosePreferred(ctx, tx, userID); err != nil {
+		return err
+	}
+	return refreshTwoFactor(ctx, tx, userID)
 }
 
 // AlertPref returns a user's choice about new sign-in alerts.

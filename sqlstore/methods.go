@@ -114,11 +114,7 @@ func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.R
 		if _, err := tx.ExecContext(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2`, id, userID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET preferred_method = COALESCE(
-			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 AND m.type = users.preferred_method LIMIT 1),
-			(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 ORDER BY m.created_at LIMIT 1), '')
-			WHERE id = $1`, userID)
-		if err != nil {
+		if err := choosePreferred(ctx, tx, userID); err != nil {
 			return err
 		}
 		if err := refreshTwoFactor(ctx, tx, userID); err != nil {
@@ -126,6 +122,16 @@ func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.R
 		}
 		return writeRecord(ctx, tx, rec)
 	})
+}
+
+// choosePreferred keeps the user's preferred method type while they still
+// have one of it, else takes their oldest confirmed one (none: empty).
+func choosePreferred(ctx context.Context, tx *sql.Tx, userID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE users SET preferred_method = COALESCE(
+		(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 AND m.type = users.preferred_method LIMIT 1),
+		(SELECT m.type FROM methods m WHERE m.user_id = users.id AND m.confirmed_at > 0 ORDER BY m.created_at LIMIT 1), '')
+		WHERE id = $1`, userID)
+	return err
 }
 
 // DeletePendingMethods removes unconfirmed methods of one type.

@@ -40,22 +40,49 @@ func describeUAIn(l *i18n.Localizer, ua string) (browser, system string) {
 	if strings.TrimSpace(ua) == "" {
 		return l.T("Unknown browser"), l.T("unknown system")
 	}
+	// Only names the parser knows, and versions of digits: whoever signs
+	// in writes the User-Agent, and what is unknown is passed on word for
+	// word, into the session list and the alert meant to warn about them.
 	p := useragent.New(ua)
 	name, version := p.Browser()
-	if name == "" {
-		name = l.T("Unknown browser")
+	if !knownBrowsers[name] {
+		name, version = l.T("Unknown browser"), ""
 	}
-	if major, _, _ := strings.Cut(version, "."); major != "" && p.Bot() == false {
+	if major, _, _ := strings.Cut(version, "."); numeric(major) && !p.Bot() {
 		name += " " + major
 	}
 	system = p.OSInfo().Name
-	if v := p.OSInfo().Version; v != "" && system != "" {
-		system += " " + strings.ReplaceAll(v, "_", ".")
+	if !knownSystems[system] {
+		return name, l.T("unknown system")
 	}
-	if system == "" {
-		system = l.T("unknown system")
+	if v := strings.ReplaceAll(p.OSInfo().Version, "_", "."); numeric(strings.ReplaceAll(v, ".", "")) {
+		system += " " + v
 	}
 	return name, system
+}
+
+// knownBrowsers and knownSystems are the names the User-Agent parser gives
+// for what it recognises.
+var (
+	knownBrowsers = map[string]bool{"Chrome": true, "Chromium": true, "Coc Coc": true, "DuckDuckGo": true, "Edge": true, "Electron": true,
+		"Firefox": true, "Google App": true, "Headless Chrome": true, "Internet Explorer": true, "Opera": true, "PhantomJS": true,
+		"Safari": true, "YaBrowser": true, "Android": true, "OkHttp": true}
+	knownSystems = map[string]bool{"Windows": true, "Mac OS X": true, "iPhone OS": true, "CPU OS": true, "Android": true, "Linux": true,
+		"CrOS": true, "FreeBSD": true, "OpenBSD": true, "NetBSD": true, "Ubuntu": true, "Windows Phone": true, "Windows Phone OS": true,
+		"BlackBerry": true, "FirefoxOS": true, "Symbian": true, "iPad OS": true}
+)
+
+// numeric says whether s is a non-empty run of ASCII digits.
+func numeric(s string) bool {
+	if s == "" || len(s) > 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // signInMethod says in words how a session was signed in (its amr), in
