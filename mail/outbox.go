@@ -118,6 +118,11 @@ func (w *Worker) deliver(ctx context.Context, batch []*portal.OutboxMessage, lea
 			continue
 		}
 		if err := w.Sender.Send(ctx, msg); err != nil {
+			if ctx.Err() != nil {
+				// Cut off by the stop, not refused by the server: given
+				// back untouched (the deferred release), no attempt.
+				return sent, false, ctx.Err()
+			}
 			next := w.Clock.Now().Add(Backoff(m.Attempts + 1))
 			w.Logger.Warn("outbox delivery failed; will retry", "worker", w.ID, "message_id", m.ID, "attempt", m.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", err)
 			if err := w.Store.MarkFailed(context.WithoutCancel(ctx), m.ID, w.ID, err.Error(), next.Unix()); err != nil {

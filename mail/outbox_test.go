@@ -174,3 +174,33 @@ func TestOutboxStopReleasesTheRest(t *testing.T) {
 		}
 	})
 }
+
+// stopDuringSend is a stop that cuts a send off.
+type stopDuringSend struct{ cancel context.CancelFunc }
+
+func (s stopDuringSend) Send(ctx context.Context, _ *mail.Message) error {
+	s.cancel()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestOutboxStopMidSendCountsNoAttempt: a send cut off by the stop is no
+// failure of the mail server: the message is given back untouched, and
+// the restarted worker sends it at once.
+func TestOutboxStopMidSendCountsNoAttempt(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		srv, _, worker := threeQueued(t, dialect)
+		ctx, cancel := context.WithCancel(context.Background())
+		stopping := worker("stopping")
+		stopping.Sender = stopDuringSend{cancel}
+		if n, err := stopping.RunOnce(ctx); n != 0 || err == nil {
+			t.Fatalf("stopped during the first send: %d sent, %v", n, err)
+		}
+		if n, err := worker("restarted").RunOnce(context.Background()); n != 3 || err != nil {
+			t.Fatalf("after the stop: %d sent, %v; want all 3 at once", n, err)
+		}
+		if msgs := srv.Messages(); len(msgs) != 3 {
+			t.Fatalf("%d messages delivered; want 3", len(msgs))
+		}
+	})
+}

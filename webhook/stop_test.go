@@ -100,3 +100,47 @@ func (c cancelAfter) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.cancel()
 	return resp, err
 }
+
+// TestStopMidPostCountsNoAttempt: a stop that cuts a post off (here before
+// the request leaves) gives the delivery back untouched: no attempt, no
+// retry wait, and near the end of its 24 hours it is not failed for good.
+func TestStopMidPostCountsNoAttempt(t *testing.T) {
+	db := storetest.MustOpen(t, "sqlite")
+	clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	keys, err := mfa.ParseKeyring(mfa.NewKeySpec("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &portal.WebhookEndpoint{ID: "we_" + portal.NewID(), URL: "http://127.0.0.1:9/hooks", Types: []string{"user.signed_in"}, CreatedAt: clock.Now().Unix()}
+	ep.Secret = keys.Seal(ep.ID, []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+	if err := db.CreateWebhook(context.Background(), ep); err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now().Unix()
+	d := &portal.WebhookDelivery{ID: "msg_" + portal.NewID(), EndpointID: ep.ID, EventID: portal.NewID(), Type: "user.signed_in",
+		Payload: `{"type":"user.signed_in"}`, CreatedAt: now - int64(webhook.GiveUpAfter/time.Second) + 2, NextAt: now}
+	if err := db.QueueWebhooks(context.Background(), []*portal.WebhookDelivery{d}, ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &webhook.Worker{Store: db, Keys: keys, Clock: clock, Client: &http.Client{Transport: stopBeforeSend{cancel}}, Logger: slog.New(slog.DiscardHandler), ID: "stopping"}
+	if _, err := w.RunOnce(ctx); err == nil {
+		t.Fatal("the stopped worker reported no error")
+	}
+	list, err := db.WebhookDeliveries(context.Background(), ep.ID, 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("deliveries: %d, %v", len(list), err)
+	}
+	if got := list[0]; got.Attempts != 0 || got.FailedAt != 0 || got.NextAt != now {
+		t.Errorf("a post cut off by the stop: %d attempts, failed at %d, next at %+ds; want it given back untouched", got.Attempts, got.FailedAt, got.NextAt-now)
+	}
+}
+
+// stopBeforeSend is a stop that arrives before the request leaves.
+type stopBeforeSend struct{ cancel context.CancelFunc }
+
+func (s stopBeforeSend) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.cancel()
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}

@@ -181,23 +181,29 @@ func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (in
 		if err != nil || len(batch) == 0 {
 			return sent, err
 		}
-		for i, d := range batch {
-			if err := ctx.Err(); err != nil {
-				// Stopping: what was not tried is given back untouched
-				// (no attempt counted), for a replica or the restarted
-				// portal to send at once rather than after the lease.
-				for _, r := range batch[i:] {
-					if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), r, w.ID); err != nil {
-						return sent, err
-					}
+		// Stopping: what was not tried, or was cut off by the stop, is
+		// given back untouched (no attempt counted), for a replica or the
+		// restarted portal to send at once rather than after the lease.
+		giveBack := func(rest []*portal.WebhookDelivery) error {
+			for _, r := range rest {
+				if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), r, w.ID); err != nil {
+					return err
 				}
-				return sent, err
+			}
+			return ctx.Err()
+		}
+		for i, d := range batch {
+			if ctx.Err() != nil {
+				return sent, giveBack(batch[i:])
 			}
 			ep := byID[d.EndpointID]
 			if ep == nil {
 				continue // deleted meanwhile (its deliveries go with it)
 			}
 			status, err := w.post(ctx, ep, d)
+			if err != nil && ctx.Err() != nil {
+				return sent, giveBack(batch[i:])
+			}
 			now := w.Clock.Now()
 			d.Attempts++
 			d.LastStatus = status
