@@ -36,8 +36,10 @@ type DeviceStore interface {
 	SetAlertPref(ctx context.Context, userID string, on bool) error
 	// SecureAccount uses a "secure my account" link, in one transaction:
 	// the token is consumed, the user's credential epoch moves on (every
-	// session, device cookie and app token ends) and remembered browsers
-	// are forgotten. It returns the token.
+	// session, device cookie and app token ends), remembered browsers are
+	// forgotten, and what was added since the token's CreatedAt (the
+	// reported sign-in) goes: second-factor methods, backup codes, pending
+	// email changes, invitations, API tokens. It returns the token.
 	SecureAccount(ctx context.Context, tokenHash string, now int64) (*Token, error)
 }
 

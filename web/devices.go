@@ -66,9 +66,10 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 		if !s.alertsOn(ctx, u) {
 			return
 		}
+		// The link's time is the sign-in's (its first step): securing the
+		// account takes away what was added since (SecureAccount).
 		token, hash := portal.NewSecretToken()
-		now := s.now()
-		t := &portal.Token{ID: hash, Kind: portal.TokenSecure, UserID: u.ID, CreatedAt: now.Unix(), ExpiresAt: now.Add(secureLinkFor).Unix()}
+		t := &portal.Token{ID: hash, Kind: portal.TokenSecure, UserID: u.ID, CreatedAt: sess.CreatedAt, ExpiresAt: s.now().Add(secureLinkFor).Unix()}
 		if err := s.Store.CreateToken(ctx, t); err != nil {
 			s.Logger.Error("new sign-in alert", "err", err)
 			return
