@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/clientportal/portal"
 )
@@ -36,10 +38,22 @@ func (db *DB) SecureAccount(ctx context.Context, tokenHash string, now int64) (*
 		if err := lockUser(ctx, tx, t.UserID); err != nil {
 			return err
 		}
+		// Every reported sign-in still open is answered at once, from the
+		// oldest: an intruder's later sign-in (with a passkey the first
+		// one added) must not be the one that decides what goes.
+		since := t.CreatedAt
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(created_at), $3) FROM tokens WHERE user_id = $1 AND kind = $2 AND used_at = 0 AND expires_at > $4`,
+			t.UserID, portal.TokenSecure, since, now).Scan(&since); err != nil {
+			return err
+		}
+		since = min(since, t.CreatedAt)
+		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET used_at = $3 WHERE user_id = $1 AND kind = $2 AND used_at = 0`, t.UserID, portal.TokenSecure, now); err != nil {
+			return err
+		}
 		if err := newEpoch(ctx, tx, t.UserID, ""); err != nil {
 			return err
 		}
-		if err := undoSince(ctx, tx, t.UserID, t.CreatedAt, now); err != nil {
+		if err := undoSince(ctx, tx, t.UserID, since, now); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM browsers WHERE user_id = $1`, t.UserID)
@@ -54,6 +68,12 @@ func (db *DB) SecureAccount(ctx context.Context, tokenHash string, now int64) (*
 // them; with no method left, 2FA is off and every backup code goes),
 // pending email changes, invitations sent since, and API tokens made since.
 func undoSince(ctx context.Context, tx *sql.Tx, userID string, since, now int64) error {
+	if err := undoEmailChange(ctx, tx, userID, since, now); err != nil {
+		return err
+	}
+	if err := undoMembers(ctx, tx, userID, since); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		`DELETE FROM methods WHERE user_id = $1 AND created_at >= $2`,
 		`DELETE FROM backup_codes WHERE user_id = $1 AND (set_id IN (SELECT id FROM backup_sets WHERE user_id = $1 AND created_at >= $2)
@@ -72,6 +92,72 @@ func undoSince(ctx context.Context, tx *sql.Tx, userID string, since, now int64)
 		return err
 	}
 	return refreshTwoFactor(ctx, tx, userID)
+}
+
+// undoEmailChange puts back the address the account had at since when a
+// change was confirmed after it (the intruder's own mailbox, where a
+// password reset would go). The owner has just proved that mailbox: the
+// alert's link went there. An address someone else has taken since stays
+// taken.
+func undoEmailChange(ctx context.Context, tx *sql.Tx, userID string, since, now int64) error {
+	var data string
+	err := tx.QueryRowContext(ctx, `SELECT data FROM tokens WHERE user_id = $1 AND kind = $2 AND used_at > 0 AND created_at >= $3
+		ORDER BY used_at, created_at LIMIT 1`, userID, portal.TokenChangeEmail, since).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	change, err := portal.ParseEmailChange(data)
+	if err != nil {
+		return nil
+	}
+	key := strings.ToLower(change.From)
+	var other int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE email_key = $1 AND id <> $2`, key, userID).Scan(&other); err != nil || other > 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE users SET email = $1, email_key = $2, email_verified_at = $3 WHERE id = $4`, change.From, key, now, userID)
+	return err
+}
+
+// undoMembers removes the users who joined the owner's account through
+// invitations sent since since.
+func undoMembers(ctx context.Context, tx *sql.Tx, userID string, since int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM tokens WHERE user_id = $1 AND kind = $2 AND used_at > 0 AND created_at >= $3`,
+		userID, portal.TokenInvite, since)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
+			return err
+		}
+		var inv struct {
+			Email string `json:"email"`
+		}
+		if json.Unmarshal([]byte(data), &inv) == nil && inv.Email != "" {
+			keys = append(keys, strings.ToLower(inv.Email))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	const joined = `email_key = $1 AND role = $2 AND created_at >= $3 AND id <> $4
+		AND account_id = (SELECT account_id FROM users WHERE id = $4) AND account_id <> ''`
+	for _, k := range keys {
+		// As DeleteUser: the app tokens first (they do not cascade).
+		for _, q := range []string{`DELETE FROM oidc_tokens WHERE user_id IN (SELECT id FROM users WHERE ` + joined + `)`, `DELETE FROM users WHERE ` + joined} {
+			if _, err := tx.ExecContext(ctx, q, k, portal.RoleMember, since, userID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // AlertPref returns a user's choice about new sign-in alerts.

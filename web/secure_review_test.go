@@ -95,6 +95,65 @@ func TestSecureUndoesWhatTheIntruderLeft(t *testing.T) {
 				t.Error("the intruder's invitation made a user of the account after securing it")
 			}
 		})
+		t.Run("confirmed email change, accepted invitation", func(t *testing.T) {
+			e, alerts := alertsEnv(t, dialect)
+			e.register("ada@example.com")
+			e.login("ada@example.com")
+			e.web.Wait()
+			intruder := e.login("ada@example.com")
+			if r := intruder.api("POST", "/api/v1/me/email", map[string]string{"email": "mallory@evil.example"}); r.StatusCode != 202 {
+				t.Fatalf("email change: %d %s", r.StatusCode, r.Body)
+			}
+			if r := e.client().api("POST", "/api/v1/verify-email", map[string]string{"token": tokenOf(e.box.LastLink("mallory@evil.example"))}); r.StatusCode != 204 {
+				t.Fatalf("the intruder confirms the change: %d %s", r.StatusCode, r.Body)
+			}
+			if r := intruder.api("POST", "/api/v1/account/users", map[string]string{"email": "mole@evil.example", "name": "Mole"}); r.StatusCode != 201 {
+				t.Fatalf("invite: %d %s", r.StatusCode, r.Body)
+			}
+			if r := e.client().api("POST", "/api/v1/invitations/accept", map[string]string{"token": tokenOf(e.box.LastLink("mole@evil.example")), "name": "Mole", "password": "the mole's own passphrase"}); r.StatusCode != 201 {
+				t.Fatalf("accept: %d %s", r.StatusCode, r.Body)
+			}
+			e.clock.Add(time.Hour)
+			e.secureFromAlert(alerts, "ada@example.com")
+			if u := mustUser(t, e, "ada@example.com"); u.Email != "ada@example.com" {
+				t.Errorf("the account's address after securing: %q; want the one it had at the reported sign-in", u.Email)
+			}
+			if link := e.forgot("mallory@evil.example"); link != "" {
+				t.Error("a password reset still goes to the intruder's mailbox")
+			}
+			if r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "mole@evil.example", "password": "the mole's own passphrase"}); r.StatusCode == 200 {
+				t.Error("the user the intruder invited still signs in to the account")
+			}
+		})
+		t.Run("a later alert from the intruder's passkey", func(t *testing.T) {
+			e, alerts := alertsEnv(t, dialect, withWebAuthn)
+			id, secret, _ := e.userWith2FA("ada@example.com")
+			e.web.Wait()
+			intruder := e.passwordStep("ada@example.com")
+			if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
+				t.Fatalf("intruder's code: %d %s", r.StatusCode, r.Body)
+			}
+			k := newSoftKey(t)
+			e.enrolPasskey(t, intruder, k, id, "Mine now")
+			e.web.Wait()
+			first := alerts.LastLink("ada@example.com")
+			e.clock.Add(time.Minute)
+			if r := passkeySignIn(t, e.client(), k); r.StatusCode != 200 {
+				t.Fatalf("passkey sign-in: %d %s", r.StatusCode, r.Body)
+			}
+			e.web.Wait()
+			if alerts.LastLink("ada@example.com") == first {
+				t.Fatal("no second alert")
+			}
+			e.clock.Add(time.Minute)
+			e.secureFromAlert(alerts, "ada@example.com") // the newest
+			if r := passkeySignIn(t, e.client(), k); r.StatusCode == 200 {
+				t.Error("the passkey added by the first reported sign-in still signs in after securing from the newest alert")
+			}
+			if r := e.client().form("/secure", url.Values{"token": {tokenOf(first)}}); r.StatusCode != 404 {
+				t.Errorf("the older alert's link after securing: %d; want it used up", r.StatusCode)
+			}
+		})
 		t.Run("API token", func(t *testing.T) {
 			e, alerts := alertsEnv(t, dialect)
 			e.staff("ops@example.com")
