@@ -31,6 +31,23 @@ func (e *env) secureFromAlert(alerts *portaltest.Mailbox, addr string) {
 	}
 }
 
+// intruderWithPasskey makes ada@example.com with TOTP, then signs in as an
+// intruder with the password and a phished code (a new browser: an alert)
+// and adds a passkey. It returns the owner's TOTP secret and backup codes,
+// the intruder's client and the passkey.
+func intruderWithPasskey(t *testing.T, e *env) (secret string, backup []string, intruder *client, k *softKey) {
+	t.Helper()
+	id, secret, backup := e.userWith2FA("ada@example.com")
+	e.web.Wait()
+	intruder = e.passwordStep("ada@example.com")
+	if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
+		t.Fatalf("intruder's code: %d %s", r.StatusCode, r.Body)
+	}
+	k = newSoftKey(t)
+	e.enrolPasskey(t, intruder, k, id, "Mine now")
+	return secret, backup, intruder, k
+}
+
 // TestSecureUndoesWhatTheIntruderLeft: "No, secure my account" ends the
 // reported sign-in's session, and with it what that session could have
 // left to keep a way in: a passkey it added (which signs in alone, even
@@ -41,14 +58,7 @@ func TestSecureUndoesWhatTheIntruderLeft(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		t.Run("passkey and backup codes", func(t *testing.T) {
 			e, alerts := alertsEnv(t, dialect, withWebAuthn)
-			id, secret, backup := e.userWith2FA("ada@example.com")
-			e.web.Wait()
-			intruder := e.passwordStep("ada@example.com")
-			if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
-				t.Fatalf("intruder's code: %d %s", r.StatusCode, r.Body)
-			}
-			k := newSoftKey(t)
-			e.enrolPasskey(t, intruder, k, id, "Mine now")
+			secret, backup, intruder, k := intruderWithPasskey(t, e)
 			r := intruder.api("POST", "/api/v1/me/2fa/backup_codes", nil)
 			if r.StatusCode != 200 {
 				t.Fatalf("intruder's backup codes: %d %s", r.StatusCode, r.Body)
@@ -127,14 +137,7 @@ func TestSecureUndoesWhatTheIntruderLeft(t *testing.T) {
 		})
 		t.Run("a later alert from the intruder's passkey", func(t *testing.T) {
 			e, alerts := alertsEnv(t, dialect, withWebAuthn)
-			id, secret, _ := e.userWith2FA("ada@example.com")
-			e.web.Wait()
-			intruder := e.passwordStep("ada@example.com")
-			if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
-				t.Fatalf("intruder's code: %d %s", r.StatusCode, r.Body)
-			}
-			k := newSoftKey(t)
-			e.enrolPasskey(t, intruder, k, id, "Mine now")
+			_, _, _, k := intruderWithPasskey(t, e)
 			e.web.Wait()
 			first := alerts.LastLink("ada@example.com")
 			e.clock.Add(time.Minute)
