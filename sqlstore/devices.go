@@ -63,10 +63,12 @@ func (db *DB) SecureAccount(ctx context.Context, tokenHash string, now int64) (*
 }
 
 // undoSince takes away what a session signed in at since could have left
-// behind to keep its way in once it has ended: second-factor methods added
-// since (a passkey signs in alone) and backup codes made since (it saw
-// them; with no method left, 2FA is off and every backup code goes),
-// pending email changes, invitations sent since, and API tokens made since.
+// behind to keep its way in once it has ended: an address an email change
+// confirmed since took (the old one comes back), the users who joined
+// through invitations sent since, second-factor methods added since (a
+// passkey signs in alone) and backup codes made since (it saw them; with no
+// method left, 2FA is off and every backup code goes), pending email
+// changes, invitations sent since, and API tokens made since.
 func undoSince(ctx context.Context, tx *sql.Tx, userID string, since, now int64) error {
 	if err := undoEmailChange(ctx, tx, userID, since, now); err != nil {
 		return err
