@@ -119,7 +119,12 @@ func undoEmailChange(ctx context.Context, tx *sql.Tx, userID string, since, now 
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE email_key = $1 AND id <> $2`, key, userID).Scan(&other); err != nil || other > 0 {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE users SET email = $1, email_key = $2, email_verified_at = $3 WHERE id = $4`, change.From, key, now, userID)
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET email = $1, email_key = $2, email_verified_at = $3 WHERE id = $4`, change.From, key, now, userID); err != nil {
+		return err
+	}
+	// A reset or unlock link the intruder had sent to their address dies
+	// with it (a password change does not end reset links).
+	_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = $1 AND kind IN ('reset', 'unlock_2fa', 'verify_email') AND used_at = 0`, userID)
 	return err
 }
 

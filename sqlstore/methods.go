@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/clientportal/portal"
 )
@@ -290,7 +291,11 @@ func (db *DB) DisableTwoFactor(ctx context.Context, userID, keepSession string, 
 		if err := liveSession(ctx, tx, keepSession); err != nil {
 			return err
 		}
-		if err := disableTwoFactor(ctx, tx, userID, keepSession); err != nil {
+		at := time.Now().Unix()
+		if rec != nil && rec.Event != nil {
+			at = rec.Event.CreatedAt
+		}
+		if err := disableTwoFactor(ctx, tx, userID, keepSession, at); err != nil {
 			return err
 		}
 		return writeRecord(ctx, tx, rec)
@@ -310,7 +315,7 @@ func (db *DB) ResetTwoFactor(ctx context.Context, r *portal.Reset) (bool, error)
 				return err
 			}
 		}
-		if err := disableTwoFactor(ctx, tx, r.UserID, ""); err != nil {
+		if err := disableTwoFactor(ctx, tx, r.UserID, "", r.At); err != nil {
 			return err
 		}
 		if err := writeRecord(ctx, tx, &portal.Record{Event: r.Event, Notice: r.Notice}); err != nil {
@@ -322,8 +327,15 @@ func (db *DB) ResetTwoFactor(ctx context.Context, r *portal.Reset) (bool, error)
 	return done, err
 }
 
-func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession string) error {
+func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession string, at int64) error {
 	if err := lockUser(ctx, tx, userID); err != nil {
+		return err
+	}
+	// With 2FA gone, an open recovery request has nothing left to remove
+	// but what the user sets up next: it is cancelled (the one a reset
+	// completes is closed already).
+	cancel := cancelRecoveriesStmt(userID, at)
+	if _, err := tx.ExecContext(ctx, cancel.sql, cancel.args...); err != nil {
 		return err
 	}
 	for _, q := range []string{

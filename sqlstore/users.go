@@ -305,7 +305,10 @@ func (db *DB) ChangeEmail(ctx context.Context, tokenID string, at int64) (*porta
 		} else if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = $1 AND kind IN ('change_email', 'verify_email') AND used_at = 0`, u.ID)
+		// The links that went to the old address die with it: a
+		// password reset or an unlock link must not outlive the owner's
+		// leaving a mailbox.
+		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = $1 AND kind IN ('change_email', 'verify_email', 'reset', 'unlock_2fa') AND used_at = 0`, u.ID)
 		return err
 	})
 	return before, change, err
