@@ -123,6 +123,20 @@ func (r *Notifier) Kinds(userID string) []string {
 	return out
 }
 
+// Addresses lists the addresses userID was notified at about kind, in
+// order.
+func (r *Notifier) Addresses(userID, kind string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.sent {
+		if n.UserID == userID && n.Kind == kind {
+			out = append(out, n.To)
+		}
+	}
+	return out
+}
+
 // Mailbox records codes and links instead of emailing them, with the
 // language each went out in, and can be told the mail server is down.
 type Mailbox struct {
