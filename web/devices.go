@@ -5,6 +5,7 @@ import (
 	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -150,7 +151,14 @@ func (s *Server) handleSecureForm(w http.ResponseWriter, r *http.Request) error 
 	if err := formValues(r); err != nil {
 		return err
 	}
-	t, err := s.Store.SecureAccount(r.Context(), portal.HashToken(r.PostForm.Get("token")), s.now().Unix())
+	hash := portal.HashToken(r.PostForm.Get("token"))
+	// The account as it was: securing it may put back an older address
+	// and remove methods, so the address it had is told too.
+	var before *portal.User
+	if lt, err := s.Store.TokenByID(r.Context(), portal.TokenSecure, hash, s.now().Unix()); err == nil {
+		before, _ = s.Store.UserByID(r.Context(), lt.UserID)
+	}
+	t, err := s.Store.SecureAccount(r.Context(), hash, s.now().Unix())
 	if err != nil {
 		if portal.ErrorCode(err) == portal.ENOTFOUND {
 			return errSecureLink
@@ -158,6 +166,14 @@ func (s *Server) handleSecureForm(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.event(r, t.UserID, portal.EventAccountSecured, "From the link in a new sign-in alert.")
+	if after, err := s.Store.UserByID(r.Context(), t.UserID); err == nil {
+		detail := "Someone followed \"No, secure my account\" from a new sign-in alert: every session ended, remembered browsers were forgotten, and what was added since that sign-in (two-factor methods, backup codes, an email change, invited users, API tokens) was taken away."
+		if before != nil && !strings.EqualFold(before.Email, after.Email) {
+			detail += " The account uses " + after.Email + " again instead of " + before.Email + "."
+			s.notify(r.Context(), before, portal.EventAccountSecured, detail, state(r).ip)
+		}
+		s.notify(r.Context(), after, portal.EventAccountSecured, detail, state(r).ip)
+	}
 	if st := state(r); st.session != nil && st.session.UserID == t.UserID {
 		s.clearCookie(w)
 		st.session, st.user = nil, nil
