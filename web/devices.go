@@ -151,12 +151,25 @@ func (s *Server) handleSecureForm(w http.ResponseWriter, r *http.Request) error 
 	if err := formValues(r); err != nil {
 		return err
 	}
-	hash := portal.HashToken(r.PostForm.Get("token"))
+	token := r.PostForm.Get("token")
+	hash := portal.HashToken(token)
+	lt, err := s.Store.TokenByID(r.Context(), portal.TokenSecure, hash, s.now().Unix())
+	if err != nil {
+		return errSecureLink
+	}
 	// The account as it was: securing it may put back an older address
 	// and remove methods, so the address it had is told too.
-	var before *portal.User
-	if lt, err := s.Store.TokenByID(r.Context(), portal.TokenSecure, hash, s.now().Unix()); err == nil {
-		before, _ = s.Store.UserByID(r.Context(), lt.UserID)
+	before, err := s.Store.UserByID(r.Context(), lt.UserID)
+	if err != nil {
+		return err
+	}
+	// The link proves the mailbox, not the owner: whoever reads an address
+	// the owner has left, or a mailbox taken over, must not remove the
+	// authenticator the owner set up since (a reset then skips the second
+	// factor) or move the account back to that address. The password is
+	// the owner's; wrong ones count as failed sign-ins.
+	if _, err := s.checkPassword(r.Context(), r, before.Email, r.PostForm.Get("password"), nil); err != nil {
+		return s.formError(w, r, "secure", &page{Title: "Secure your account", Data: map[string]any{"Token": token}}, err)
 	}
 	t, err := s.Store.SecureAccount(r.Context(), hash, s.now().Unix())
 	if err != nil {
@@ -168,7 +181,7 @@ func (s *Server) handleSecureForm(w http.ResponseWriter, r *http.Request) error 
 	s.event(r, t.UserID, portal.EventAccountSecured, "From the link in a new sign-in alert.")
 	if after, err := s.Store.UserByID(r.Context(), t.UserID); err == nil {
 		detail := "Someone followed \"No, secure my account\" from a new sign-in alert: every session ended, remembered browsers were forgotten, and what was added since that sign-in (two-factor methods, backup codes, an email change, invited users, API tokens) was taken away."
-		if before != nil && !strings.EqualFold(before.Email, after.Email) {
+		if !strings.EqualFold(before.Email, after.Email) {
 			detail += " The account uses " + after.Email + " again instead of " + before.Email + "."
 			s.notify(r.Context(), before, portal.EventAccountSecured, detail, state(r).ip)
 		}

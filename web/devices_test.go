@@ -64,7 +64,16 @@ func TestNewSignInAlerts(t *testing.T) {
 			if r := e.client().get("/secure?token=" + url.QueryEscape(token)); r.StatusCode != 200 || !strings.Contains(r.Body, "Sign out everywhere") {
 				t.Fatalf("secure page: %d", r.StatusCode)
 			}
-			if r := e.client().form("/secure", url.Values{"token": {token}}); r.StatusCode != 200 || !strings.Contains(r.Body, "Your account is secured") {
+			// The link alone (whoever reads the mailbox) changes nothing.
+			for _, pw := range []string{"", "not the password"} {
+				if r := e.client().form("/secure", url.Values{"token": {token}, "password": {pw}}); r.StatusCode < 400 || r.StatusCode >= 500 || !strings.Contains(r.Body, "password") {
+					t.Fatalf("secure without the password %q: %d %s", pw, r.StatusCode, r.Body)
+				}
+			}
+			if st := phone.api("GET", "/api/v1/me", nil).StatusCode; st != 200 {
+				t.Fatalf("the link without the password ended a session: %d", st)
+			}
+			if r := e.client().form("/secure", url.Values{"token": {token}, "password": {testPassword}}); r.StatusCode != 200 || !strings.Contains(r.Body, "Your account is secured") {
 				t.Fatalf("secure: %d %s", r.StatusCode, r.Body)
 			}
 			for _, c := range []*client{laptop, phone} {
@@ -72,7 +81,7 @@ func TestNewSignInAlerts(t *testing.T) {
 					t.Fatalf("a session survived securing the account: %d", st)
 				}
 			}
-			if r := e.client().form("/secure", url.Values{"token": {token}}); r.StatusCode != 404 || !strings.Contains(r.Body, "used already") {
+			if r := e.client().form("/secure", url.Values{"token": {token}, "password": {testPassword}}); r.StatusCode != 404 || !strings.Contains(r.Body, "used already") {
 				t.Fatalf("the link used twice: %d", r.StatusCode)
 			}
 

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ func (e *env) changeEmail(c *client, addr string) {
 // the account moves back to the old mailbox, the owner's new authenticator
 // is deleted (2FA off), and nobody at the account's real address is told.
 // A forgotten-password link to the old mailbox then takes the account with
-// no second factor: the mailbox the owner gave up is a full takeover.
+// no second factor: the mailbox the owner gave up is a full takeover. The
+// link now also needs the account's password.
 func TestReview4AStaleSecureLinkTakesAccountBack(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		e, alerts := alertsEnv(t, dialect)
@@ -53,9 +55,14 @@ func TestReview4AStaleSecureLinkTakesAccountBack(t *testing.T) {
 		e.clock.Add(time.Minute)
 		e.enableTOTP(owner)
 
-		// Days later, from the old mailbox.
+		// Days later, from the old mailbox, without the owner's password.
 		e.clock.Add(3 * 24 * time.Hour)
-		e.secureFromAlert(alerts, "ada@old.example")
+		e.web.Wait()
+		for _, pw := range []string{"", "a guess", testPassword[:len(testPassword)-1]} {
+			if r := e.client().form("/secure", url.Values{"token": {tokenOf(stale)}, "password": {pw}}); r.StatusCode != 400 && r.StatusCode != 401 {
+				t.Errorf("the old mailbox's link with the password %q: %d, want 400 or 401", pw, r.StatusCode)
+			}
+		}
 
 		u, err := e.db.UserByID(t.Context(), id)
 		if err != nil {

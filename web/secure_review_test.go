@@ -18,7 +18,8 @@ func alertsEnv(t *testing.T, dialect string, opts ...option) (*env, *portaltest.
 	return e, alerts
 }
 
-// secureFromAlert follows "No, secure my account" of the newest alert.
+// secureFromAlert follows "No, secure my account" of the newest alert,
+// with the owner's password.
 func (e *env) secureFromAlert(alerts *portaltest.Mailbox, addr string) {
 	e.t.Helper()
 	e.web.Wait()
@@ -26,7 +27,7 @@ func (e *env) secureFromAlert(alerts *portaltest.Mailbox, addr string) {
 	if link == "" {
 		e.t.Fatalf("no alert went to %s", addr)
 	}
-	if r := e.client().form("/secure", url.Values{"token": {tokenOf(link)}}); r.StatusCode != 200 || !strings.Contains(r.Body, "Your account is secured") {
+	if r := e.client().form("/secure", url.Values{"token": {tokenOf(link)}, "password": {testPassword}}); r.StatusCode != 200 || !strings.Contains(r.Body, "Your account is secured") {
 		e.t.Fatalf("secure: %d %s", r.StatusCode, r.Body)
 	}
 }

@@ -71,7 +71,7 @@ func TestBrowserNewSignInAlert(t *testing.T) {
 	screenshot(t, other, "sign-in-confirmed")
 	do(t, other, click("#not-me"), chromedp.WaitVisible(chromedp.CSS("#secure-now")))
 	screenshot(t, other, "secure-account")
-	do(t, other, click("#secure-now"), chromedp.WaitVisible(chromedp.CSS("#choose-password")))
+	do(t, other, chromedp.SendKeys(chromedp.CSS("#password"), pw), click("#secure-now"), chromedp.WaitVisible(chromedp.CSS("#choose-password")))
 	for _, tab := range []context.Context{ctx, other} {
 		do(t, tab, chromedp.Navigate(p.URL+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#password")))
 	}
