@@ -79,6 +79,12 @@ type Browser struct {
 	CreatedAt  int64
 	LastUsedAt int64
 	ExpiresAt  int64
+	// Session is the session that earned the browser (not stored): it
+	// is remembered only while that session is live at its user's
+	// credential epoch, so a password change, 2FA off or a reset that
+	// forgot the user's browsers also forgets one whose sign-in was still
+	// running.
+	Session string
 }
 
 // RememberFor is how long a remembered browser skips the second factor.

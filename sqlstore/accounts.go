@@ -210,11 +210,21 @@ func scanBrowser(row scanner) (*portal.Browser, error) {
 	return &b, err
 }
 
-// CreateBrowser remembers a browser.
+// CreateBrowser remembers a browser. With b.Session, under the user's lock
+// and only while that session is live at the user's credential epoch: the
+// changes that forget remembered browsers take the same lock.
 func (db *DB) CreateBrowser(ctx context.Context, b *portal.Browser) error {
-	_, err := db.rw.ExecContext(ctx, `INSERT INTO browsers (`+browserColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		b.ID, b.UserID, b.TokenHash, b.UserAgent, b.IP, b.CreatedAt, b.LastUsedAt, b.ExpiresAt)
-	return err
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, b.UserID); err != nil {
+			return err
+		}
+		if err := liveSession(ctx, tx, b.Session); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO browsers (`+browserColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			b.ID, b.UserID, b.TokenHash, b.UserAgent, b.IP, b.CreatedAt, b.LastUsedAt, b.ExpiresAt)
+		return err
+	})
 }
 
 // BrowserByToken finds a live remembered browser of a user.

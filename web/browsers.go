@@ -69,7 +69,7 @@ func (s *Server) rememberBrowser(ctx context.Context, w http.ResponseWriter, r *
 	token, hash := portal.NewSecretToken()
 	now := s.now()
 	b := &portal.Browser{ID: portal.NewID(), UserID: u.ID, TokenHash: hash, UserAgent: userAgent(r), IP: state(r).ip,
-		CreatedAt: now.Unix(), LastUsedAt: now.Unix(), ExpiresAt: now.Add(portal.RememberFor).Unix()}
+		CreatedAt: now.Unix(), LastUsedAt: now.Unix(), ExpiresAt: now.Add(portal.RememberFor).Unix(), Session: sessionID(r)}
 	if err := s.Store.CreateBrowser(ctx, b); err != nil {
 		return err
 	}

@@ -20,7 +20,10 @@ func (s *Server) beginTOTP(ctx context.Context, r *http.Request) (*mfa.Enrolment
 	if err := s.Store.DeletePendingMethods(ctx, u.ID, portal.MethodTOTP); err != nil {
 		return nil, err
 	}
-	m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodTOTP, Name: "Authenticator app", CreatedAt: s.now().Unix()}
+	// The pending secret is this session's alone: shown and confirmed
+	// only here, so nobody else's session can plant one for the owner to
+	// scan (a link to the set-up page would otherwise show it).
+	m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodTOTP, Name: "Authenticator app", Data: totpEnrolTag(r), CreatedAt: s.now().Unix()}
 	e, sealed, err := s.TOTP.NewSecret(u.ID, u.Email)
 	if err != nil {
 		return nil, err
@@ -38,7 +41,7 @@ func (s *Server) confirmTOTP(ctx context.Context, r *http.Request, code string) 
 	if err := s.requireRecent(r); err != nil {
 		return nil, nil, err
 	}
-	m, err := s.pendingMethod(ctx, state(r).user, portal.MethodTOTP)
+	m, err := s.pendingTOTP(ctx, r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,6 +50,7 @@ func (s *Server) confirmTOTP(ctx context.Context, r *http.Request, code string) 
 		return nil, nil, err
 	}
 	m.LastStep = step // this code cannot be used again to sign in
+	m.Data = ""       // the portal's own settings (SHA1, 6 digits, 30 s)
 	codes, err := s.confirmMethod(ctx, r, m)
 	return m, codes, err
 }
@@ -123,10 +127,29 @@ func (s *Server) handleTOTPBegin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// totpEnrolTag marks a pending authenticator enrolment with the session
+// that began it (a hash of its id, which is itself a hash).
+func totpEnrolTag(r *http.Request) string {
+	return "enrol:" + portal.HashToken("totp enrolment:"+sessionID(r))
+}
+
+// pendingTOTP is the authenticator enrolment this session began and has
+// not confirmed; one begun by another session of the user is not found.
+func (s *Server) pendingTOTP(ctx context.Context, r *http.Request) (*portal.Method, error) {
+	m, err := s.pendingMethod(ctx, state(r).user, portal.MethodTOTP)
+	if err != nil {
+		return nil, err
+	}
+	if sessionID(r) == "" || m.Data != totpEnrolTag(r) {
+		return nil, portal.Errorf(portal.ENOTFOUND, "There is no set-up in progress, or it expired. Start again.")
+	}
+	return m, nil
+}
+
 // totpPage shows the QR code and secret of the pending enrolment.
 func (s *Server) totpPage(r *http.Request) (*page, error) {
 	u := state(r).user
-	m, err := s.pendingMethod(r.Context(), u, portal.MethodTOTP)
+	m, err := s.pendingTOTP(r.Context(), r)
 	if err != nil {
 		return nil, err
 	}

@@ -477,6 +477,21 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 	}
 	s.queued()
 	st.user.PreferredMethod = ""
+	// A requirement switched on while this ran did not see this session
+	// (2FA was still on): read it again now that 2FA is off, and if it
+	// applies, this session reaches only the set-up pages, as every other
+	// session of a user without 2FA does (and as a sign-in does).
+	if must, err := s.mustUseTwoFactor(ctx, st.user); err != nil {
+		return err
+	} else if must {
+		fresh, err := s.Store.UserByID(ctx, st.user.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.startSessionWith(ctx, st.w, r, fresh, portal.LevelSetup, true, &portal.LoginStep{At: s.now()}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
