@@ -310,15 +310,28 @@ func (db *DB) RevokeGrant(ctx context.Context, grantID string) error {
 	return err
 }
 
-// RevokeAppTokens deletes the tokens an app holds for a user.
+// RevokeAppTokens deletes the tokens an app holds for a user. It takes the
+// user's lock first, as CreateTokens does on PostgreSQL: a refresh rotating
+// at that moment commits before the DELETE reads (its new pair goes too) or
+// finds its old token gone. Without it the DELETE's snapshot missed the new
+// pair while it waited for the old token's row.
 func (db *DB) RevokeAppTokens(ctx context.Context, userID, appID string) error {
-	_, err := db.rw.ExecContext(ctx, `DELETE FROM oidc_tokens WHERE user_id = $1 AND app_id = $2`, userID, appID)
-	return err
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM oidc_tokens WHERE user_id = $1 AND app_id = $2`, userID, appID)
+		return err
+	})
 }
 
-// RevokeAppAccess withdraws a user's consent and the app's tokens.
+// RevokeAppAccess withdraws a user's consent and the app's tokens (under the
+// user's lock, see RevokeAppTokens).
 func (db *DB) RevokeAppAccess(ctx context.Context, userID, appID string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oidc_consents WHERE user_id = $1 AND app_id = $2`, userID, appID); err != nil {
 			return err
 		}
