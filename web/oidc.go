@@ -48,6 +48,10 @@ func (s *Server) handleOIDCLogin(w http.ResponseWriter, r *http.Request) error {
 	return s.completeOIDC(w, r, req)
 }
 
+// reauthReturn is how many seconds the way from "Confirm it's you" back to
+// an app's sign-in request may take, for prompt=login and a small max_age.
+const reauthReturn = 120
+
 var errRequestGone = portal.Errorf(portal.ENOTFOUND, "This sign-in request expired or was used already. Go back to the app and sign in again.")
 
 // oidcChecks answers a request the browser cannot complete yet: not signed
@@ -83,8 +87,14 @@ func (s *Server) oidcChecks(w http.ResponseWriter, r *http.Request, req *provide
 		return true, nil
 	}
 	// prompt=login (max_age 0) and max_age: a sign-in older than allowed
-	// is proved again, password and code, on "Confirm it's you".
-	if m := req.OIDC.MaxAge; m != nil && authTime(st.session) < req.CreatedAt-int64(*m) {
+	// is proved again, password and code, on "Confirm it's you". Older
+	// than allowed when the request was made, and now: a request lives 30
+	// minutes and anyone can make one, so its age alone would let a stolen
+	// session answer a request made before the victim's last sign-in. The
+	// way back from "Confirm it's you" takes a moment, so "now" allows at
+	// least reauthReturn (prompt=login is max_age 0).
+	if m := req.OIDC.MaxAge; m != nil && (authTime(st.session) < req.CreatedAt-int64(*m) ||
+		authTime(st.session) < s.now().Unix()-max(int64(*m), reauthReturn)) {
 		if none {
 			return fail(oidc.ErrLoginRequired())
 		}
@@ -236,6 +246,14 @@ func (s *Server) handleRevokeApp(w http.ResponseWriter, r *http.Request) error {
 // portal's session in this browser when the ID token hint names its user.
 func (s *Server) oidcHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth/token", "/oauth/introspect", "/revoke", "/userinfo":
+			// Tokens and what they open are never stored by a cache
+			// (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3 and §5.3.2);
+			// the protocol library does not say so itself.
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Pragma", "no-cache")
+		}
 		switch r.URL.Path {
 		case "/oauth/token", "/oauth/introspect", "/revoke":
 			ctx, retry := provider.WithLimitRecord(r.Context())
