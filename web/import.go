@@ -37,8 +37,23 @@ type ImportReport struct {
 	// Problems are "line N: reason", in line order, in English (Local
 	// says them in another language).
 	Problems []string
-	lines    []lineProblem
+	// NotImported is how many lines were not imported (Problems may list
+	// fewer: see listed).
+	NotImported int
+	lines       []lineProblem
+	// listed caps how many problems are said one by one (0: all); the
+	// rest are counted in a last line.
+	listed int
 }
+
+// MaxImportRows bounds the lines of one import over the API (a body of at
+// most 16 MiB, about 100,000 users): every line, and every bad line's
+// problem, is held until the answer, so a file of a million one-letter
+// lines must not be read to its end.
+const MaxImportRows = 150_000
+
+// maxListedProblems is how many problems an API answer lists one by one.
+const maxListedProblems = 1000
 
 // lineProblem is why one line was not imported.
 type lineProblem struct {
@@ -48,9 +63,16 @@ type lineProblem struct {
 
 // Local returns the problems in l's language.
 func (rep *ImportReport) Local(l *i18n.Localizer) []string {
-	out := make([]string, 0, len(rep.lines))
-	for _, p := range rep.lines {
+	lines := rep.lines
+	if rep.listed > 0 && len(lines) > rep.listed {
+		lines = lines[:rep.listed]
+	}
+	out := make([]string, 0, len(lines)+1)
+	for _, p := range lines {
 		out = append(out, l.T("line {{.Line}}: {{.Problem}}", "Line", p.line, "Problem", portal.LocalMessage(l, p.err)))
+	}
+	if more := len(rep.lines) - len(lines); more > 0 {
+		out = append(out, l.T("… and {{.Count}} more lines not imported", "Count", more))
 	}
 	return out
 }
@@ -81,12 +103,20 @@ const importBatch = 1000
 // ones (none when dryRun). Staff rows are taken only with staff allowed
 // (the command line); a row joins only an account its file creates.
 func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bool) (*ImportReport, error) {
-	rows, err := readImport(in)
+	maxRows := 0 // the command line reads the operator's file whole
+	if !staff {
+		maxRows = MaxImportRows
+	}
+	rows, err := readImport(in, maxRows)
 	if err != nil {
-		// The file's fault (a header, a line too long to read).
+		// The file's fault (a header, a line too long to read, too many
+		// lines).
 		return nil, err
 	}
 	rep := &ImportReport{}
+	if !staff {
+		rep.listed = maxListedProblems
+	}
 	problems := map[int]error{}
 	now := s.now().Unix()
 	seen := map[string]int{}         // email key → line
@@ -185,6 +215,7 @@ func (s *Server) ImportUsers(ctx context.Context, in io.Reader, dryRun, staff bo
 			rep.lines = append(rep.lines, lineProblem{line: r.line, err: err})
 		}
 	}
+	rep.NotImported = len(rep.lines)
 	rep.Problems = rep.Local(s.catalog().Default())
 	return rep, nil
 }
@@ -255,17 +286,23 @@ func (s *Server) planImport(r importRow, now int64) (*importPlan, error) {
 	return p, nil
 }
 
-// readImport reads every row of a CSV (with a header) or JSON Lines file.
-func readImport(in io.Reader) ([]importRow, error) {
+// readImport reads every row of a CSV (with a header) or JSON Lines file,
+// at most maxRows of them (0: any number).
+func readImport(in io.Reader, maxRows int) ([]importRow, error) {
 	br := bufio.NewReaderSize(in, 64<<10)
 	head, _ := br.Peek(512)
 	if first := bytes.TrimLeft(head, " \t\r\n\ufeff"); len(first) > 0 && first[0] == '{' {
-		return readJSONLines(br)
+		return readJSONLines(br, maxRows)
 	}
-	return readCSV(br)
+	return readCSV(br, maxRows)
 }
 
-func readCSV(in io.Reader) ([]importRow, error) {
+// errTooManyRows refuses a file longer than an import over the API takes.
+func errTooManyRows(maxRows int) error {
+	return problem("the file has more than {{.Max}} lines: send it in parts, or use portal import users on the server", "Max", maxRows)
+}
+
+func readCSV(in io.Reader, maxRows int) ([]importRow, error) {
 	cr := csv.NewReader(in)
 	cr.ReuseRecord = false
 	header, err := cr.Read()
@@ -287,6 +324,9 @@ func readCSV(in io.Reader) ([]importRow, error) {
 		if err == io.EOF {
 			return rows, nil
 		}
+		if maxRows > 0 && len(rows) >= maxRows {
+			return nil, errTooManyRows(maxRows)
+		}
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
@@ -306,7 +346,7 @@ func readCSV(in io.Reader) ([]importRow, error) {
 	}
 }
 
-func readJSONLines(in io.Reader) ([]importRow, error) {
+func readJSONLines(in io.Reader, maxRows int) ([]importRow, error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var rows []importRow
@@ -314,6 +354,9 @@ func readJSONLines(in io.Reader) ([]importRow, error) {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
+		}
+		if maxRows > 0 && len(rows) >= maxRows {
+			return nil, errTooManyRows(maxRows)
 		}
 		rows = append(rows, jsonRow(n, b))
 	}
@@ -367,7 +410,7 @@ func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	problems := rep.Local(s.lang(r))
-	detail := fmt.Sprintf("%d created, %d unchanged, %d not imported", rep.Created, rep.Unchanged, len(rep.Problems))
+	detail := fmt.Sprintf("%d created, %d unchanged, %d not imported", rep.Created, rep.Unchanged, rep.NotImported)
 	if dry {
 		detail += " (dry run)"
 	}

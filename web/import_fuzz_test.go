@@ -17,7 +17,7 @@ func FuzzReadImport(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rows, err := readImport(bytes.NewReader(data))
+		rows, err := readImport(bytes.NewReader(data), 0)
 		if err != nil {
 			return
 		}
