@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/clientportal/portal"
@@ -404,7 +405,14 @@ func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return portal.Errorf(portal.EINVALID, "Send the users as CSV with a header line, or as JSON Lines.")
 	}
-	dry := r.URL.Query().Get("dry_run") == "1"
+	// A dry run that is not understood must not import: anything but the
+	// usual spellings of true and false is refused.
+	dry := false
+	if v := r.URL.Query().Get("dry_run"); v != "" {
+		if dry, err = strconv.ParseBool(v); err != nil {
+			return portal.Msg(portal.EINVALID, "The field \"{{.Field}}\" must be {{.Kind}}.", "Field", "dry_run", "Kind", jsonKind("bool"))
+		}
+	}
 	rep, err := s.ImportUsers(r.Context(), bytes.NewReader(body), dry, false)
 	if err != nil {
 		return err

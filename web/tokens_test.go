@@ -149,12 +149,20 @@ func TestImportAPI(t *testing.T) {
 		post := func(path, body string) *response {
 			return c.do("POST", path, strings.NewReader(body), "text/csv", nil)
 		}
-		r := post("/api/v1/admin/users/import?dry_run=1", body)
-		if r.StatusCode != 200 || r.json()["created"] != 1.0 || !strings.Contains(r.Body, `"line 3: `) {
-			t.Fatalf("dry run: %d %s", r.StatusCode, r.Body)
+		for _, dry := range []string{"1", "true", "TRUE"} {
+			r := post("/api/v1/admin/users/import?dry_run="+dry, body)
+			if r.StatusCode != 200 || r.json()["created"] != 1.0 || r.json()["dry_run"] != true || !strings.Contains(r.Body, `"line 3: `) {
+				t.Fatalf("dry run %s: %d %s", dry, r.StatusCode, r.Body)
+			}
+		}
+		// A dry run the portal does not understand imports nothing.
+		for _, dry := range []string{"yes", "on", "2"} {
+			if r := post("/api/v1/admin/users/import?dry_run="+dry, body); r.StatusCode != 400 || !strings.Contains(r.Body, "dry_run") {
+				t.Fatalf("dry_run=%s: %d %s", dry, r.StatusCode, r.Body)
+			}
 		}
 		if _, err := e.db.UserByEmail(t.Context(), "new@example.com"); err == nil {
-			t.Fatal("the dry run wrote a user")
+			t.Fatal("a dry run wrote a user")
 		}
 		if r := post("/api/v1/admin/users/import", body); r.StatusCode != 200 || r.json()["created"] != 1.0 {
 			t.Fatalf("import: %d %s", r.StatusCode, r.Body)
