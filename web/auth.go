@@ -182,8 +182,13 @@ func (s *Server) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		if _, err := s.startSessionWith(ctx, w, r, user, portal.LevelPassword, false, step); err != nil {
 			return nil, err
 		}
-		methods := s.loginMethods(tf)
-		return &loginResult{Status: "2fa_required", Methods: methods, Preferred: methods[0]}, nil
+		res := &loginResult{Status: "2fa_required", Methods: s.loginMethods(tf)}
+		// None when every method is of a kind no longer offered and no
+		// backup code is left: the page leads to recovery.
+		if len(res.Methods) > 0 {
+			res.Preferred = res.Methods[0]
+		}
+		return res, nil
 	}
 	// A remembered browser skips the login code, never the password, and
 	// never the code that sensitive changes ask for: the session starts

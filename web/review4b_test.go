@@ -213,3 +213,41 @@ func TestReview4BRememberedBrowserOutlivesPasswordChange(t *testing.T) {
 		}
 	})
 }
+
+// TestReview4BOnlyUnconfiguredMethods: a user whose only method is of a
+// kind the operator has since stopped offering (WhatsApp here), with no
+// backup codes left, signs in with the password: a clear answer (the page
+// leads to recovery), not a dropped connection.
+func TestReview4BOnlyUnconfiguredMethods(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		ctx := t.Context()
+		u, err := e.web.CreateUser(ctx, "ada@example.com", "Ada", testPassword, portal.RoleOwner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := e.clock.Now().Unix()
+		m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: portal.MethodWhatsApp, Name: "WhatsApp", Data: "+14155550100", CreatedAt: now}
+		if err := e.db.CreateMethod(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.ConfirmMethod(ctx, m, nil, now, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "ada@example.com", "password": testPassword})
+		if r.StatusCode != 200 || r.json()["status"] != "2fa_required" {
+			t.Fatalf("password step with no method offered: %d %s", r.StatusCode, r.Body)
+		}
+		c := e.client()
+		r = c.form("/login", url.Values{"email": {"ada@example.com"}, "password": {testPassword}})
+		if r.StatusCode != 303 {
+			t.Fatalf("the sign-in form: %d %s", r.StatusCode, r.Body)
+		}
+		if r := c.get(r.Header.Get("Location")); r.StatusCode != 303 || r.Header.Get("Location") != "/recover" {
+			t.Fatalf("the second step should lead to recovery: %d %s", r.StatusCode, r.Body)
+		}
+		if r := c.get("/recover"); r.StatusCode != 200 {
+			t.Fatalf("recovery: %d", r.StatusCode)
+		}
+	})
+}

@@ -54,6 +54,10 @@ func (s *Server) apiSecondStep(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// errNoMethodLeft: 2FA is on, but every method is of a kind the portal no
+// longer offers and no backup code is left.
+var errNoMethodLeft = portal.Errorf(portal.ECONFLICT, "Your account has no two-factor method left. Sign out and sign in again.")
+
 // secondStepPage builds the /login/2fa page for the chosen method.
 func (s *Server) secondStepPage(r *http.Request, method, next string) (*page, error) {
 	st := state(r)
@@ -63,7 +67,7 @@ func (s *Server) secondStepPage(r *http.Request, method, next string) (*page, er
 	}
 	choices := s.methodChoices(tf)
 	if len(choices) == 0 {
-		return nil, portal.Errorf(portal.ECONFLICT, "Your account has no two-factor method left. Sign out and sign in again.")
+		return nil, errNoMethodLeft
 	}
 	current := choices[0]
 	for _, c := range choices {
@@ -85,7 +89,11 @@ func (s *Server) handleSecondStepPage(w http.ResponseWriter, r *http.Request) er
 	}
 	q := r.URL.Query()
 	p, err := s.secondStepPage(r, q.Get("method"), safeNext(q.Get("next")))
-	if err != nil {
+	if err == errNoMethodLeft {
+		// Nothing to type a code from: what is left is recovery.
+		redirect(w, r, "/recover")
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if c := p.Data["Current"].(choice); q.Get("sent") != "" && c.Sends {
