@@ -73,7 +73,7 @@ func (rep *ImportReport) Local(l *i18n.Localizer) []string {
 		out = append(out, l.T("line {{.Line}}: {{.Problem}}", "Line", p.line, "Problem", portal.LocalMessage(l, p.err)))
 	}
 	if more := len(rep.lines) - len(lines); more > 0 {
-		out = append(out, l.T("… and {{.Count}} more lines not imported", "Count", more))
+		out = append(out, l.N("… and {{.Count}} more lines not imported", more))
 	}
 	return out
 }
