@@ -68,7 +68,8 @@ func (db *DB) SecureAccount(ctx context.Context, tokenHash string, now int64) (*
 // through invitations sent since, second-factor methods added since (a
 // passkey signs in alone) and backup codes made since (it saw them; with no
 // method left, 2FA is off and every backup code goes), pending email
-// changes, invitations sent since, and API tokens made since.
+// changes, invitations sent since, API tokens made since, and recovery
+// requests opened since (every open one when no method is left).
 func undoSince(ctx context.Context, tx *sql.Tx, userID string, since, now int64) error {
 	if err := undoEmailChange(ctx, tx, userID, since, now); err != nil {
 		return err
@@ -88,6 +89,15 @@ func undoSince(ctx context.Context, tx *sql.Tx, userID string, since, now int64)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $3 WHERE created_by = $1 AND created_at >= $2 AND revoked_at = 0`, userID, since, now); err != nil {
+		return err
+	}
+	// A recovery request opened since goes (it is the intruder's to have
+	// made), and with no method left every open one does, as when 2FA is
+	// turned off: an older approval must not remove what the owner sets
+	// up next.
+	if _, err := tx.ExecContext(ctx, `UPDATE recovery_requests SET status = $1, closed_at = $2 WHERE user_id = $3 AND status IN ($4, $5)
+		AND (created_at >= $6 OR NOT EXISTS (SELECT 1 FROM methods WHERE user_id = $3 AND confirmed_at > 0))`,
+		portal.RecoveryCancelled, now, userID, portal.RecoveryApproved, portal.RecoveryPending, since); err != nil {
 		return err
 	}
 	if err := choosePreferred(ctx, tx, userID); err != nil {

@@ -89,7 +89,7 @@ func (s *Server) apiAdminUserCreate(w http.ResponseWriter, r *http.Request) erro
 	s.event(r, u.ID, portal.EventUserCreated, "By the admin API")
 	invited := false
 	if in.Invite && s.Links != nil {
-		link, err := s.newLink(r.Context(), u, portal.TokenReset, "", "/password/reset", "", welcomeLinkTTL)
+		link, err := s.newLink(r.Context(), u, portal.TokenReset, u.Email, "/password/reset", "", welcomeLinkTTL)
 		if err != nil {
 			return err
 		}

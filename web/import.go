@@ -407,9 +407,14 @@ func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A dry run that is not understood must not import: anything but the
 	// usual spellings of true and false is refused.
+	// Present at all, it is one value that parses ("?dry_run" alone,
+	// "?dry_run=" and a repeated one are refused, never an import).
 	dry := false
-	if v := r.URL.Query().Get("dry_run"); v != "" {
-		if dry, err = strconv.ParseBool(v); err != nil {
+	if vs, ok := r.URL.Query()["dry_run"]; ok {
+		if len(vs) == 1 {
+			dry, err = strconv.ParseBool(vs[0])
+		}
+		if len(vs) != 1 || err != nil {
 			return portal.Msg(portal.EINVALID, "The field \"{{.Field}}\" must be {{.Kind}}.", "Field", "dry_run", "Kind", jsonKind("bool"))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"github.com/clientportal/portal/i18n"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -56,7 +57,9 @@ func (s *Server) sendResetLink(ctx context.Context, r *http.Request, key string)
 	if s.Links == nil {
 		return nil
 	}
-	link, err := s.newLink(ctx, u, portal.TokenReset, "", "/password/reset", "", ResetLinkTTL)
+	// The link holds the address it is mailed to: read before the link is
+	// stored, it may be one the account is leaving at this moment.
+	link, err := s.newLink(ctx, u, portal.TokenReset, u.Email, "/password/reset", "", ResetLinkTTL)
 	if err != nil {
 		return err
 	}
@@ -78,10 +81,18 @@ func (s *Server) resetLink(ctx context.Context, token string) (*portal.Token, *p
 		return nil, nil, err
 	}
 	u, err := s.Store.UserByID(ctx, t.UserID)
-	if portal.ErrorCode(err) == portal.ENOTFOUND || (err == nil && u.Disabled) {
+	if portal.ErrorCode(err) == portal.ENOTFOUND || (err == nil && (u.Disabled || !linkAddressHeld(t, u))) {
 		return nil, nil, errResetLink
 	}
 	return t, u, err
+}
+
+// linkAddressHeld reports whether the account still has the address a
+// link was mailed to (links made before they held one: yes). A change of
+// address removes the links made before it in its transaction; one made
+// while it ran, from the address read before it, is refused here.
+func linkAddressHeld(t *portal.Token, u *portal.User) bool {
+	return t.Data == "" || strings.EqualFold(t.Data, u.Email)
 }
 
 // resetChoices are the methods that can confirm a reset: every method

@@ -15,7 +15,7 @@ func (s *Server) sendUnlockLink(r *http.Request, u *portal.User) error {
 		return nil
 	}
 	ctx := r.Context()
-	link, err := s.newLink(ctx, u, portal.TokenUnlock, "", "/unlock", "", EmailLinkTTL)
+	link, err := s.newLink(ctx, u, portal.TokenUnlock, u.Email, "/unlock", "", EmailLinkTTL)
 	if err != nil {
 		return err
 	}
@@ -28,13 +28,19 @@ func (s *Server) sendUnlockLink(r *http.Request, u *portal.User) error {
 
 // unlockToken checks an unlock link without using it.
 func (s *Server) unlockToken(r *http.Request, token string) error {
-	if _, err := s.Store.TokenByID(r.Context(), portal.TokenUnlock, portal.HashToken(token), s.now().Unix()); err != nil {
+	t, err := s.Store.TokenByID(r.Context(), portal.TokenUnlock, portal.HashToken(token), s.now().Unix())
+	if err != nil {
 		if portal.ErrorCode(err) == portal.ENOTFOUND {
 			return errUnlockLink
 		}
 		return err
 	}
-	return nil
+	// Mailed to an address the account has left (see linkAddressHeld).
+	u, err := s.Store.UserByID(r.Context(), t.UserID)
+	if portal.ErrorCode(err) == portal.ENOTFOUND || (err == nil && !linkAddressHeld(t, u)) {
+		return errUnlockLink
+	}
+	return err
 }
 
 var errUnlockLink = portal.Errorf(portal.ENOTFOUND, "This unlock link is invalid, expired or already used. Sign in with a backup code, or use “I can't use any of my methods” on the sign-in page.")
@@ -77,6 +83,9 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) error {
 // unlock uses an unlock link: the second-factor counter of its user
 // starts again.
 func (s *Server) unlock(r *http.Request, token string) error {
+	if err := s.unlockToken(r, token); err != nil {
+		return err
+	}
 	t, err := s.Store.Unlock(r.Context(), portal.HashToken(token), portal.SecondFactorUserLimit, s.now().Unix())
 	if portal.ErrorCode(err) == portal.ENOTFOUND {
 		return errUnlockLink
