@@ -405,10 +405,9 @@ func (s *Server) apiAdminImport(w http.ResponseWriter, r *http.Request) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return portal.Errorf(portal.EINVALID, "Send the users as CSV with a header line, or as JSON Lines.")
 	}
-	// A dry run that is not understood must not import: anything but the
-	// usual spellings of true and false is refused.
-	// Present at all, it is one value that parses ("?dry_run" alone,
-	// "?dry_run=" and a repeated one are refused, never an import).
+	// A dry run that is not understood must not import: present at all,
+	// dry_run is one usual spelling of true or false ("?dry_run" alone,
+	// "?dry_run=" and a repeated one are refused).
 	dry := false
 	if vs, ok := r.URL.Query()["dry_run"]; ok {
 		if len(vs) == 1 {
