@@ -310,9 +310,22 @@ func refererPath(r *http.Request) string {
 // safeNext accepts only local paths as a post-login destination. Control
 // characters and backslashes are refused: browsers drop tabs and read "\"
 // as "/", which would turn "/\t/evil" or "/\\evil" into another site.
+// A ?lang= in it is dropped: the portal's own redirect there is a
+// same-origin request, which would store the language a link from another
+// site put in the destination (the language of the user's security mail).
 func safeNext(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || len(next) > 2000 ||
 		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return ""
+	}
+	if u, err := url.Parse(next); err == nil && u.Query().Has("lang") {
+		q := u.Query()
+		q.Del("lang")
+		u.RawQuery = q.Encode()
+		if next = u.String(); !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+			return ""
+		}
+	} else if err != nil {
 		return ""
 	}
 	return next
