@@ -83,6 +83,17 @@ func TestReview5FIntruderPicksMailLanguage(t *testing.T) {
 		t.Errorf("the new sign-in alert to the owner is in the intruder's language %q (%q); want the owner's or the portal's default", lang, subject)
 	}
 
+	// The owner's own browser (it signed in to the account before) still
+	// gets mail in its language.
+	laptop.hdr.Set("Accept-Language", "de")
+	if r := laptop.api("POST", "/api/v1/password/forgot", map[string]string{"email": "owner@example.com"}); r.StatusCode != 202 {
+		t.Fatalf("forgot: %d %s", r.StatusCode, r.Body)
+	}
+	e.web.Wait()
+	if lang, _ := e.box.LastLang("owner@example.com"); lang != "de" {
+		t.Errorf("a reset asked for from the owner's own browser is in %q; want its language de", lang)
+	}
+
 	// A stranger asks for recovery of a 2FA user's account from a browser
 	// that asks for Thai: the notice that lets the owner cancel it is in Thai.
 	id, _, _ := e.userWith2FA("victim@example.com")
