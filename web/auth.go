@@ -32,6 +32,9 @@ func (s *Server) register(ctx context.Context, r *http.Request, email, name, pw 
 	if err := s.Store.CreateUser(ctx, u, acct); err != nil {
 		return nil, err
 	}
+	// The request is the new user's own: its mail (the verification
+	// link) is in its language.
+	state(r).creating = u.ID
 	return u, nil
 }
 

@@ -56,6 +56,9 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 	intro := i18n.M("Someone signed in to your {{.Brand}} account from a browser it had not seen before: {{.Browser}} on {{.System}}, from {{.IP}}, on {{.When}}, with {{.Method}}. "+
 		"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
 		"Brand", s.Brand.Name, "Browser", browser, "System", system, "IP", sess.IP, "When", i18n.Time(sess.LastSeenAt), "Method", midSentence(signInMethod(sess.AMR)))
+	// The language is decided now, before this sign-in's session counts
+	// as the user's own: a new browser's request is not the owner's.
+	lang := s.mailLang(r.Context(), u).Code
 	s.background(r, func(ctx context.Context) {
 		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 {
 			return // the account's first browser
@@ -77,7 +80,7 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 		}
 		link := s.BaseURL.String() + "/secure?token=" + url.QueryEscape(token)
 		subject := i18n.M("New sign-in to your {{.Brand}} account", "Brand", s.Brand.Name)
-		if err := s.Alerts.SendSignInAlert(ctx, u.Email, u.Name, s.mailLang(ctx, u).Code, subject, intro, link+"&answer=me", link, secureLinkFor); err != nil {
+		if err := s.Alerts.SendSignInAlert(ctx, u.Email, u.Name, lang, subject, intro, link+"&answer=me", link, secureLinkFor); err != nil {
 			s.Logger.Error("new sign-in alert", "err", err)
 		}
 	})

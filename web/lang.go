@@ -97,17 +97,38 @@ func (s *Server) userLang(r *http.Request, u *portal.User) *i18n.Localizer {
 	return s.mailLang(r.Context(), u)
 }
 
-// mailLang is userLang for code that has the request's context only.
+// mailLang is userLang for code that has the request's context only:
+// the language u chose; else the request's, when the request is u's own
+// (ownRequest) or there is no u yet (an invitation); else the portal's
+// default. A stranger's request (the intruder's sign-in with a stolen
+// password, someone else's recovery request or reset) must not pick the
+// language of the mail that warns the owner.
 func (s *Server) mailLang(ctx context.Context, u *portal.User) *i18n.Localizer {
 	if u != nil {
 		if l, ok := s.catalog().Get(u.Locale); ok {
 			return l
 		}
 	}
-	if st, ok := ctx.Value(stateKey{}).(*reqState); ok && st.loc != nil {
+	if st, ok := ctx.Value(stateKey{}).(*reqState); ok && st.loc != nil && (u == nil || s.ownRequest(st, u)) {
 		return st.loc
 	}
 	return s.defaultLang()
+}
+
+// ownRequest reports whether a request comes from u: the request that
+// creates u, a session of u's past the password step, or a browser that
+// signed in to u's account before (its device cookie, signed for u at u's
+// current credentials).
+func (s *Server) ownRequest(st *reqState, u *portal.User) bool {
+	switch {
+	case st.creating != "" && st.creating == u.ID:
+		return true
+	case st.session != nil && st.session.UserID == u.ID && st.session.Level != portal.LevelPassword:
+		return true
+	case st.req != nil && s.deviceNonce(st.req, u) != "":
+		return true
+	}
+	return false
 }
 
 // langChoice is one entry of the language menu.

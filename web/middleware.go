@@ -34,6 +34,12 @@ type reqState struct {
 	token *portal.APIToken
 	// loc is the language of the answer, once worked out (see lang).
 	loc *i18n.Localizer
+	// req is the request (with this state in its context), for code
+	// that has only the context and needs its cookies (mailLang).
+	req *http.Request
+	// creating is the id of the user this request creates (registration):
+	// the request is theirs.
+	creating string
 }
 
 type stateKey struct{}
@@ -77,7 +83,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		s.securityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
 		st.w = sw
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		st.req = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		next.ServeHTTP(sw, st.req)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
