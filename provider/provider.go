@@ -199,7 +199,32 @@ func (p *Provider) Request(ctx context.Context, id string) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := stillAllowed(app, &o); err != nil {
+		return nil, err
+	}
 	return &Request{AuthRequest: r, OIDC: &o, App: app}, nil
+}
+
+// stillAllowed holds a stored request to its app's settings as they are
+// now: staff may have removed the redirect URI it was made with (then it
+// gets nothing) or scopes it asked for (then it gets the rest).
+func stillAllowed(app *portal.App, o *oidc.AuthRequest) error {
+	if !slices.Contains(app.RedirectURIs, o.RedirectURI) {
+		return portal.ErrNotFound
+	}
+	o.Scopes = allowedScopes(app, o.Scopes)
+	return nil
+}
+
+// allowedScopes keeps the scopes app is registered for now; openid always.
+func allowedScopes(app *portal.App, scopes []string) []string {
+	var out []string
+	for _, sc := range scopes {
+		if sc == oidc.ScopeOpenID || slices.Contains(app.Scopes, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // Fail sends the browser back to the app with an OAuth error (for
@@ -308,13 +333,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, o *oidc.AuthRequest, _ 
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge (PKCE with S256) is required for this client")
 	}
 	// Only the scopes the app was registered for; openid always.
-	var scopes oidc.SpaceDelimitedArray
-	for _, sc := range o.Scopes {
-		if sc == oidc.ScopeOpenID || slices.Contains(app.Scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
-	o.Scopes = scopes
+	o.Scopes = allowedScopes(app, o.Scopes)
 	if o.ResponseType != oidc.ResponseTypeCode {
 		return nil, oidc.ErrInvalidRequest().WithDescription("only the authorization code flow is supported")
 	}
@@ -330,9 +349,17 @@ func (s *storage) CreateAuthRequest(ctx context.Context, o *oidc.AuthRequest, _ 
 	return &authRequest{r: r, o: o}, nil
 }
 
-func (s *storage) load(r *portal.AuthRequest) (*authRequest, error) {
+// load reads a stored request, held to its app's current settings.
+func (s *storage) load(ctx context.Context, r *portal.AuthRequest) (*authRequest, error) {
 	var o oidc.AuthRequest
 	if err := json.Unmarshal(r.Data, &o); err != nil {
+		return nil, err
+	}
+	app, err := s.db.AppByID(ctx, r.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if err := stillAllowed(app, &o); err != nil {
 		return nil, err
 	}
 	return &authRequest{r: r, o: &o}, nil
@@ -343,7 +370,11 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	if err != nil {
 		return nil, oidc.ErrInvalidRequest().WithDescription("the sign-in request expired or was used; start again")
 	}
-	return s.load(r)
+	a, err := s.load(ctx, r)
+	if err != nil {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the app's settings changed since this sign-in started; start again from the app")
+	}
+	return a, nil
 }
 
 // AuthRequestByCode redeems a code, once: a second use revokes every token
@@ -357,7 +388,11 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	} else if err != nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code is invalid or expired")
 	}
-	return s.load(r)
+	a, err := s.load(ctx, r)
+	if err != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the app's settings changed since this code was issued; sign in again")
+	}
+	return a, nil
 }
 
 // SaveAuthCode binds the code to its request; a request issues one code
@@ -496,6 +531,13 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	if u, err := s.db.UserByID(ctx, t.UserID); err != nil || u.Disabled {
 		return nil, op.ErrInvalidRefreshToken
 	}
+	// Only what the app is registered for now: scopes staff removed since
+	// the grant go, and without offline_access it refreshes no more.
+	app, err := s.db.AppByID(ctx, t.AppID)
+	if err != nil || !slices.Contains(app.Scopes, oidc.ScopeOfflineAccess) {
+		return nil, op.ErrInvalidRefreshToken
+	}
+	t.Scopes = allowedScopes(app, t.Scopes)
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
 }
 
@@ -619,6 +661,12 @@ func (s *storage) userinfo(ctx context.Context, info *oidc.UserInfo, userID stri
 		switch sc {
 		case oidc.ScopeEmail:
 			info.Email, info.EmailVerified = u.Email, oidc.Bool(u.EmailVerifiedAt != 0)
+			if u.EmailVerifiedAt == 0 {
+				// Said, not left out: the library drops a false value,
+				// and relying parties such as oauth2-proxy take an
+				// address without email_verified for a verified one.
+				info.AppendClaims("email_verified", false)
+			}
 		case oidc.ScopeProfile:
 			info.Name = u.Name
 		case ScopeAccount:

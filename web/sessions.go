@@ -235,6 +235,17 @@ func (s *Server) handleAdminEndSessions(w http.ResponseWriter, r *http.Request) 
 	if err := s.Store.DeleteUserSessions(r.Context(), u.ID, keep); err != nil {
 		return err
 	}
+	// Everywhere includes the apps: what an intruder signed in to with a
+	// hijacked session would otherwise keep refreshing its tokens.
+	apps, err := s.Store.UserApps(r.Context(), u.ID, s.now().Unix())
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		if err := s.Store.RevokeAppTokens(r.Context(), u.ID, a.App.ID); err != nil {
+			return err
+		}
+	}
 	s.event(r, u.ID, portal.EventSessionEnded, "Staff signed out every session: "+reason)
 	s.setFlash(w, "user_sessions_ended")
 	redirect(w, r, "/admin/users/"+u.ID)
