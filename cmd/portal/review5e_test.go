@@ -196,6 +196,51 @@ func TestReview5ERemovedScopeOutlivesEdit(t *testing.T) {
 	}
 }
 
+// TestReview5ERequires2FAOutlivesEdit: staff turn on "requires 2FA" for
+// an app. A user without 2FA can no longer sign in to it, but a refresh
+// token they got before keeps rotating, for ever: the app goes on getting
+// tokens for a user without 2FA, which the setting is there to prevent
+// ("An app registered as requires 2FA sends a user without 2FA to set it
+// up first").
+func TestReview5ERequires2FAOutlivesEdit(t *testing.T) {
+	clock := portaltest.NewClock(time.Now())
+	p := runPortalClock(t, clock, map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, "sqlite"), "PORTAL_SECRET_KEYS": testKeys})
+	rp := newRelyingParty(t, p, func(a *cp.App) { a.SkipConsent = true })
+	staff := rv5Staff(t, p, clock, "ops@example.com")
+	c := rvUser(t, p, "no2fa@example.com")
+	q, v := flow(t, c, p, rp, nil)
+	st, tok := exchange(t, p, rp, q.Get("code"), v)
+	if st != 200 || tok["refresh_token"] == nil {
+		t.Fatalf("exchange: %d %v", st, tok)
+	}
+	f := url.Values{"id": {rp.oauth.ClientID}, "name": {"Billing"}, "redirect_uris": {rp.oauth.RedirectURL}, "skip_consent": {"1"}, "requires_2fa": {"1"},
+		"scope": {"openid", "profile", "email", "offline_access", "account"}}
+	if st, body := rv5Post(t, p, staff, "/admin/apps", f); st != 200 || !strings.Contains(body, "was saved") {
+		t.Fatalf("editing the app: %d %.300s", st, body)
+	}
+	if q, _ := flow(t, c, p, rp, nil); q.Get("code") != "" {
+		t.Fatal("a new sign-in without 2FA got a code")
+	}
+	if st, m := tokenCall(t, p, rp, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}); st == 200 {
+		t.Errorf("the app now requires 2FA, and a user without it still refreshes (a new pair: %v)", m["refresh_token"] != nil)
+	}
+	// A user with 2FA refreshes as before.
+	app := enable2FA(t, p, clock, "with2fa@example.com")
+	clock.Add(30 * time.Second)
+	w := newAPIClient(t, p.URL)
+	w.call("POST", "/api/v1/login", `{"email":"with2fa@example.com","password":"a long enough pass"}`)
+	if st, m := w.call("POST", "/api/v1/login/2fa", `{"method":"totp","code":"`+app.code(clock.Now())+`"}`); st != 200 {
+		t.Fatalf("2fa: %d %v", st, m)
+	}
+	q, v = flow(t, w, p, rp, nil)
+	if _, tok = exchange(t, p, rp, q.Get("code"), v); tok["refresh_token"] == nil {
+		t.Fatalf("the user with 2FA: %v %v", q, tok)
+	}
+	if st, _ := tokenCall(t, p, rp, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}); st != 200 {
+		t.Errorf("the user with 2FA refreshes: %d", st)
+	}
+}
+
 // TestReview5EStaffSignOutLeavesAppTokens: staff "Sign them out
 // everywhere" (reason: a hijacked session) ends the portal sessions only.
 // Whatever apps the intruder signed in to with the hijacked session keep
