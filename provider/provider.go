@@ -33,6 +33,8 @@ type Store interface {
 	portal.UserStore
 	portal.EventStore
 	portal.LimitStore
+	// UserMethods tells whether a user has 2FA, for apps that require it.
+	UserMethods(ctx context.Context, userID string) ([]*portal.Method, error)
 	Ping(ctx context.Context) error
 }
 
@@ -538,6 +540,14 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 		return nil, op.ErrInvalidRefreshToken
 	}
 	t.Scopes = allowedScopes(app, t.Scopes)
+	// An app that requires 2FA now (staff may have turned it on since
+	// the grant) refreshes only for a user who has it.
+	if app.Requires2FA {
+		methods, err := s.db.UserMethods(ctx, t.UserID)
+		if err != nil || !slices.ContainsFunc(methods, (*portal.Method).Confirmed) {
+			return nil, op.ErrInvalidRefreshToken
+		}
+	}
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
 }
 
