@@ -146,7 +146,10 @@ func undoMembers(ctx context.Context, tx *sql.Tx, userID string, since int64) er
 	if err != nil {
 		return err
 	}
-	var keys []string
+	// A used invitation names the user it made (noteJoined): that user
+	// goes, whatever address they have moved to since. Older ones name
+	// only the address invited.
+	var ids, keys []string
 	for rows.Next() {
 		var data string
 		if err := rows.Scan(&data); err != nil {
@@ -154,9 +157,15 @@ func undoMembers(ctx context.Context, tx *sql.Tx, userID string, since int64) er
 			return err
 		}
 		var inv struct {
-			Email string `json:"email"`
+			Email  string `json:"email"`
+			UserID string `json:"user_id"`
 		}
-		if json.Unmarshal([]byte(data), &inv) == nil && inv.Email != "" {
+		if json.Unmarshal([]byte(data), &inv) != nil {
+			continue
+		}
+		if inv.UserID != "" {
+			ids = append(ids, inv.UserID)
+		} else if inv.Email != "" {
 			keys = append(keys, strings.ToLower(inv.Email))
 		}
 	}
@@ -164,13 +173,16 @@ func undoMembers(ctx context.Context, tx *sql.Tx, userID string, since int64) er
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	const joined = `email_key = $1 AND role = $2 AND created_at >= $3 AND id <> $4
+	const member = ` AND role = $2 AND created_at >= $3 AND id <> $4
 		AND account_id = (SELECT account_id FROM users WHERE id = $4) AND account_id <> ''`
-	for _, k := range keys {
-		// As DeleteUser: the app tokens first (they do not cascade).
-		for _, q := range []string{`DELETE FROM oidc_tokens WHERE user_id IN (SELECT id FROM users WHERE ` + joined + `)`, `DELETE FROM users WHERE ` + joined} {
-			if _, err := tx.ExecContext(ctx, q, k, portal.RoleMember, since, userID); err != nil {
-				return err
+	for cond, vals := range map[string][]string{`id = $1`: ids, `email_key = $1`: keys} {
+		joined := cond + member
+		for _, v := range vals {
+			// As DeleteUser: the app tokens first (they do not cascade).
+			for _, q := range []string{`DELETE FROM oidc_tokens WHERE user_id IN (SELECT id FROM users WHERE ` + joined + `)`, `DELETE FROM users WHERE ` + joined} {
+				if _, err := tx.ExecContext(ctx, q, v, portal.RoleMember, since, userID); err != nil {
+					return err
+				}
 			}
 		}
 	}

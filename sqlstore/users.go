@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,11 +34,34 @@ func (db *DB) CreateUser(ctx context.Context, u *portal.User, acct *portal.Accou
 // once, and only if the user was created.
 func (db *DB) CreateUserWithToken(ctx context.Context, u *portal.User, acct *portal.Account, kind, tokenID string, now int64) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := consumeToken(ctx, tx, kind, tokenID, now); err != nil {
+		t, err := consumeToken(ctx, tx, kind, tokenID, now)
+		if err != nil {
 			return err
 		}
-		return createUser(ctx, tx, u, acct)
+		if err := createUser(ctx, tx, u, acct); err != nil {
+			return err
+		}
+		if kind == portal.TokenInvite {
+			// The used invitation names who joined through it: securing
+			// the account removes that user, whatever address they have
+			// moved to since (undoMembers).
+			return noteJoined(ctx, tx, t, u.ID)
+		}
+		return nil
 	})
+}
+
+// noteJoined records in a used invitation the id of the user it made.
+func noteJoined(ctx context.Context, tx *sql.Tx, t *portal.Token, userID string) error {
+	d := map[string]any{}
+	json.Unmarshal([]byte(t.Data), &d)
+	d["user_id"] = userID
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE tokens SET data = $1 WHERE id = $2 AND kind = $3`, string(b), t.ID, portal.TokenInvite)
+	return err
 }
 
 // CreateFirstAdmin consumes a set-up token and creates u, an administrator,
