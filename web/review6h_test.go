@@ -77,3 +77,24 @@ func TestReview6HDeviceCookieOfPasswordPicksMailLanguage(t *testing.T) {
 		t.Errorf("the lock notice to the owner is in the intruder's language %q; want the owner's or the portal's default", lang)
 	}
 }
+
+// TestReview6HAccountPolicyLeavesNoEvent: the owner's requirement of 2FA
+// for every user of the account is switched off (from a hijacked owner
+// session within ten minutes of its sign-in, say) and back on, and neither
+// change is in the account's security events: the owner's log, where staff
+// and the webhooks look, says nothing of members left without 2FA.
+func TestReview6HAccountPolicyLeavesNoEvent(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.register("owner@example.com")
+	owner := e.login("owner@example.com")
+	count := func() int { return len(owner.get("/api/v1/me/events").json()["events"].([]any)) }
+	before := count()
+	for _, on := range []bool{true, false} {
+		if r := owner.api("PUT", "/api/v1/account/policy", map[string]bool{"require_2fa": on}); r.StatusCode != 204 {
+			t.Fatalf("policy %v: %d %s", on, r.StatusCode, r.Body)
+		}
+	}
+	if after := count(); after < before+2 {
+		t.Errorf("%d security events after requiring 2FA for the account and dropping the requirement again; want both changes recorded (%d before)", after, before)
+	}
+}
