@@ -63,6 +63,7 @@ const (
 	EventWebhookSaved        = "webhook_saved"
 	EventWebhookDeleted      = "webhook_deleted"
 	EventWebhookResent       = "webhook_resent"
+	EventPolicyChanged       = "2fa_policy_changed"
 )
 
 // Event is one entry of the security event log.
@@ -165,6 +166,8 @@ func EventTitle(typ string) string {
 		return "Authenticator clock out of step"
 	case EventAdminReset:
 		return "Two-factor authentication reset by staff"
+	case EventPolicyChanged:
+		return "Two-factor requirement changed"
 	case EventEmailVerified:
 		return "Email address verified"
 	case EventEmailChangeRequest:

@@ -608,7 +608,11 @@ func (s *Server) saveSettings(r *http.Request, policy string, remember, alerts b
 	if err != nil || h < 1 || h > 24*30 {
 		return &portal.Error{Code: portal.EINVALID, Message: "The waiting period is a number of hours from 1 to 720.", Field: "recovery_wait_hours"}
 	}
-	return s.Store.SaveSettings(r.Context(), &portal.Settings{TwoFactorPolicy: policy, RememberBrowsers: remember, RecoveryWait: time.Duration(h) * time.Hour, NewDeviceAlerts: alerts}, sessionID(r))
+	if err := s.Store.SaveSettings(r.Context(), &portal.Settings{TwoFactorPolicy: policy, RememberBrowsers: remember, RecoveryWait: time.Duration(h) * time.Hour, NewDeviceAlerts: alerts}, sessionID(r)); err != nil {
+		return err
+	}
+	s.event(r, "", portal.EventPolicyChanged, fmt.Sprintf("Settings saved: two-factor policy %s, remember browsers %t, recovery wait %d h, new sign-in alerts %t.", policy, remember, h, alerts))
+	return nil
 }
 
 func (s *Server) handleAdminSettingsForm(w http.ResponseWriter, r *http.Request) error {

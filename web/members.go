@@ -236,7 +236,15 @@ func (s *Server) setPolicy(ctx context.Context, r *http.Request, on bool) error 
 	if err := s.requireRecent(r); err != nil {
 		return err
 	}
-	return s.Store.SetAccountRequire2FA(ctx, owner.AccountID, on, sessionID(r))
+	if err := s.Store.SetAccountRequire2FA(ctx, owner.AccountID, on, sessionID(r)); err != nil {
+		return err
+	}
+	detail := "Two-factor authentication is no longer required of the account's users."
+	if on {
+		detail = "Two-factor authentication is now required of every user of the account."
+	}
+	s.event(r, owner.ID, portal.EventPolicyChanged, detail)
+	return nil
 }
 
 func memberJSON(m *portal.Member) map[string]any {
