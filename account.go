@@ -30,6 +30,9 @@ type DeviceStore interface {
 	// KnownDevices counts the browsers a user has completed a sign-in on
 	// (a login step records them: LoginStep.Device).
 	KnownDevices(ctx context.Context, userID string) (int, error)
+	// KnownDevice reports whether a sign-in of the user completed on the
+	// browser whose known-browser cookie hashes to hash.
+	KnownDevice(ctx context.Context, userID, hash string) (bool, error)
 	// AlertPref returns the user's choice about new sign-in alerts (set
 	// false: none made).
 	AlertPref(ctx context.Context, userID string) (on, set bool, err error)

@@ -19,6 +19,17 @@ func (db *DB) KnownDevices(ctx context.Context, userID string) (int, error) {
 	return n, err
 }
 
+// KnownDevice reports whether a sign-in of the user completed on the
+// browser whose cookie hashes to hash.
+func (db *DB) KnownDevice(ctx context.Context, userID, hash string) (bool, error) {
+	var one int
+	err := db.ro.QueryRowContext(ctx, `SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash = $2`, userID, hash).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // recordDeviceStmt records a sign-in's browser in the login step's own
 // transaction (no commit of its own); it changes a row only for a browser
 // new to the user.

@@ -56,9 +56,10 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 	intro := i18n.M("Someone signed in to your {{.Brand}} account from a browser it had not seen before: {{.Browser}} on {{.System}}, from {{.IP}}, on {{.When}}, with {{.Method}}. "+
 		"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
 		"Brand", s.Brand.Name, "Browser", browser, "System", system, "IP", sess.IP, "When", i18n.Time(sess.LastSeenAt), "Method", midSentence(signInMethod(sess.AMR)))
-	// The language is decided now, before this sign-in's session counts
-	// as the user's own: a new browser's request is not the owner's.
-	lang := s.mailLang(r.Context(), u).Code
+	// A new browser's request is never the owner's own (its sign-in has
+	// just recorded it as known): the alert is in the language the user
+	// chose, else the portal's default, never in the request's.
+	lang := s.mailLang(context.Background(), u).Code
 	s.background(r, func(ctx context.Context) {
 		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 {
 			return // the account's first browser

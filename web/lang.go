@@ -116,17 +116,23 @@ func (s *Server) mailLang(ctx context.Context, u *portal.User) *i18n.Localizer {
 }
 
 // ownRequest reports whether a request comes from u: the request that
-// creates u, a session of u's past the password step, or a browser that
-// signed in to u's account before (its device cookie, signed for u at u's
-// current credentials).
+// creates u, a session of u's past the password step, or a browser on
+// which a sign-in of u's completed before (its known-browser cookie is
+// recorded for u; the device cookie will not do, as the password alone
+// earns it).
 func (s *Server) ownRequest(st *reqState, u *portal.User) bool {
 	switch {
 	case st.creating != "" && st.creating == u.ID:
 		return true
 	case st.session != nil && st.session.UserID == u.ID && st.session.Level != portal.LevelPassword:
 		return true
-	case st.req != nil && s.deviceNonce(st.req, u) != "":
-		return true
+	case st.req != nil:
+		c, err := st.req.Cookie(s.knownCookie())
+		if err != nil || len(c.Value) != 43 {
+			return false
+		}
+		known, err := s.Store.KnownDevice(st.req.Context(), u.ID, portal.HashToken(c.Value))
+		return err == nil && known
 	}
 	return false
 }
