@@ -76,6 +76,9 @@ type WebhookStore interface {
 	WebhookCursor(ctx context.Context) (string, error)
 	// ClaimWebhooks leases due deliveries to worker until leaseUntil.
 	ClaimWebhooks(ctx context.Context, worker string, n int, now, leaseUntil int64) ([]*WebhookDelivery, error)
+	// RenewWebhook extends a lease the worker still holds (false when it
+	// ran out and another worker may have the delivery now).
+	RenewWebhook(ctx context.Context, id, worker string, now, until int64) (bool, error)
 	// FinishWebhook records an attempt by the lease's holder: delivered,
 	// failed for good, or due again at next.
 	FinishWebhook(ctx context.Context, d *WebhookDelivery, worker string) error

@@ -107,6 +107,16 @@ func (db *DB) ClaimWebhooks(ctx context.Context, worker string, n int, now, leas
 	return out, err
 }
 
+// RenewWebhook extends a lease the worker still holds, as RenewOutbox does.
+func (db *DB) RenewWebhook(ctx context.Context, id, worker string, now, until int64) (bool, error) {
+	err := db.exec1(ctx, `UPDATE webhook_deliveries SET locked_until = $1 WHERE id = $2 AND locked_by = $3 AND locked_until > $4
+		AND delivered_at = 0 AND failed_at = 0`, until, id, worker, now)
+	if errors.Is(err, portal.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // FinishWebhook records an attempt, only by the worker holding the lease.
 func (db *DB) FinishWebhook(ctx context.Context, d *portal.WebhookDelivery, worker string) error {
 	_, err := db.rw.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = $1, next_at = $2, delivered_at = $3, failed_at = $4,

@@ -168,6 +168,9 @@ func (w *Worker) payload(ctx context.Context, typ string, e *portal.Event) ([]by
 	return json.Marshal(map[string]any{"type": typ, "timestamp": time.Unix(e.CreatedAt, 0).UTC().Format(time.RFC3339), "data": data})
 }
 
+// lease is how long a claimed delivery stays reserved to one worker.
+const lease = 2 * time.Minute
+
 // deliver posts the due deliveries.
 func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (int, error) {
 	byID := map[string]*portal.WebhookEndpoint{}
@@ -177,7 +180,7 @@ func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (in
 	sent := 0
 	for {
 		now := w.Clock.Now()
-		batch, err := w.Store.ClaimWebhooks(ctx, w.ID, 20, now.Unix(), now.Add(2*time.Minute).Unix())
+		batch, err := w.Store.ClaimWebhooks(ctx, w.ID, 20, now.Unix(), now.Add(lease).Unix())
 		if err != nil || len(batch) == 0 {
 			return sent, err
 		}
@@ -200,11 +203,21 @@ func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (in
 			if ep == nil {
 				continue // deleted meanwhile (its deliveries go with it)
 			}
+			// Posts go one after another, each allowed 10 seconds: a batch
+			// can outlast its lease, so each delivery's lease is renewed
+			// just before its post (as the outbox does), and one that ran
+			// out, which another replica may be posting, is left alone.
+			now := w.Clock.Now()
+			if held, err := w.Store.RenewWebhook(ctx, d.ID, w.ID, now.Unix(), now.Add(lease).Unix()); err != nil {
+				return sent, errors.Join(err, giveBack(batch[i:]))
+			} else if !held {
+				continue
+			}
 			status, err := w.post(ctx, ep, d)
 			if err != nil && ctx.Err() != nil {
 				return sent, giveBack(batch[i:])
 			}
-			now := w.Clock.Now()
+			now = w.Clock.Now()
 			d.Attempts++
 			d.LastStatus = status
 			switch {
