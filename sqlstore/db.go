@@ -300,6 +300,17 @@ func (db *DB) BackupTo(ctx context.Context, file string) error {
 	if db.Dialect != SQLite {
 		return errors.New("only SQLite databases are backed up this way")
 	}
-	_, err := db.rw.ExecContext(ctx, `VACUUM INTO $1`, file)
-	return err
+	// The copy holds what the database does: only the portal's user may
+	// read it, as the database itself (SQLite would create it 0644).
+	// VACUUM INTO writes into an empty file that exists.
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if _, err := db.rw.ExecContext(ctx, `VACUUM INTO $1`, file); err != nil {
+		os.Remove(file)
+		return err
+	}
+	return os.Chmod(file, 0o600)
 }
