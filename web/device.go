@@ -43,7 +43,7 @@ func (s *Server) accountAttempt(r *http.Request, key string, u *portal.User) por
 }
 
 // deviceNonce is the nonce of the request's device cookie when it is signed
-// for u at u's credential epoch, or "".
+// for u at u's credential epoch and its year is not over, or "".
 func (s *Server) deviceNonce(r *http.Request, u *portal.User) string {
 	if s.Keys == nil || u == nil {
 		return ""
@@ -52,18 +52,25 @@ func (s *Server) deviceNonce(r *http.Request, u *portal.User) string {
 	if err != nil || len(c.Value) > 200 {
 		return ""
 	}
-	nonce, mac, ok := strings.Cut(c.Value, "~")
-	if !ok || len(nonce) != 22 || !s.Keys.VerifyMAC(deviceData(u, nonce), mac) {
+	parts := strings.Split(c.Value, "~")
+	if len(parts) != 3 || len(parts[0]) != 22 {
+		return ""
+	}
+	nonce, mac := parts[0], parts[2]
+	// The year is signed with the cookie: the browser's Max-Age alone
+	// would leave a copied cookie good for ever.
+	until, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || s.now().Unix() >= until || !s.Keys.VerifyMAC(deviceData(u, nonce, until), mac) {
 		return ""
 	}
 	return nonce
 }
 
 // deviceData is what a device cookie signs: the user, their credential
-// epoch (a password change or a reset voids every cookie given before)
-// and the cookie's nonce.
-func deviceData(u *portal.User, nonce string) string {
-	return "device cookie\x00" + u.ID + "\x00" + strconv.FormatInt(u.AuthEpoch, 10) + "\x00" + nonce
+// epoch (a password change or a reset voids every cookie given before),
+// the cookie's nonce and when it stops working.
+func deviceData(u *portal.User, nonce string, until int64) string {
+	return "device cookie\x00" + u.ID + "\x00" + strconv.FormatInt(u.AuthEpoch, 10) + "\x00" + nonce + "\x00" + strconv.FormatInt(until, 10)
 }
 
 // rememberDevice gives a browser that just proved u's password a device
@@ -73,6 +80,8 @@ func (s *Server) rememberDevice(r *http.Request, u *portal.User, counted portal.
 		return
 	}
 	nonce := base64.RawURLEncoding.EncodeToString(portal.RandomToken(16))
-	http.SetCookie(state(r).w, &http.Cookie{Name: s.deviceCookie(), Value: nonce + "~" + s.Keys.MAC(deviceData(u, nonce)), Path: "/",
+	until := s.now().Add(deviceFor).Unix()
+	value := nonce + "~" + strconv.FormatInt(until, 10) + "~" + s.Keys.MAC(deviceData(u, nonce, until))
+	http.SetCookie(state(r).w, &http.Cookie{Name: s.deviceCookie(), Value: value, Path: "/",
 		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: int(deviceFor / time.Second)})
 }
