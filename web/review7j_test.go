@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,5 +37,58 @@ func TestReview7JDeviceCookieOutlivesItsYear(t *testing.T) {
 		if r := old.api("POST", "/api/v1/login", map[string]string{"email": "o@example.com", "password": testPassword}); r.StatusCode != 429 {
 			t.Fatalf("a device cookie a year and a second old still has a counter of its own: %d %s", r.StatusCode, r.Body)
 		}
+	})
+}
+
+// TestReview7JLinksAndCookiesEndOnTime: the lifetimes the README gives
+// hold to the second: "No, secure my account" (7 days), a remembered
+// browser (30 days), the first administrator's set-up link (24 hours).
+func TestReview7JLinksAndCookiesEndOnTime(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Run("secure link", func(t *testing.T) {
+			e, alerts := alertsEnv(t, dialect)
+			e.register("ada@example.com")
+			e.login("ada@example.com")
+			e.web.Wait()
+			e.login("ada@example.com") // a second browser: an alert
+			e.web.Wait()
+			link := alerts.LastLink("ada@example.com")
+			if link == "" {
+				t.Fatal("no alert")
+			}
+			e.clock.Add(7*24*time.Hour + time.Second)
+			r := e.client().form("/secure", url.Values{"token": {tokenOf(link)}, "password": {testPassword}})
+			if r.StatusCode != 404 || strings.Contains(r.Body, "Your account is secured") {
+				t.Fatalf("a secure link 7 days and 1 s old: %d", r.StatusCode)
+			}
+		})
+		t.Run("remembered browser", func(t *testing.T) {
+			e := newEnv(t, dialect)
+			_, secret, _ := e.userWith2FA("rb@example.com")
+			cookie := e.rememberedLogin("rb@example.com", secret)
+			e.clock.Add(30*24*time.Hour - time.Minute)
+			c := e.client()
+			c.setCookieNamed("portal_remember", cookie)
+			if r := c.api("POST", "/api/v1/login", map[string]string{"email": "rb@example.com", "password": testPassword}); r.json()["status"] != "authenticated" {
+				t.Fatalf("remembered browser before 30 days: %s", r.Body)
+			}
+			e.clock.Add(time.Minute + time.Second)
+			c = e.client()
+			c.setCookieNamed("portal_remember", cookie)
+			if r := c.api("POST", "/api/v1/login", map[string]string{"email": "rb@example.com", "password": testPassword}); r.json()["status"] != "2fa_required" {
+				t.Fatalf("remembered browser 30 days and 1 s on: %s", r.Body)
+			}
+		})
+		t.Run("set-up link", func(t *testing.T) {
+			e := newEnv(t, dialect)
+			token := e.setupLink()
+			e.clock.Add(24*time.Hour + time.Second)
+			if r := e.client().postSetup(token, "admin@example.com"); r.StatusCode < 400 {
+				t.Fatalf("a set-up link 24 h and 1 s old: %d", r.StatusCode)
+			}
+			if _, err := e.db.UserByEmail(t.Context(), "admin@example.com"); err == nil {
+				t.Fatal("an expired set-up link made an administrator")
+			}
+		})
 	})
 }
