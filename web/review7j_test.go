@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"github.com/clientportal/portal"
 	"net/url"
 	"strings"
 	"testing"
@@ -90,5 +91,37 @@ func TestReview7JLinksAndCookiesEndOnTime(t *testing.T) {
 				t.Fatal("an expired set-up link made an administrator")
 			}
 		})
+	})
+}
+
+// TestReview7JTokensNeverChangeStaff: "A token never changes staff: their
+// 2FA reset, their recovery, disabling them ... are refused with 403" —
+// the recovery and the disabling, which TestTokensNeverChangeStaff does
+// not try.
+func TestReview7JTokensNeverChangeStaff(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		staff := e.staff("ops@example.com")
+		e.staff("boss@example.com")
+		boss := mustUser(t, e, "boss@example.com")
+		tok := e.bearer(newToken(t, staff, "Desk", 0, portal.ScopeUsersWrite, portal.ScopeTwoFactorReset, portal.ScopeUsersRead))
+
+		if r := tok.api("POST", "/api/v1/admin/users/"+boss.ID+"/disable", map[string]string{"reason": "x"}); r.StatusCode != 403 {
+			t.Fatalf("a token disabled staff: %d %s", r.StatusCode, r.Body)
+		}
+		e.client().api("POST", "/api/v1/recovery", map[string]string{"email": "boss@example.com", "message": "lost it"})
+		e.web.Wait()
+		r := tok.api("GET", "/api/v1/admin/recovery?status=pending", nil)
+		reqs, _ := r.json()["requests"].([]any)
+		if r.StatusCode != 200 || len(reqs) != 1 {
+			t.Fatalf("recovery list: %d %s", r.StatusCode, r.Body)
+		}
+		id := reqs[0].(map[string]any)["id"].(string)
+		if r := tok.api("POST", "/api/v1/admin/recovery/"+id+"/approve", map[string]string{"note": "ok"}); r.StatusCode != 403 {
+			t.Fatalf("a token approved staff recovery: %d %s", r.StatusCode, r.Body)
+		}
+		if u := mustUser(t, e, "boss@example.com"); u.Disabled {
+			t.Fatal("staff disabled")
+		}
 	})
 }
