@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	cp "github.com/clientportal/portal"
 	main "github.com/clientportal/portal/cmd/portal"
 	"github.com/clientportal/portal/mail/mailtest"
 	"github.com/clientportal/portal/portaltest"
@@ -342,4 +343,62 @@ func TestHealthcheckAndBackup(t *testing.T) {
 			t.Fatalf("backup of PostgreSQL: %v", err)
 		}
 	}
+}
+
+// TestUsersDisableStaff: someone leaving the staff is disabled on the
+// server's command line (the console and the API never disable staff):
+// their sign-in and the API tokens they made in the console stop, and
+// enabling them again lets them sign in but brings no token back.
+func TestUsersDisableStaff(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		clock := portaltest.NewClock(time.Now())
+		env := map[string]string{"PORTAL_DATA_DIR": t.TempDir(), "PORTAL_DATABASE_URL": storetest.DSN(t, dialect),
+			"PORTAL_SECRET_KEYS": testKeys}
+		p := runPortalClock(t, clock, env)
+		ctx := context.Background()
+		staff, err := p.Server.CreateUser(ctx, "ops@example.com", "Ops", "a long enough pass", cp.RoleAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, hash := cp.NewAPIToken()
+		if err := p.DB.CreateAPIToken(ctx, &cp.APIToken{ID: cp.NewID(), Name: "Billing", Hash: hash,
+			Scopes: []string{cp.ScopeUsersRead}, CreatedBy: staff.ID, CreatedAt: clock.Now().Unix()}); err != nil {
+			t.Fatal(err)
+		}
+		list := func() int {
+			req, _ := http.NewRequest("GET", p.URL+"/api/v1/admin/users", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if st := list(); st != 200 {
+			t.Fatalf("the staff member's token before: %d", st)
+		}
+		if s := loginStatus(t, p.URL, "ops@example.com"); s == "" {
+			t.Fatal("the staff member cannot sign in before")
+		}
+		out := runCommand(t, env, clock, "users", "disable", "--email", "OPS@example.com", "--reason", "left the company")
+		if !strings.Contains(out, "admin ops@example.com disabled") || !strings.Contains(out, "1 API tokens they made revoked") {
+			t.Fatalf("disable said %q", out)
+		}
+		if st := list(); st != 401 {
+			t.Fatalf("the token of a disabled staff member: %d, want 401", st)
+		}
+		if s := loginStatus(t, p.URL, "ops@example.com"); s != "" {
+			t.Fatalf("a disabled staff member signs in: %q", s)
+		}
+		if out := runCommand(t, env, clock, "users", "enable", "--email", "ops@example.com"); !strings.Contains(out, "admin ops@example.com enabled") {
+			t.Fatalf("enable said %q", out)
+		}
+		if s := loginStatus(t, p.URL, "ops@example.com"); s == "" {
+			t.Fatal("enabled again, the staff member cannot sign in")
+		}
+		if st := list(); st != 401 {
+			t.Fatalf("enabling the staff member again brought their token back: %d", st)
+		}
+	})
 }

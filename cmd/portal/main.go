@@ -128,6 +128,8 @@ const usage = `Usage:
   portal migrate                 apply database migrations and exit
   portal users create --email E --name N [--admin] --password-stdin
   portal users reset-2fa --email E --reason R
+  portal users disable --email E --reason R | portal users enable --email E
+                                 (staff too: how someone leaves the staff; their API tokens stop)
   portal keys rotate             re-encrypt every stored secret with the first key
   portal keys rotate-signing     new ID token signing key (the old one stays published until its tokens expire)
   portal apps create --name N --redirect-uri URI [--redirect-uri …] [--post-logout-uri URI] [--public]
@@ -188,6 +190,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		if len(m.Command) > 1 && m.Command[1] == "reset-2fa" {
 			return m.usersReset(ctx, m.Command[2:])
+		}
+		if len(m.Command) > 1 && (m.Command[1] == "disable" || m.Command[1] == "enable") {
+			return m.usersDisable(ctx, m.Command[1] == "disable", m.Command[2:])
 		}
 	case "dev-whatsapp":
 		return m.devWhatsApp(ctx, m.Command[1:])
@@ -638,6 +643,74 @@ func (m *Main) usersReset(ctx context.Context, args []string) error {
 	}
 	m.flushOutbox(ctx)
 	fmt.Fprintf(m.Stdout, "two-factor authentication reset for %s; their sessions were ended and they were notified\n", u.Email)
+	return nil
+}
+
+// usersDisable disables or enables a user from the server's command line:
+// staff included, which the console and the API never do. Disabling ends
+// every session, device cookie, remembered browser and app token (the
+// credential epoch moves on), removes unused links, and stops the API
+// tokens a staff member made in the console.
+func (m *Main) usersDisable(ctx context.Context, disable bool, args []string) error {
+	name := "users enable"
+	if disable {
+		name = "users disable"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	email := fs.String("email", "", "the user's email address")
+	reason := fs.String("reason", "", "why (recorded in the user's security events)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" || (disable && strings.TrimSpace(*reason) == "") {
+		return fmt.Errorf("%s: --email is required (and --reason, to disable)", name)
+	}
+	if err := portal.CheckText("reason", *reason, portal.MultiLine); err != nil {
+		return fmt.Errorf("%s: %s", name, portal.ErrorMessage(err))
+	}
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	u, err := m.DB.UserByEmail(ctx, *email)
+	if err != nil {
+		return fmt.Errorf("%s: no user with email %s", name, *email)
+	}
+	typ, detail, done := portal.EventUserEnabled, "The account can sign in again (command line).", "enabled"
+	if disable {
+		typ, detail, done = portal.EventUserDisabled, "Every session ended (command line).", "disabled; every session, remembered browser and app token ended"
+	}
+	if r := strings.TrimSpace(*reason); r != "" {
+		detail += " Reason: " + r
+	}
+	rec := &portal.Record{Event: &portal.Event{UserID: u.ID, Type: typ, Detail: detail, CreatedAt: m.Clock.Now().Unix()}}
+	if err := m.DB.SetDisabled(ctx, u.ID, disable, rec); errors.Is(err, portal.ErrNotFound) {
+		return fmt.Errorf("%s: %s is %s already", name, u.Email, strings.Fields(done)[0])
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	revoked := 0
+	if disable {
+		// The API tokens they made go for good: enabling the user again
+		// does not bring back what someone leaving the staff could use.
+		tokens, err := m.DB.APITokens(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for _, t := range tokens {
+			if t.CreatedBy == u.ID && t.RevokedAt == 0 {
+				if err := m.DB.RevokeAPIToken(ctx, t.ID, m.Clock.Now().Unix()); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				revoked++
+			}
+		}
+	}
+	fmt.Fprintf(m.Stdout, "%s %s %s", u.Role, u.Email, done)
+	if revoked > 0 {
+		fmt.Fprintf(m.Stdout, "; %d API tokens they made revoked", revoked)
+	}
+	fmt.Fprintln(m.Stdout)
 	return nil
 }
 
