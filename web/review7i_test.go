@@ -1,0 +1,154 @@
+package web_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/web"
+)
+
+// slowLookupStore holds UserByEmail, once armed, until release is closed:
+// the background work of a forgotten-password or recovery request running
+// after the answer went out, as it does whenever the database is slower
+// than writing a 202.
+type slowLookupStore struct {
+	web.Store
+	armed   atomic.Bool
+	release chan struct{}
+}
+
+func (s *slowLookupStore) UserByEmail(ctx context.Context, email string) (*portal.User, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		<-s.release
+	}
+	return s.Store.UserByEmail(ctx, email)
+}
+
+// TestReview7IOwnBrowserLanguageLostAfterAnswer: the sixth review's fix
+// decides whether a request is the user's own by looking its known-browser
+// cookie up in the database, with the request's context. Forgotten-password
+// and recovery requests do their work after the answer (README: "recovery
+// requests are handled after the answer"), when net/http has cancelled that
+// context: the lookup fails, and the owner's own browser no longer picks
+// the language of the mail it asked for (README: mail follows the request's
+// language "when the request is the user's own (… a browser on which a
+// sign-in of the user completed before)"; TestReview5FIntruderPicksMailLanguage
+// checks it only when the background work happens to beat the answer).
+func TestReview7IOwnBrowserLanguageLostAfterAnswer(t *testing.T) {
+	slow := &slowLookupStore{release: make(chan struct{})}
+	e := newEnv(t, "sqlite", func(_ *web.Config, d *web.Deps) { slow.Store = d.Store; d.Store = slow })
+	e.register("owner@example.com")
+	laptop := e.client()
+	if r := laptop.api("POST", "/api/v1/login", map[string]string{"email": "owner@example.com", "password": testPassword}); r.StatusCode != 200 {
+		t.Fatalf("owner's sign-in: %d %s", r.StatusCode, r.Body)
+	}
+	e.web.Wait()
+	if r := laptop.api("POST", "/api/v1/logout", nil); r.StatusCode >= 400 {
+		t.Fatalf("logout: %d %s", r.StatusCode, r.Body)
+	}
+
+	// Signed out, on the same browser, in German: "Forgot your password?"
+	laptop.hdr.Set("Accept-Language", "de")
+	slow.armed.Store(true)
+	if r := laptop.api("POST", "/api/v1/password/forgot", map[string]string{"email": "owner@example.com"}); r.StatusCode != 202 {
+		t.Fatalf("forgot: %d %s", r.StatusCode, r.Body)
+	}
+	close(slow.release) // the answer is out; the background work goes on
+	e.web.Wait()
+	if lang, _ := e.box.LastLang("owner@example.com"); lang != "de" {
+		t.Errorf("the reset link asked for from the owner's own browser is in %q; want its language de", lang)
+	}
+}
+
+// holdRequestLog keeps a request from returning, once armed, until done is
+// closed: its access-log line waits, so the work it started in the
+// background finishes while the request is still live (as it can whenever
+// the database is quick).
+type holdRequestLog struct {
+	slog.Handler
+	armed atomic.Bool
+	done  chan struct{}
+}
+
+func (h *holdRequestLog) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == "request" && h.armed.CompareAndSwap(true, false) {
+		select {
+		case <-h.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+// signalNotifier closes done once a notice of kind is recorded.
+type signalNotifier struct {
+	localeNotifier
+	kind string
+	done chan struct{}
+	once sync.Once
+}
+
+func (n *signalNotifier) Notify(ctx context.Context, m *portal.Notification) error {
+	err := n.localeNotifier.Notify(ctx, m)
+	if m.Kind == n.kind {
+		n.once.Do(func() { close(n.done) })
+	}
+	return err
+}
+
+// TestReview7IIntruderBrowserStaysOwn: an intruder signs in with the
+// password and a phished code from a browser that asks for Arabic. The
+// owner follows "No, secure my account" and sets a new password: every
+// session, device cookie and app token of the intruder ends. But the
+// intruder's browser stays "a browser on which a sign-in of the user
+// completed" for 400 days (known_devices is never cleared), so from it the
+// intruder, with neither password nor code, still picks the language of
+// the notices that warn the owner — the recovery request that would remove
+// the owner's 2FA is announced in Arabic. The device cookie this replaced
+// was void after the change (credential epoch).
+func TestReview7IIntruderBrowserStaysOwn(t *testing.T) {
+	done := make(chan struct{})
+	notices := &signalNotifier{kind: portal.EventRecoveryRequested, done: done}
+	hold := &holdRequestLog{done: done}
+	e, alerts := alertsEnv(t, "sqlite", func(_ *web.Config, d *web.Deps) {
+		d.Notifier = notices
+		hold.Handler = d.Logger.Handler()
+		d.Logger = slog.New(hold)
+	})
+	e.web.AccessLog = nil // request lines go through the logger (before any request)
+	id, secret, _ := e.userWith2FA("owner@example.com")
+	e.web.Wait()
+
+	intruder := e.client()
+	intruder.hdr.Set("Accept-Language", "ar")
+	if r := intruder.api("POST", "/api/v1/login", map[string]string{"email": "owner@example.com", "password": testPassword}); r.StatusCode != 200 {
+		t.Fatalf("intruder's password: %d %s", r.StatusCode, r.Body)
+	}
+	if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
+		t.Fatalf("intruder's phished code: %d %s", r.StatusCode, r.Body)
+	}
+	e.clock.Add(time.Minute)
+	e.secureFromAlert(alerts, "owner@example.com")
+	if r := intruder.get("/api/v1/me"); r.StatusCode == 200 {
+		t.Fatal("the intruder's session outlived securing the account")
+	}
+
+	e.clock.Add(time.Hour)
+	hold.armed.Store(true)
+	if r := intruder.api("POST", "/api/v1/recovery", map[string]string{"email": "owner@example.com", "message": "I lost my phone"}); r.StatusCode != 202 {
+		t.Fatalf("recovery request: %d %s", r.StatusCode, r.Body)
+	}
+	e.web.Wait()
+	lang, ok := notices.locale(id, portal.EventRecoveryRequested)
+	if !ok {
+		t.Fatal("the owner was not told of the recovery request")
+	}
+	if lang == "ar" {
+		t.Errorf("after the owner secured the account, the intruder's browser still picks the language of the recovery notice: %q", lang)
+	}
+}
