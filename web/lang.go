@@ -118,8 +118,9 @@ func (s *Server) mailLang(ctx context.Context, u *portal.User) *i18n.Localizer {
 // ownRequest reports whether a request comes from u: the request that
 // creates u, a session of u's past the password step, or a browser on
 // which a sign-in of u's completed before (its known-browser cookie is
-// recorded for u; the device cookie will not do, as the password alone
-// earns it).
+// recorded for u; the device cookie alone will not do, as the password
+// alone earns it) and that holds a device cookie of u's current
+// credentials.
 func (s *Server) ownRequest(st *reqState, u *portal.User) bool {
 	switch {
 	case st.creating != "" && st.creating == u.ID:
@@ -127,11 +128,20 @@ func (s *Server) ownRequest(st *reqState, u *portal.User) bool {
 	case st.session != nil && st.session.UserID == u.ID && st.session.Level != portal.LevelPassword:
 		return true
 	case st.req != nil:
+		// The device cookie is signed for u's current credentials: a
+		// browser whose sign-in was before a password change, a reset or
+		// securing the account (an intruder's) no longer counts.
+		if s.deviceNonce(st.req, u) == "" {
+			return false
+		}
 		c, err := st.req.Cookie(s.knownCookie())
 		if err != nil || len(c.Value) != 43 {
 			return false
 		}
-		known, err := s.Store.KnownDevice(st.req.Context(), u.ID, portal.HashToken(c.Value))
+		// Mail of a request's background work (a reset link, a recovery
+		// notice) is made after the answer, when the request's context is
+		// cancelled: the lookup must not fail for that.
+		known, err := s.Store.KnownDevice(context.WithoutCancel(st.req.Context()), u.ID, portal.HashToken(c.Value))
 		return err == nil && known
 	}
 	return false
