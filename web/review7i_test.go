@@ -152,3 +152,35 @@ func TestReview7IIntruderBrowserStaysOwn(t *testing.T) {
 		t.Errorf("after the owner secured the account, the intruder's browser still picks the language of the recovery notice: %q", lang)
 	}
 }
+
+// TestReview7IStaffSettingsEventHasNoOwner: the sixth review made saving
+// the staff settings a security event "of the staff member" (README). It
+// is written with no user at all (user_id ""): it is not in the staff
+// member's own security events, and the console's filter by that staff
+// member does not find it. A hijacked staff session that turns the 2FA
+// policy to optional leaves nothing in the log of the person whose session
+// it was.
+func TestReview7IStaffSettingsEventHasNoOwner(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	admin := e.staff("ops@example.com")
+	if r := admin.api("PUT", "/api/v1/admin/settings", map[string]any{"twofa_policy": "optional", "remember_browsers": true, "recovery_wait_hours": 24}); r.StatusCode != 204 {
+		t.Fatalf("settings: %d %s", r.StatusCode, r.Body)
+	}
+	has := func(r *response) bool {
+		for _, ev := range r.json()["events"].([]any) {
+			if ev.(map[string]any)["type"] == portal.EventPolicyChanged {
+				return true
+			}
+		}
+		return false
+	}
+	if r := admin.get("/api/v1/admin/events"); !has(r) {
+		t.Fatalf("no settings event at all: %s", r.Body)
+	}
+	if r := admin.get("/api/v1/me/events"); !has(r) {
+		t.Error("saving the staff settings is not among the staff member's own security events")
+	}
+	if r := admin.get("/api/v1/admin/events?user=ops@example.com"); !has(r) {
+		t.Error("the console's events of the staff member do not show their saving of the settings")
+	}
+}
