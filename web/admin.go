@@ -611,7 +611,12 @@ func (s *Server) saveSettings(r *http.Request, policy string, remember, alerts b
 	if err := s.Store.SaveSettings(r.Context(), &portal.Settings{TwoFactorPolicy: policy, RememberBrowsers: remember, RecoveryWait: time.Duration(h) * time.Hour, NewDeviceAlerts: alerts}, sessionID(r)); err != nil {
 		return err
 	}
-	s.event(r, "", portal.EventPolicyChanged, fmt.Sprintf("Settings saved: two-factor policy %s, remember browsers %t, recovery wait %d h, new sign-in alerts %t.", policy, remember, h, alerts))
+	// The staff member's own event (none for an API token).
+	who := ""
+	if st := state(r); st.user != nil {
+		who = st.user.ID
+	}
+	s.event(r, who, portal.EventPolicyChanged, fmt.Sprintf("Settings saved: two-factor policy %s, remember browsers %t, recovery wait %d h, new sign-in alerts %t.", policy, remember, h, alerts))
 	return nil
 }
 
