@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/clientportal/portal"
+	"github.com/clientportal/portal/portaltest"
 	"github.com/clientportal/portal/web"
+	"github.com/clientportal/portal/yubico/yubicotest"
 )
 
 // slowLookupStore holds UserByEmail, once armed, until release is closed:
@@ -182,5 +184,90 @@ func TestReview7IStaffSettingsEventHasNoOwner(t *testing.T) {
 	}
 	if r := admin.get("/api/v1/admin/events?user=ops@example.com"); !has(r) {
 		t.Error("the console's events of the staff member do not show their saving of the settings")
+	}
+}
+
+// TestReview7IResendPauseBypassedByAlternating: "a new one after 60 s"
+// (README, Email and WhatsApp codes; SPEC §6, §7: "Resend allowed after
+// 60 s"). The pause looks only at live codes of the same purpose, and a
+// new code kills every live code of the channel whatever its purpose. So a
+// signed-in user alternating a sign-in code (to their number) and an
+// enrolment code (to any number) kills the code the pause would look at
+// each time: every request goes out at once, here 8 WhatsApp messages in
+// the same second, 4 of them to someone else's number.
+func TestReview7IResendPauseBypassedByAlternating(t *testing.T) {
+	e, srv := waEnv(t, "sqlite")
+	c := e.customer("wa@example.com")
+	if r := c.api("POST", "/api/v1/me/2fa/whatsapp", map[string]string{"phone": phone}); r.StatusCode != 202 {
+		t.Fatalf("begin: %d %s", r.StatusCode, r.Body)
+	}
+	if r := c.api("POST", "/api/v1/me/2fa/whatsapp/confirm", map[string]string{"code": lastCode(t, srv, "+4915123456789")}); r.StatusCode != 200 {
+		t.Fatalf("confirm: %d %s", r.StatusCode, r.Body)
+	}
+	e.clock.Add(61 * time.Second)
+	before := len(srv.Messages())
+	accepted := 0
+	for i := 0; i < 4; i++ {
+		if r := c.api("POST", "/api/v1/me/2fa/send", map[string]string{"method": "whatsapp"}); r.StatusCode == 202 {
+			accepted++
+		}
+		if r := c.api("POST", "/api/v1/me/2fa/whatsapp", map[string]string{"phone": "+44 7911 123456"}); r.StatusCode == 202 {
+			accepted++
+		}
+	}
+	if sent := len(srv.Messages()) - before; sent > 2 || accepted > 2 {
+		t.Errorf("%d WhatsApp messages (%d requests accepted) within one second; the 60-second pause allows one per purpose", sent, accepted)
+	}
+}
+
+// TestReview7IYubiKeyRegisteredTwice: enrolment refuses a key "already
+// registered" by comparing with the methods read before the (slow)
+// validation call, and nothing in the store refuses a second method with
+// the same public id. Two enrolments at once with two OTPs of one key (a
+// double submit, or two tabs) both succeed: the key is listed twice, and
+// removing "it" from the Security page leaves it working.
+func TestReview7IYubiKeyRegisteredTwice(t *testing.T) {
+	e, srv := ykEnv(t)
+	srv.SetMode(yubicotest.Slow(300 * time.Millisecond))
+	key := yubicotest.NewPublicID()
+	srv.AddKey(key)
+	e.register("y@example.com")
+	c := e.login("y@example.com")
+	otps := []string{yubicotest.OTP(key), yubicotest.OTP(key)}
+	portaltest.Parallel(2, func(i int) bool {
+		return c.api("POST", "/api/v1/me/2fa/yubico_otp", map[string]string{"otp": otps[i], "name": "Key"}).StatusCode == 200
+	})
+	n := 0
+	for _, m := range c.get("/api/v1/me").json()["twofa"].(map[string]any)["methods"].([]any) {
+		if m.(map[string]any)["type"] == "yubico_otp" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("one YubiKey is registered %d times to the account; want once (\"This YubiKey is already registered.\")", n)
+	}
+}
+
+// TestReview7IDoubleSubmitLosesEnrolment: a person clicks "Send code" twice
+// (or the browser resends the form): both requests find no set-up in
+// progress, each makes a pending number, the first sends its code, the
+// second is refused by the 60-second pause and, "leaving nothing
+// half-enrolled", deletes every pending number of the user — the first's
+// too. The code on the person's phone then confirms nothing: "There is no
+// set-up in progress".
+func TestReview7IDoubleSubmitLosesEnrolment(t *testing.T) {
+	e, srv := waEnv(t, "sqlite")
+	srv.SetDelay(300 * time.Millisecond)
+	c := e.customer("wa@example.com")
+	portaltest.Parallel(2, func(int) bool {
+		return c.api("POST", "/api/v1/me/2fa/whatsapp", map[string]string{"phone": phone}).StatusCode == 202
+	})
+	srv.SetDelay(0)
+	code, ok := srv.LastCode("4915123456789")
+	if !ok {
+		t.Fatal("no code was sent")
+	}
+	if r := c.api("POST", "/api/v1/me/2fa/whatsapp/confirm", map[string]string{"code": code}); r.StatusCode != 200 {
+		t.Errorf("the code sent after a double submit confirms nothing: %d %s", r.StatusCode, r.Body)
 	}
 }
