@@ -31,10 +31,13 @@ func (db *DB) IssueCode(ctx context.Context, c *portal.Code, p portal.CodePolicy
 		}
 		// The pause is between codes for the same purpose while one is
 		// still outstanding: a code that was used (an enrolment confirmed,
-		// a sign-in done) does not make the next one wait.
+		// a sign-in done) does not make the next one wait. A code killed
+		// by a newer one of another purpose still does: else alternating
+		// purposes would send one code after another without a pause.
 		var last sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MAX(created_at) FROM codes WHERE user_id = $1 AND channel = $2 AND purpose = $3 AND used_at = 0 AND expires_at > $4`,
-			c.UserID, c.Channel, c.Purpose, c.CreatedAt).Scan(&last); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(created_at) FROM codes WHERE user_id = $1 AND channel = $2 AND purpose = $3 AND used_at = 0
+			AND (expires_at > $4 OR created_at > $5)`,
+			c.UserID, c.Channel, c.Purpose, c.CreatedAt, c.CreatedAt-int64(p.Resend/time.Second)).Scan(&last); err != nil {
 			return err
 		}
 		if last.Valid && c.CreatedAt-last.Int64 < int64(p.Resend/time.Second) {
