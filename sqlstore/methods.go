@@ -54,6 +54,19 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND confirmed_at > 0`, m.UserID).Scan(&before); err != nil {
 			return err
 		}
+		if m.Type == portal.MethodYubicoOTP && m.Data != "" {
+			// A key (its public id) is registered once: two enrolments
+			// at once with two of its OTPs are decided here, under the
+			// user's lock.
+			var same int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND type = $2 AND data = $3 AND confirmed_at > 0 AND id <> $4`,
+				m.UserID, m.Type, m.Data, m.ID).Scan(&same); err != nil {
+				return err
+			}
+			if same > 0 {
+				return portal.Errorf(portal.ECONFLICT, "This YubiKey is already registered.")
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE methods SET confirmed_at = $1, last_step = $2, name = $3, data = $4 WHERE id = $5 AND user_id = $6 AND confirmed_at = 0`,
 			at, m.LastStep, m.Name, m.Data, m.ID, m.UserID)
 		if err != nil {
