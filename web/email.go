@@ -161,8 +161,19 @@ func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnr
 		}
 		return sent, err
 	}
-	if err := s.Store.DeletePendingMethods(ctx, u.ID, f.Type()); err != nil {
+	// A set-up for another destination is replaced; one for this
+	// destination is left to the request that made it (a double submit:
+	// its code may be on its way, and the pause refuses this one's).
+	all, err := s.Store.UserMethods(ctx, u.ID)
+	if err != nil {
 		return nil, err
+	}
+	for _, old := range all {
+		if old.Type == f.Type() && !old.Confirmed() && old.Data != dest {
+			if err := s.Store.DeleteMethod(ctx, u.ID, old.ID, nil); err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
+				return nil, err
+			}
+		}
 	}
 	m := &portal.Method{ID: portal.NewID(), UserID: u.ID, Type: f.Type(), Name: f.Label(), Data: dest, CreatedAt: s.now().Unix()}
 	if err := s.Store.CreateMethod(ctx, m); err != nil {
@@ -171,7 +182,11 @@ func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnr
 	sent, err := f.Send(ctx, &mfa.SendRequest{User: u, Purpose: portal.CodeEnrol, Binding: m.ID, Destination: dest, Now: s.now(), Lang: s.mailLang(ctx, u).Code})
 	if err != nil {
 		s.logSendError(r, f.Type(), err)
-		s.Store.DeletePendingMethods(context.WithoutCancel(ctx), u.ID, f.Type())
+		// Only the set-up this request made: another request's (a double
+		// submit) may have sent its code already.
+		if derr := s.Store.DeleteMethod(context.WithoutCancel(ctx), u.ID, m.ID, nil); derr != nil {
+			s.Logger.Error("remove the unsent set-up", logAttrs(r), "err", derr)
+		}
 		return nil, err
 	}
 	return sent, nil
