@@ -2,6 +2,7 @@ package mfa
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/clientportal/portal"
@@ -67,8 +68,14 @@ func (e *Email) Verify(ctx context.Context, req *Request) (*Result, error) {
 	if len(req.Methods) == 0 {
 		return nil, errCode
 	}
-	if _, err := e.Codes.Check(ctx, req.User.ID, portal.MethodEmail, portal.CodeLogin, req.LoginID, req.Code, req.Now); err != nil {
+	used, err := e.Codes.Check(ctx, req.User.ID, portal.MethodEmail, portal.CodeLogin, req.LoginID, req.Code, req.Now)
+	if err != nil {
 		return nil, err
+	}
+	// A code proves the mailbox it went to: once the account has moved
+	// to another address, one sent to the old address proves nothing.
+	if !strings.EqualFold(used.Destination, req.User.Email) {
+		return nil, errCode
 	}
 	return &Result{Method: req.Methods[0], BackupLeft: -1}, nil
 }

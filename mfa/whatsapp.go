@@ -90,10 +90,17 @@ func (w *WhatsApp) Verify(ctx context.Context, req *Request) (*Result, error) {
 	if len(req.Methods) == 0 {
 		return nil, errCode
 	}
-	if _, err := w.Codes.Check(ctx, req.User.ID, portal.MethodWhatsApp, portal.CodeLogin, req.LoginID, req.Code, req.Now); err != nil {
+	used, err := w.Codes.Check(ctx, req.User.ID, portal.MethodWhatsApp, portal.CodeLogin, req.LoginID, req.Code, req.Now)
+	if err != nil {
 		return nil, err
 	}
-	return &Result{Method: req.Methods[0], BackupLeft: -1}, nil
+	// A code proves the number it went to, while it is the user's.
+	for _, m := range req.Methods {
+		if m.Data == used.Destination {
+			return &Result{Method: m, BackupLeft: -1}, nil
+		}
+	}
+	return nil, errCode
 }
 
 // ConfirmEnrolment checks the code sent to a pending number.
