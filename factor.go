@@ -71,6 +71,9 @@ type MethodStore interface {
 	DeleteMethod(ctx context.Context, userID, id string, rec *Record) error
 	// DeletePendingMethods removes unconfirmed methods of a type.
 	DeletePendingMethods(ctx context.Context, userID, typ string) error
+	// DeletePendingMethod removes one method only while it is unconfirmed
+	// (one confirmed meanwhile stays); ErrNotFound otherwise.
+	DeletePendingMethod(ctx context.Context, userID, id string) error
 	// ConsumeStep accepts step for a method only if it is later than every
 	// step accepted before (atomic: one of two simultaneous requests wins).
 	ConsumeStep(ctx context.Context, methodID string, step, at int64) (bool, error)

@@ -154,6 +154,13 @@ func (db *DB) DeletePendingMethods(ctx context.Context, userID, typ string) erro
 	return err
 }
 
+// DeletePendingMethod removes one method while it is still unconfirmed:
+// the check and the delete are one statement, so a method confirmed after
+// the caller listed it as pending stays.
+func (db *DB) DeletePendingMethod(ctx context.Context, userID, id string) error {
+	return db.exec1(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2 AND confirmed_at = 0`, id, userID)
+}
+
 // ConsumeStep is the atomic replay guard: the step must be later than any
 // accepted before.
 func (db *DB) ConsumeStep(ctx context.Context, methodID string, step, at int64) (bool, error) {

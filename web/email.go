@@ -170,7 +170,9 @@ func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnr
 	}
 	for _, old := range all {
 		if old.Type == f.Type() && !old.Confirmed() && old.Data != dest {
-			if err := s.Store.DeleteMethod(ctx, u.ID, old.ID, nil); err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
+			// Only while still pending: one confirmed since the listing
+			// (in another tab) stays.
+			if err := s.Store.DeletePendingMethod(ctx, u.ID, old.ID); err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
 				return nil, err
 			}
 		}
@@ -184,7 +186,7 @@ func (s *Server) beginCodeMethod(ctx context.Context, r *http.Request, f codeEnr
 		s.logSendError(r, f.Type(), err)
 		// Only the set-up this request made: another request's (a double
 		// submit) may have sent its code already.
-		if derr := s.Store.DeleteMethod(context.WithoutCancel(ctx), u.ID, m.ID, nil); derr != nil {
+		if derr := s.Store.DeletePendingMethod(context.WithoutCancel(ctx), u.ID, m.ID); derr != nil && portal.ErrorCode(derr) != portal.ENOTFOUND {
 			s.Logger.Error("remove the unsent set-up", logAttrs(r), "err", derr)
 		}
 		return nil, err
