@@ -114,7 +114,9 @@ func (s *Server) sentTo(ctx context.Context, u *portal.User, method string) stri
 			if method == portal.MethodWhatsApp {
 				return mfa.MaskPhone(m.Data)
 			}
-			return mfa.MaskEmail(m.Data)
+			// Email codes go to the account's address, not to the one
+			// the method was set up with.
+			return mfa.MaskEmail(u.Email)
 		}
 	}
 	return ""
