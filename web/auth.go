@@ -245,6 +245,7 @@ func (s *Server) changePassword(ctx context.Context, r *http.Request, current, n
 		return err
 	}
 	s.queued()
+	s.renewDevice(ctx, r, st.user.ID)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -84,4 +85,18 @@ func (s *Server) rememberDevice(r *http.Request, u *portal.User, counted portal.
 	value := nonce + "~" + strconv.FormatInt(until, 10) + "~" + s.Keys.MAC(deviceData(u, nonce, until))
 	http.SetCookie(state(r).w, &http.Cookie{Name: s.deviceCookie(), Value: value, Path: "/",
 		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode, MaxAge: int(deviceFor / time.Second)})
+}
+
+// renewDevice gives the browser of a request whose session moved with the
+// user's credential epoch (a password change, 2FA turned on or off) a
+// device cookie of the new credentials: the one it had is void now, and
+// without a new one the user's own browser would stop counting as theirs
+// (mail language, the password's per-device counter) until a new sign-in.
+func (s *Server) renewDevice(ctx context.Context, r *http.Request, userID string) {
+	fresh, err := s.Store.UserByID(ctx, userID)
+	if err != nil {
+		s.Logger.Warn("renew device cookie", logAttrs(r), "err", err)
+		return
+	}
+	s.rememberDevice(r, fresh, portal.Attempt{})
 }
