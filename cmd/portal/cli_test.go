@@ -388,6 +388,9 @@ func TestUsersDisableStaff(t *testing.T) {
 		if st := list(); st != 401 {
 			t.Fatalf("the token of a disabled staff member: %d, want 401", st)
 		}
+		if out := runCommand(t, env, clock, "users", "disable", "--email", "ops@example.com", "--reason", "again"); !strings.Contains(out, "was disabled already") {
+			t.Fatalf("disable again said %q", out)
+		}
 		if s := loginStatus(t, p.URL, "ops@example.com"); s != "" {
 			t.Fatalf("a disabled staff member signs in: %q", s)
 		}

@@ -684,8 +684,13 @@ func (m *Main) usersDisable(ctx context.Context, disable bool, args []string) er
 		detail += " Reason: " + r
 	}
 	rec := &portal.Record{Event: &portal.Event{UserID: u.ID, Type: typ, Detail: detail, CreatedAt: m.Clock.Now().Unix()}}
-	if err := m.DB.SetDisabled(ctx, u.ID, disable, rec); errors.Is(err, portal.ErrNotFound) {
-		return fmt.Errorf("%s: %s is %s already", name, u.Email, strings.Fields(done)[0])
+	err = m.DB.SetDisabled(ctx, u.ID, disable, rec)
+	if errors.Is(err, portal.ErrNotFound) && disable {
+		// Disabled already: the tokens are still revoked below, so running
+		// it again finishes a run that failed half-way.
+		done = "was disabled already"
+	} else if errors.Is(err, portal.ErrNotFound) {
+		return fmt.Errorf("%s: %s is enabled already", name, u.Email)
 	} else if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
