@@ -375,6 +375,9 @@ func (s *Server) sendVerification(ctx context.Context, u *portal.User) error {
 // resendVerification sends a new verification link on the user's request,
 // within the sending quotas.
 func (s *Server) resendVerification(ctx context.Context, r *http.Request, u *portal.User) error {
+	if u.EmailVerifiedAt > 0 {
+		return portal.Errorf(portal.ECONFLICT, "Your email address is already verified.")
+	}
 	if err := s.sendQuota(ctx, r, u, portal.MustKey(u.Email)); err != nil {
 		return err
 	}
@@ -558,11 +561,7 @@ func (s *Server) apiChangeEmail(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiResendVerification(w http.ResponseWriter, r *http.Request) error {
-	u := state(r).user
-	if u.EmailVerifiedAt > 0 {
-		return portal.Errorf(portal.ECONFLICT, "Your email address is already verified.")
-	}
-	if err := s.resendVerification(r.Context(), r, u); err != nil {
+	if err := s.resendVerification(r.Context(), r, state(r).user); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)
