@@ -245,7 +245,7 @@ func (s *Server) changePassword(ctx context.Context, r *http.Request, current, n
 		return err
 	}
 	s.queued()
-	s.renewDevice(ctx, r, st.user.ID)
+	s.renewDevice(ctx, r)
 	return nil
 }
 

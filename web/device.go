@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -92,10 +93,15 @@ func (s *Server) rememberDevice(r *http.Request, u *portal.User, counted portal.
 // device cookie of the new credentials: the one it had is void now, and
 // without a new one the user's own browser would stop counting as theirs
 // (mail language, the password's per-device counter) until a new sign-in.
-func (s *Server) renewDevice(ctx context.Context, r *http.Request, userID string) {
-	fresh, err := s.Store.UserByID(ctx, userID)
+// The user is read with the session, in one query: a change that ended
+// this session meanwhile (the owner securing the account, a reset) made
+// credentials this browser never proved, and it gets no cookie of them.
+func (s *Server) renewDevice(ctx context.Context, r *http.Request) {
+	_, fresh, err := s.Store.SessionByID(ctx, state(r).session.ID)
 	if err != nil {
-		s.Logger.Warn("renew device cookie", logAttrs(r), "err", err)
+		if !errors.Is(err, portal.ErrNotFound) {
+			s.Logger.Warn("renew device cookie", logAttrs(r), "err", err)
+		}
 		return
 	}
 	s.rememberDevice(r, fresh, portal.Attempt{})

@@ -476,7 +476,7 @@ func (s *Server) disableTwoFactor(ctx context.Context, r *http.Request, pw, meth
 		return err
 	}
 	s.queued()
-	s.renewDevice(ctx, r, st.user.ID)
+	s.renewDevice(ctx, r)
 	st.user.PreferredMethod = ""
 	// A requirement switched on while this ran did not see this session
 	// (2FA was still on): read it again now that 2FA is off, and if it
@@ -584,7 +584,7 @@ func (s *Server) confirmMethod(ctx context.Context, r *http.Request, m *portal.M
 		}
 		u.AuthEpoch = fresh.AuthEpoch
 		state(r).session.AuthEpoch = fresh.AuthEpoch
-		s.rememberDevice(r, fresh, portal.Attempt{})
+		s.renewDevice(ctx, r)
 		// This session has now seen the password and the new factor.
 		if sess := state(r).session; sess.Level == portal.LevelFull {
 			sess.AMR = secondFactorAMR(m.Type)
