@@ -67,6 +67,19 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 				return portal.Errorf(portal.ECONFLICT, "This YubiKey is already registered.")
 			}
 		}
+		if (m.Type == portal.MethodWebAuthn || m.Type == portal.MethodPasskey) && m.Data != "" {
+			// A WebAuthn credential (its id) is registered once, as a
+			// security key or as a passkey: excludeCredentials is only a
+			// hint to the client, fixed when each ceremony began.
+			var same int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND type IN ($2, $3) AND data = $4 AND confirmed_at > 0 AND id <> $5`,
+				m.UserID, portal.MethodWebAuthn, portal.MethodPasskey, m.Data, m.ID).Scan(&same); err != nil {
+				return err
+			}
+			if same > 0 {
+				return portal.Errorf(portal.ECONFLICT, "The security key could not be registered. Try again.")
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE methods SET confirmed_at = $1, last_step = $2, name = $3, data = $4 WHERE id = $5 AND user_id = $6 AND confirmed_at = 0`,
 			at, m.LastStep, m.Name, m.Data, m.ID, m.UserID)
 		if err != nil {
