@@ -68,6 +68,8 @@ type MethodStore interface {
 	ConfirmMethod(ctx context.Context, m *Method, set *BackupSet, at int64, keepSession string, record func(enabledNow bool) *Record) (enabledNow bool, err error)
 	// DeleteMethod removes a method; the user's last confirmed one is
 	// refused with ErrLastMethod, decided in the delete's transaction.
+	// Removing a passkey ends every session but rec's (a new credential
+	// epoch), as a password change does.
 	DeleteMethod(ctx context.Context, userID, id string, rec *Record) error
 	// DeletePendingMethods removes unconfirmed methods of a type.
 	DeletePendingMethods(ctx context.Context, userID, typ string) error

@@ -119,7 +119,9 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 // preferred. The user's last confirmed method is refused (ErrLastMethod):
 // that is turning 2FA off, which has its own checks. The count and the
 // delete are one decision under the user's row lock, so two removals at
-// once of a user's last two methods cannot both succeed.
+// once of a user's last two methods cannot both succeed. Removing a
+// passkey (a complete sign-in on its own) moves the credential epoch on:
+// every session but the one in rec ends.
 func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.Record) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		if err := lockUser(ctx, tx, userID); err != nil {
@@ -129,9 +131,10 @@ func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.R
 			return err
 		}
 		var confirmed, others int64
-		err := tx.QueryRowContext(ctx, `SELECT m.confirmed_at,
+		var typ string
+		err := tx.QueryRowContext(ctx, `SELECT m.confirmed_at, m.type,
 			(SELECT COUNT(*) FROM methods o WHERE o.user_id = m.user_id AND o.confirmed_at > 0 AND o.id <> m.id)
-			FROM methods m WHERE m.id = $1 AND m.user_id = $2`, id, userID).Scan(&confirmed, &others)
+			FROM methods m WHERE m.id = $1 AND m.user_id = $2`, id, userID).Scan(&confirmed, &typ, &others)
 		if err != nil {
 			return notFound(err)
 		}
@@ -140,6 +143,15 @@ func (db *DB) DeleteMethod(ctx context.Context, userID, id string, rec *portal.R
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM methods WHERE id = $1 AND user_id = $2`, id, userID); err != nil {
 			return err
+		}
+		if typ == portal.MethodPasskey && confirmed > 0 {
+			// A passkey signs in on its own, as the password does: the
+			// sessions (and apps) it may have signed in end with it, as
+			// they do when the password changes. The removing session
+			// stays.
+			if err := newEpoch(ctx, tx, userID, recSession(rec)); err != nil {
+				return err
+			}
 		}
 		if err := choosePreferred(ctx, tx, userID); err != nil {
 			return err

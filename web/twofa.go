@@ -683,6 +683,17 @@ func (s *Server) removeMethod(ctx context.Context, r *http.Request, id string) e
 		return err
 	}
 	s.queued()
+	if target.Type == portal.MethodPasskey {
+		// The removal moved the credential epoch on (every other
+		// session ended); this session moved with it.
+		fresh, err := s.Store.UserByID(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		u.AuthEpoch = fresh.AuthEpoch
+		state(r).session.AuthEpoch = fresh.AuthEpoch
+		s.renewDevice(ctx, r)
+	}
 	return nil
 }
 
