@@ -54,31 +54,8 @@ func (db *DB) ConfirmMethod(ctx context.Context, m *portal.Method, set *portal.B
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND confirmed_at > 0`, m.UserID).Scan(&before); err != nil {
 			return err
 		}
-		if m.Type == portal.MethodYubicoOTP && m.Data != "" {
-			// A key (its public id) is registered once: two enrolments
-			// at once with two of its OTPs are decided here, under the
-			// user's lock.
-			var same int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND type = $2 AND data = $3 AND confirmed_at > 0 AND id <> $4`,
-				m.UserID, m.Type, m.Data, m.ID).Scan(&same); err != nil {
-				return err
-			}
-			if same > 0 {
-				return portal.Errorf(portal.ECONFLICT, "This YubiKey is already registered.")
-			}
-		}
-		if (m.Type == portal.MethodWebAuthn || m.Type == portal.MethodPasskey) && m.Data != "" {
-			// A WebAuthn credential (its id) is registered once, as a
-			// security key or as a passkey: excludeCredentials is only a
-			// hint to the client, fixed when each ceremony began.
-			var same int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND type IN ($2, $3) AND data = $4 AND confirmed_at > 0 AND id <> $5`,
-				m.UserID, portal.MethodWebAuthn, portal.MethodPasskey, m.Data, m.ID).Scan(&same); err != nil {
-				return err
-			}
-			if same > 0 {
-				return portal.Errorf(portal.ECONFLICT, "The security key could not be registered. Try again.")
-			}
+		if err := registeredOnce(ctx, tx, m); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE methods SET confirmed_at = $1, last_step = $2, name = $3, data = $4 WHERE id = $5 AND user_id = $6 AND confirmed_at = 0`,
 			at, m.LastStep, m.Name, m.Data, m.ID, m.UserID)
@@ -178,6 +155,39 @@ func (db *DB) DeletePendingMethods(ctx context.Context, userID, typ string) erro
 	_, err := db.rw.ExecContext(ctx, `DELETE FROM methods WHERE user_id = $1 AND type = $2 AND confirmed_at = 0`, userID, typ)
 	return err
 }
+
+// registeredOnce refuses to confirm a hardware key the user has confirmed
+// already: a YubiKey (its public id), or a WebAuthn credential (its id) as
+// a security key or as a passkey. Two enrolments at once are decided here,
+// under the user's lock; excludeCredentials is only a hint to the client,
+// fixed when each ceremony began.
+func registeredOnce(ctx context.Context, tx *sql.Tx, m *portal.Method) error {
+	kinds, refusal := []string{portal.MethodYubicoOTP, portal.MethodYubicoOTP}, errKeyTwice
+	switch m.Type {
+	case portal.MethodYubicoOTP:
+	case portal.MethodWebAuthn, portal.MethodPasskey:
+		kinds, refusal = []string{portal.MethodWebAuthn, portal.MethodPasskey}, errCredentialTwice
+	default:
+		return nil
+	}
+	if m.Data == "" {
+		return nil
+	}
+	var same int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM methods WHERE user_id = $1 AND type IN ($2, $3) AND data = $4 AND confirmed_at > 0 AND id <> $5`,
+		m.UserID, kinds[0], kinds[1], m.Data, m.ID).Scan(&same); err != nil {
+		return err
+	}
+	if same > 0 {
+		return refusal
+	}
+	return nil
+}
+
+var (
+	errKeyTwice        = portal.Errorf(portal.ECONFLICT, "This YubiKey is already registered.")
+	errCredentialTwice = portal.Errorf(portal.ECONFLICT, "The security key could not be registered. Try again.")
+)
 
 // DeletePendingMethod removes one method while it is still unconfirmed:
 // the check and the delete are one statement, so a method confirmed after
