@@ -1,33 +1,11 @@
 package web_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/rand"
-	"crypto/sha256"
 	"testing"
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
-
-// getFlags answers login options like k.get with the given authenticator
-// flags (UP 0x01, UV 0x04).
-func (k *softKey) getFlags(t *testing.T, opts map[string]any, flags byte) map[string]any {
-	t.Helper()
-	cd := k.clientData("webauthn.get", opts)
-	ad := k.authData(t, flags, false)
-	cdHash := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(append([]byte{}, ad...), cdHash[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := map[string]any{"clientDataJSON": b64(cd), "authenticatorData": b64(ad), "signature": b64(sig)}
-	if k.handle != nil {
-		resp["userHandle"] = b64(k.handle)
-	}
-	return map[string]any{"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "response": resp}
-}
 
 // credentialMethods lists the user's security keys and passkeys (id, type).
 func credentialMethods(c *client) [][2]string {

@@ -126,14 +126,7 @@ func TestReview7IIntruderBrowserStaysOwn(t *testing.T) {
 	id, secret, _ := e.userWith2FA("owner@example.com")
 	e.web.Wait()
 
-	intruder := e.client()
-	intruder.hdr.Set("Accept-Language", "ar")
-	if r := intruder.api("POST", "/api/v1/login", map[string]string{"email": "owner@example.com", "password": testPassword}); r.StatusCode != 200 {
-		t.Fatalf("intruder's password: %d %s", r.StatusCode, r.Body)
-	}
-	if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
-		t.Fatalf("intruder's phished code: %d %s", r.StatusCode, r.Body)
-	}
+	intruder := e.intruderWithPhishedCode("owner@example.com", secret, "ar")
 	e.clock.Add(time.Minute)
 	e.secureFromAlert(alerts, "owner@example.com")
 	if r := intruder.get("/api/v1/me"); r.StatusCode == 200 {
@@ -307,4 +300,20 @@ func TestReview7IEmailCodeOutlivesAddress(t *testing.T) {
 	if r := reader.api("POST", "/api/v1/login/2fa", map[string]string{"method": "email", "code": code}); r.StatusCode == 200 {
 		t.Error("a sign-in code mailed to the address the account has left signs in after the move")
 	}
+}
+
+// intruderWithPhishedCode signs in to email as an intruder would, with the
+// password and a code of the owner's authenticator, from a browser that
+// asks for lang.
+func (e *env) intruderWithPhishedCode(email, secret, lang string) *client {
+	e.t.Helper()
+	c := e.client()
+	c.hdr.Set("Accept-Language", lang)
+	if r := c.api("POST", "/api/v1/login", map[string]string{"email": email, "password": testPassword}); r.StatusCode != 200 {
+		e.t.Fatalf("intruder's password: %d %s", r.StatusCode, r.Body)
+	}
+	if r := c.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(e.t, secret, e.clock.Now())}); r.StatusCode != 200 {
+		e.t.Fatalf("intruder's phished code: %d %s", r.StatusCode, r.Body)
+	}
+	return c
 }

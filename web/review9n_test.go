@@ -51,14 +51,7 @@ func TestReview9NRenewDeviceAfterSecure(t *testing.T) {
 	id, secret, _ := e.userWith2FA("owner@example.com")
 	e.web.Wait()
 
-	intruder := e.client()
-	intruder.hdr.Set("Accept-Language", "ar")
-	if r := intruder.api("POST", "/api/v1/login", map[string]string{"email": "owner@example.com", "password": testPassword}); r.StatusCode != 200 {
-		t.Fatalf("intruder's password: %d %s", r.StatusCode, r.Body)
-	}
-	if r := intruder.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
-		t.Fatalf("intruder's phished code: %d %s", r.StatusCode, r.Body)
-	}
+	intruder := e.intruderWithPhishedCode("owner@example.com", secret, "ar")
 	e.clock.Add(time.Minute)
 	e.web.Wait()
 	secure := func() { e.secureFromAlert(alerts, "owner@example.com") }

@@ -100,23 +100,11 @@ func (k *softKey) create(t *testing.T, opts map[string]any) map[string]any {
 // get answers login options as navigator.credentials.get would.
 func (k *softKey) get(t *testing.T, opts map[string]any) map[string]any {
 	t.Helper()
-	cd := k.clientData("webauthn.get", opts)
 	flags := byte(0x05) // user present, verified
 	if k.noUV {
 		flags = 0x01
 	}
-	ad := k.authData(t, flags, false)
-	cdHash := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(append([]byte{}, ad...), cdHash[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := map[string]any{"clientDataJSON": b64(cd), "authenticatorData": b64(ad), "signature": b64(sig)}
-	if k.handle != nil {
-		resp["userHandle"] = b64(k.handle)
-	}
-	return map[string]any{"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "response": resp}
+	return k.getFlags(t, opts, flags)
 }
 
 // enrolKey registers k for the signed-in client c.
@@ -130,4 +118,23 @@ func (e *env) enrolKey(t *testing.T, c *client, k *softKey) {
 	if r.StatusCode != 200 {
 		t.Fatalf("register finish: %d %s", r.StatusCode, r.Body)
 	}
+}
+
+// getFlags answers login options like k.get with the given authenticator
+// flags (UP 0x01, UV 0x04).
+func (k *softKey) getFlags(t *testing.T, opts map[string]any, flags byte) map[string]any {
+	t.Helper()
+	cd := k.clientData("webauthn.get", opts)
+	ad := k.authData(t, flags, false)
+	cdHash := sha256.Sum256(cd)
+	digest := sha256.Sum256(append(append([]byte{}, ad...), cdHash[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := map[string]any{"clientDataJSON": b64(cd), "authenticatorData": b64(ad), "signature": b64(sig)}
+	if k.handle != nil {
+		resp["userHandle"] = b64(k.handle)
+	}
+	return map[string]any{"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "response": resp}
 }
