@@ -139,6 +139,13 @@ func openSQLite(path string, opts Options) (*DB, error) {
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + sync + ")", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
+	if sync == "FULL" {
+		// Each commit's log writes in one call (walvfs.go).
+		if err := registerWALVFS(); err != nil {
+			return nil, err
+		}
+		q.Set("vfs", walVFSName)
+	}
 	base := "file:" + path + "?" + q.Encode()
 	drv := &sqlite.Driver{}
 	// The writer does not checkpoint at commit (SQLite's default every

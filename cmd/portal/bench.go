@@ -80,6 +80,8 @@ type bench struct {
 	mu    sync.Mutex
 	pool  []sqlstore.SeededUser // users not yet used by a scenario
 	share map[string]int        // users each scenario may take
+	start int                   // where in the seeded users this run began
+	total int                   // how many seeded users the pool began with
 }
 
 // usersPerSecond is how many users each scenario may use per second of
@@ -229,33 +231,58 @@ func (b *bench) seed(ctx context.Context) error {
 	if b.pool, err = db.SeededUsers(ctx, 400_000, false); err != nil {
 		return err
 	}
-	// Start somewhere else in the pool each run, so that runs close
-	// together mostly use different users (an email code can be resent
-	// once a minute and ten times an hour).
-	k := rand.IntN(len(b.pool))
-	b.pool = append(b.pool[k:], b.pool[:k]...)
+	// Start where the last run stopped, so that runs close together use
+	// different users (an email code can be resent once a minute and ten
+	// times an hour, and a user's second new browser sends an alert), and
+	// two runs from copies of the same database use the same users.
+	b.total = len(b.pool)
+	if b.total > 0 {
+		b.start = b.lastRun().next % b.total
+		b.pool = append(b.pool[b.start:], b.pool[:b.start]...)
+	}
 	return nil
+}
+
+// benchMarker is the file that remembers the last run: the time it last
+// verified codes and where in the seeded users the next run starts.
+const benchMarker = "bench-last-run"
+
+type lastRun struct {
+	at   int64
+	next int
+}
+
+func (b *bench) lastRun() lastRun {
+	var r lastRun
+	data, _ := os.ReadFile(filepath.Join(b.m.Config.DataDir, benchMarker))
+	fields := strings.Fields(string(data))
+	if len(fields) > 0 {
+		r.at, _ = strconv.ParseInt(fields[0], 10, 64)
+	}
+	if len(fields) > 1 {
+		r.next, _ = strconv.Atoi(fields[1])
+	}
+	return r
 }
 
 // waitForFreshStep waits for the next 30-second TOTP step when a previous
 // run ended in the current one: its users' codes for this step are spent,
 // and replaying them would count as wrong codes.
 func (b *bench) waitForFreshStep() {
-	marker := filepath.Join(b.m.Config.DataDir, "bench-last-run")
-	if data, err := os.ReadFile(marker); err == nil {
-		last, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-		now := time.Now().Unix()
-		if last/30 == now/30 {
-			wait := time.Duration(30-now%30) * time.Second
-			fmt.Fprintf(b.m.Stdout, "waiting %s for a new TOTP step (the last run used this one)\n", wait)
-			time.Sleep(wait)
-		}
+	if last, now := b.lastRun().at, time.Now().Unix(); last/30 == now/30 {
+		wait := time.Duration(30-now%30) * time.Second
+		fmt.Fprintf(b.m.Stdout, "waiting %s for a new TOTP step (the last run used this one)\n", wait)
+		time.Sleep(wait)
 	}
 }
 
-// markRun records when this run last verified codes.
+// markRun records when this run last verified codes, and where the next
+// run starts in the seeded users.
 func (b *bench) markRun() {
-	os.WriteFile(filepath.Join(b.m.Config.DataDir, "bench-last-run"), []byte(strconv.FormatInt(time.Now().Unix(), 10)+"\n"), 0o644)
+	b.mu.Lock()
+	next := b.start + b.total - len(b.pool)
+	b.mu.Unlock()
+	os.WriteFile(filepath.Join(b.m.Config.DataDir, benchMarker), fmt.Appendf(nil, "%d %d\n", time.Now().Unix(), next), 0o644)
 }
 
 // plan shares the pool among the scenarios, in proportion to their needs
