@@ -58,6 +58,8 @@ type Worker struct {
 	// must be before it is dispatched (default 5 s: one written late in
 	// its transaction is not passed over).
 	Poll, Settle time.Duration
+
+	skipped time.Time // when the cursor last moved on with no endpoint
 }
 
 // Run works until ctx ends.
@@ -105,6 +107,16 @@ func (w *Worker) dispatch(ctx context.Context, eps []*portal.WebhookEndpoint) er
 	}
 	// Event ids start with the database writer's wall clock.
 	before := fmt.Sprintf("%016x", time.Now().Add(-settle).UnixNano())
+	if len(eps) == 0 {
+		// Nothing can be queued, and an endpoint made later starts after
+		// its creation: the cursor moves on, once a minute, without
+		// reading the events (on a busy portal, thousands a second).
+		if time.Since(w.skipped) < time.Minute {
+			return nil
+		}
+		w.skipped = time.Now()
+		return w.Store.QueueWebhooks(ctx, nil, before)
+	}
 	for {
 		evs, err := w.Store.Events(ctx, portal.EventFilter{Forward: true, After: cursor, Before: before, Limit: 500})
 		if err != nil || len(evs) == 0 {
