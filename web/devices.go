@@ -52,18 +52,11 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 	if !isNew || s.Alerts == nil {
 		return
 	}
-	browser, system := describeUA(sess.UserAgent)
-	intro := i18n.M("Someone signed in to your {{.Brand}} account from a browser it had not seen before: {{.Browser}} on {{.System}}, from {{.IP}}, on {{.When}}, with {{.Method}}. "+
-		"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
-		"Brand", s.Brand.Name, "Browser", browser, "System", system, "IP", sess.IP, "When", i18n.Time(sess.LastSeenAt), "Method", midSentence(signInMethod(sess.AMR)))
-	// A new browser's request is never the owner's own (its sign-in has
-	// just recorded it as known): the alert is in the language the user
-	// chose, else the portal's default, never in the request's.
-	lang := s.mailLang(context.Background(), u).Code
 	s.background(r, func(ctx context.Context) {
 		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 {
 			return // the account's first browser
 		}
+		browser, system := describeUA(sess.UserAgent)
 		if err := s.Store.AddEvent(ctx, &portal.Event{UserID: u.ID, Type: portal.EventNewDeviceSignIn, IP: sess.IP, UserAgent: sess.UserAgent,
 			Detail: browser + " on " + system, CreatedAt: s.now().Unix()}); err != nil {
 			s.Logger.Error("record new sign-in", "err", err)
@@ -71,6 +64,13 @@ func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.Us
 		if !s.alertsOn(ctx, u) {
 			return
 		}
+		intro := i18n.M("Someone signed in to your {{.Brand}} account from a browser it had not seen before: {{.Browser}} on {{.System}}, from {{.IP}}, on {{.When}}, with {{.Method}}. "+
+			"If this was you, there is nothing to do. If it was not, secure your account: every session ends, remembered browsers are forgotten, and you choose a new password.",
+			"Brand", s.Brand.Name, "Browser", browser, "System", system, "IP", sess.IP, "When", i18n.Time(sess.LastSeenAt), "Method", midSentence(signInMethod(sess.AMR)))
+		// A new browser's request is never the owner's own (its sign-in has
+		// just recorded it as known): the alert is in the language the user
+		// chose, else the portal's default, never in the request's.
+		lang := s.mailLang(context.Background(), u).Code
 		// The link's time is the sign-in's (its first step): securing the
 		// account takes away what was added since (SecureAccount).
 		token, hash := portal.NewSecretToken()
