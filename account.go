@@ -27,9 +27,6 @@ var DefaultSettings = Settings{TwoFactorPolicy: PolicyStaff, RememberBrowsers: t
 
 // DeviceStore remembers the browsers users have signed in on.
 type DeviceStore interface {
-	// KnownDevices counts the browsers a user has completed a sign-in on
-	// (a login step records them: LoginStep.Device).
-	KnownDevices(ctx context.Context, userID string) (int, error)
 	// KnownDevice reports whether a sign-in of the user completed on the
 	// browser whose known-browser cookie hashes to hash.
 	KnownDevice(ctx context.Context, userID, hash string) (bool, error)

@@ -86,6 +86,9 @@ type StepUse struct {
 type StepOutcome struct {
 	// NewDevice: the step recorded Device for the first time.
 	NewDevice bool
+	// OtherDevices: the user had completed a sign-in on another browser
+	// before (read in the step's transaction).
+	OtherDevices bool
 	// Taken is the result of LoginStep.Take (nil without it); without OK
 	// nothing was written.
 	Taken *Taken

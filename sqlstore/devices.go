@@ -12,13 +12,6 @@ import (
 
 var _ portal.DeviceStore = (*DB)(nil)
 
-// KnownDevices counts the browsers a user has signed in on.
-func (db *DB) KnownDevices(ctx context.Context, userID string) (int, error) {
-	var n int
-	err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM known_devices WHERE user_id = $1`, userID).Scan(&n)
-	return n, err
-}
-
 // KnownDevice reports whether a sign-in of the user completed on the
 // browser whose cookie hashes to hash.
 func (db *DB) KnownDevice(ctx context.Context, userID, hash string) (bool, error) {
@@ -36,6 +29,12 @@ func (db *DB) KnownDevice(ctx context.Context, userID, hash string) (bool, error
 func recordDeviceStmt(userID, hash string, at int64) statement {
 	return statement{`INSERT INTO known_devices (user_id, device_hash, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
 		ON CONFLICT (user_id, device_hash) DO NOTHING`, []any{userID, hash, at}}
+}
+
+// otherDevicesStmt finds another browser of the user's than hash: it
+// follows recordDeviceStmt in a login step, whose page it reads again.
+func otherDevicesStmt(userID, hash string) statement {
+	return statement{`SELECT 1 FROM known_devices WHERE user_id = $1 AND device_hash <> $2 LIMIT 1`, []any{userID, hash}}
 }
 
 // SecureAccount ends everything a "secure my account" link's user is

@@ -136,6 +136,9 @@ func (db *DB) stepLoginPipelined(ctx context.Context, st *portal.LoginStep) (*po
 			if i == device {
 				out.NewDevice = tag.RowsAffected() == 1
 			}
+			if device >= 0 && i == device+1 {
+				out.OtherDevices = tag.RowsAffected() == 1 // SELECT 1 … LIMIT 1
+			}
 		}
 		if _, err := br.Exec(); err != nil {
 			br.Close()

@@ -109,8 +109,9 @@ func useStep(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.
 }
 
 // settleStmts are the writes of a login step after its attempts and code
-// use; cancel is the index of the statement cancelling recoveries and
-// session that of the new session (-1 for none).
+// use; cancel is the index of the statement cancelling recoveries,
+// session that of the new session and device that of the browser's record
+// (-1 for none), which the query for the user's other browsers follows.
 func settleStmts(st *portal.LoginStep) (stmts []statement, cancel, session, device int) {
 	for _, a := range st.Release {
 		stmts = append(stmts, releaseStmt(a.Policy, a.Key, st.At))
@@ -144,7 +145,7 @@ func settleStmts(st *portal.LoginStep) (stmts []statement, cancel, session, devi
 	device = -1
 	if st.Device != "" && st.Session != nil && st.Complete {
 		device = len(stmts)
-		stmts = append(stmts, recordDeviceStmt(st.Session.UserID, st.Device, st.At.Unix()))
+		stmts = append(stmts, recordDeviceStmt(st.Session.UserID, st.Device, st.At.Unix()), otherDevicesStmt(st.Session.UserID, st.Device))
 	}
 	return stmts, cancel, session, device
 }
@@ -168,6 +169,15 @@ func staleSession(err error) bool {
 func stepLogin(ctx context.Context, tx *sql.Tx, st *portal.LoginStep, out *portal.StepOutcome) error {
 	stmts, cancel, session, device := settleStmts(st)
 	for i, s := range stmts {
+		if device >= 0 && i == device+1 {
+			var one int
+			err := tx.QueryRowContext(ctx, s.sql, s.args...).Scan(&one)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			out.OtherDevices = err == nil
+			continue
+		}
 		res, err := tx.ExecContext(ctx, s.sql, s.args...)
 		if i == session && staleSession(err) {
 			return errStale

@@ -42,20 +42,17 @@ func (s *Server) knownDevice(r *http.Request) string {
 	return v
 }
 
-// noteSignIn keeps the browser's cookie and, when the completed sign-in
-// was the first on this browser but not the account's first, and the user
-// wants it, sends the alert (in the background: the user is not kept
-// waiting for the mail).
-func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.User, sess *portal.Session, device string, isNew bool) {
+// noteSignIn keeps the browser's cookie and, with alert (the completed
+// sign-in was the first on this browser but not the account's first), when
+// the user wants it, records it and sends the alert (in the background:
+// the user is not kept waiting for the mail).
+func (s *Server) noteSignIn(w http.ResponseWriter, r *http.Request, u *portal.User, sess *portal.Session, device string, alert bool) {
 	http.SetCookie(w, &http.Cookie{Name: s.knownCookie(), Value: device, Path: "/", HttpOnly: true, Secure: s.secure(),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(knownFor / time.Second)})
-	if !isNew || s.Alerts == nil {
+	if !alert || s.Alerts == nil {
 		return
 	}
 	s.background(r, func(ctx context.Context) {
-		if n, err := s.Store.KnownDevices(ctx, u.ID); err != nil || n < 2 {
-			return // the account's first browser
-		}
 		browser, system := describeUA(sess.UserAgent)
 		if err := s.Store.AddEvent(ctx, &portal.Event{UserID: u.ID, Type: portal.EventNewDeviceSignIn, IP: sess.IP, UserAgent: sess.UserAgent,
 			Detail: browser + " on " + system, CreatedAt: s.now().Unix()}); err != nil {

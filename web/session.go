@@ -138,7 +138,7 @@ func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r 
 		return out, nil
 	}
 	if level == portal.LevelFull {
-		s.noteSignIn(w, r, user, sess, device, out.NewDevice)
+		s.noteSignIn(w, r, user, sess, device, out.NewDevice && out.OtherDevices)
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: s.secure(),

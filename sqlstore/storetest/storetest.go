@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Run("WindowLimit", func(t *testing.T) { testWindowLimit(t, open(t)) })
 	t.Run("TakeAttempts", func(t *testing.T) { testTakeAttempts(t, open(t)) })
 	t.Run("StepLogin", func(t *testing.T) { testStepLogin(t, open(t)) })
+	t.Run("StepDevices", func(t *testing.T) { testStepDevices(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("FirstAdmin", func(t *testing.T) { testFirstAdmin(t, open(t)) })
 	t.Run("SetupTokenReplaced", func(t *testing.T) { testSetupTokenReplaced(t, open(t)) })
@@ -440,6 +441,50 @@ func testStepLogin(t *testing.T, db *sqlstore.DB) {
 	// Refused, it took nothing from the account's counter either.
 	if taken, err := db.TakeAttempts(ctx, now, acct2); err != nil || !taken.OK || taken.Counts[0] != 3 {
 		t.Fatalf("account counter after refusal = %+v, %v; want 3 (two replays, then this)", taken, err)
+	}
+}
+
+// testStepDevices: a completed login step records its browser and says
+// whether it was new and whether the user had another, with and without a
+// TOTP step used (PostgreSQL sends those steps differently).
+func testStepDevices(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	u := NewUser(t, db, "devices@example.com")
+	m := &portal.Method{ID: "totp-devices", UserID: u.ID, Type: portal.MethodTOTP, Secret: "sealed", CreatedAt: 1}
+	if err := db.CreateMethod(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ConfirmMethod(ctx, m, nil, 2, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.UserByID(ctx, u.ID) // 2FA on moved the epoch
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(7_000_000, 0)
+	for i, c := range []struct {
+		device             string
+		useTOTP            bool
+		newDevice, another bool
+	}{
+		{"first", false, true, false},
+		{"first", true, false, false},
+		{"second", true, true, true},
+		{"third", false, true, true},
+		{"second", false, false, true},
+	} {
+		step := &portal.LoginStep{At: now, Complete: true, Device: c.device,
+			Session: &portal.Session{ID: fmt.Sprintf("dev%d", i), UserID: u.ID, Level: portal.LevelFull, CreatedAt: now.Unix(), LastSeenAt: now.Unix(), AuthEpoch: u.AuthEpoch}}
+		if c.useTOTP {
+			step.Use = &portal.StepUse{MethodID: m.ID, Step: int64(100 + i)}
+		}
+		out, err := db.StepLogin(ctx, step)
+		if err != nil || out.Stale || out.Replayed {
+			t.Fatalf("step %d = %+v, %v", i, out, err)
+		}
+		if out.NewDevice != c.newDevice || out.OtherDevices != c.another {
+			t.Errorf("step %d on %q: new %v, other browsers %v; want %v, %v", i, c.device, out.NewDevice, out.OtherDevices, c.newDevice, c.another)
+		}
 	}
 }
 
