@@ -260,84 +260,55 @@ func logWrite(tls *libc.TLS, file, data uintptr, n int32, off int64) int32 {
 	return sqlite3.SQLITE_OK
 }
 
-func logRead(tls *libc.TLS, file, data uintptr, n int32, off int64) int32 {
+// flushThen writes a log file's buffer, then calls the original method.
+func flushThen(tls *libc.TLS, file uintptr, call func(*sqlite3.Tsqlite3_io_methods) int32) int32 {
 	st := fileState(file)
 	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
 		return rc
 	}
-	return fnOf[xIOFn](origMethods(st).FxRead)(tls, file, data, n, off)
+	return call(origMethods(st))
+}
+
+func logRead(tls *libc.TLS, file, data uintptr, n int32, off int64) int32 {
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xIOFn](m.FxRead)(tls, file, data, n, off) })
 }
 
 func logTruncate(tls *libc.TLS, file uintptr, size int64) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xTruncateFn](origMethods(st).FxTruncate)(tls, file, size)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xTruncateFn](m.FxTruncate)(tls, file, size) })
 }
 
 func logSync(tls *libc.TLS, file uintptr, flags int32) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xIntFn](origMethods(st).FxSync)(tls, file, flags)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xIntFn](m.FxSync)(tls, file, flags) })
 }
 
 func logFileSize(tls *libc.TLS, file, size uintptr) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xPtrFn](origMethods(st).FxFileSize)(tls, file, size)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xPtrFn](m.FxFileSize)(tls, file, size) })
 }
 
 func logLock(tls *libc.TLS, file uintptr, lock int32) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xIntFn](origMethods(st).FxLock)(tls, file, lock)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xIntFn](m.FxLock)(tls, file, lock) })
 }
 
 func logUnlock(tls *libc.TLS, file uintptr, lock int32) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xIntFn](origMethods(st).FxUnlock)(tls, file, lock)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xIntFn](m.FxUnlock)(tls, file, lock) })
 }
 
 func logCheckReservedLock(tls *libc.TLS, file, out uintptr) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xPtrFn](origMethods(st).FxCheckReservedLock)(tls, file, out)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xPtrFn](m.FxCheckReservedLock)(tls, file, out) })
 }
 
 func logFileControl(tls *libc.TLS, file uintptr, op int32, arg uintptr) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xControlFn](origMethods(st).FxFileControl)(tls, file, op, arg)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 {
+		return fnOf[xControlFn](m.FxFileControl)(tls, file, op, arg)
+	})
 }
 
 func logFetch(tls *libc.TLS, file uintptr, off int64, n int32, pp uintptr) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xFetchFn](origMethods(st).FxFetch)(tls, file, off, n, pp)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xFetchFn](m.FxFetch)(tls, file, off, n, pp) })
 }
 
 func logUnfetch(tls *libc.TLS, file uintptr, off int64, p uintptr) int32 {
-	st := fileState(file)
-	if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
-		return rc
-	}
-	return fnOf[xUnfetchFn](origMethods(st).FxUnfetch)(tls, file, off, p)
+	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xUnfetchFn](m.FxUnfetch)(tls, file, off, p) })
 }
 
 func dbShmLock(tls *libc.TLS, file uintptr, offset, n, flags int32) int32 {
