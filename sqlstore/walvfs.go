@@ -40,7 +40,7 @@ type walFile struct {
 	orig uintptr  // the unix VFS's io methods for it
 	log  *walFile // a database file: its connection's log file, once open
 	db   uintptr  // a log file: its database file
-	buf  []byte   // a log file: writes not yet made, starting at off
+	buf  []byte   // a log file: writes not yet made, starting at off (made at its first write)
 	off  int64
 	// err is a failed write of the buffer that no caller could be told
 	// of yet (one made before a lock of the database file): the next
@@ -132,7 +132,6 @@ func walOpen(tls *libc.TLS, _ uintptr, name, file uintptr, flags int32, outFlags
 	defer walVFS.mu.Unlock()
 	if isLog {
 		st.db = sqlite3.Xsqlite3_database_file_object(tls, name)
-		st.buf = make([]byte, 0, walBufferSize)
 		if db := walVFS.files[st.db]; db != nil {
 			db.log = st
 		}
@@ -244,6 +243,9 @@ func walClose(tls *libc.TLS, file uintptr) int32 {
 func logWrite(tls *libc.TLS, file, data uintptr, n int32, off int64) int32 {
 	st := fileState(file)
 	walVFS.asked.Add(1)
+	if st.buf == nil { // the writer's log: readers never write theirs
+		st.buf = make([]byte, 0, walBufferSize)
+	}
 	if len(st.buf) > 0 && (off != st.off+int64(len(st.buf)) || len(st.buf)+int(n) > cap(st.buf)) {
 		if rc := st.flush(tls); rc != sqlite3.SQLITE_OK {
 			return rc
