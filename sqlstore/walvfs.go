@@ -14,6 +14,17 @@ package sqlstore
 // buffer first: a write transaction that spilled frames and then rolled
 // back leaves nothing behind once it lets go of the write lock, so the
 // buffer can never overwrite what another process writes later.
+//
+// SQLite was told the buffered writes succeeded, so a failed write of the
+// buffer (a full disk) must not lose them: the buffer is kept and written
+// again by the next operation on the log, and each operation reports the
+// failure until a write of it succeeds. Reported by a read, a full disk
+// makes SQLite roll back one statement and go on with the transaction;
+// the frames it spilled earlier are still in the buffer, and its commit
+// either writes them or fails. Only when the write lock is let go (the
+// transaction is over: with synchronous=FULL its commit flushed the log,
+// so what waits is a rolled-back transaction's) is a buffer that cannot
+// be written dropped, with nothing left to report.
 
 import (
 	"errors"
@@ -42,10 +53,6 @@ type walFile struct {
 	db   uintptr  // a log file: its database file
 	buf  []byte   // a log file: writes not yet made, starting at off (made at its first write)
 	off  int64
-	// err is a failed write of the buffer that no caller could be told
-	// of yet (one made before a lock of the database file): the next
-	// flush of the log reports it, so the commit fails.
-	err int32
 }
 
 var walVFS struct {
@@ -190,43 +197,44 @@ func origMethods(st *walFile) *sqlite3.Tsqlite3_io_methods {
 	return (*sqlite3.Tsqlite3_io_methods)(ptr(st.orig))
 }
 
-// flush writes a log file's buffer.
+// flush writes a log file's buffer. A write that fails leaves the buffer
+// as it was, for the next flush to write again (a write SQLite was told
+// succeeded must be made before anything that relies on it succeeds).
 func (st *walFile) flush(tls *libc.TLS) int32 {
-	if st == nil {
+	if st == nil || len(st.buf) == 0 {
 		return sqlite3.SQLITE_OK
 	}
-	rc := int32(sqlite3.SQLITE_OK)
-	if len(st.buf) > 0 {
-		rc = fnOf[xIOFn](origMethods(st).FxWrite)(tls, st.file, uintptr(unsafe.Pointer(&st.buf[0])), int32(len(st.buf)), st.off)
+	walVFS.writes.Add(1)
+	rc := fnOf[xIOFn](origMethods(st).FxWrite)(tls, st.file, uintptr(unsafe.Pointer(&st.buf[0])), int32(len(st.buf)), st.off)
+	if rc == sqlite3.SQLITE_OK {
 		st.buf = st.buf[:0]
-		walVFS.writes.Add(1)
-	}
-	if rc == sqlite3.SQLITE_OK && st.err != sqlite3.SQLITE_OK {
-		rc, st.err = st.err, sqlite3.SQLITE_OK
 	}
 	return rc
 }
 
 // flushLog writes the buffer of a database file's log before a lock or a
-// barrier of the database file. Its error, if any, is kept for the next
-// operation on the log.
-func flushLog(tls *libc.TLS, dbFile uintptr) {
+// barrier of the database file, which cannot report a failure: a buffer
+// that cannot be written stays for the next operation on the log, which
+// reports it, unless the lock is the write lock let go (endsWrite), after
+// which the buffer is dropped (see the top of this file).
+func flushLog(tls *libc.TLS, dbFile uintptr, endsWrite bool) {
 	walVFS.mu.Lock()
 	var log *walFile
 	if db := walVFS.files[dbFile]; db != nil {
 		log = db.log
 	}
 	walVFS.mu.Unlock()
-	if log != nil && len(log.buf) > 0 {
-		if rc := log.flush(tls); rc != sqlite3.SQLITE_OK {
-			log.err = rc
-		}
+	if log != nil && log.flush(tls) != sqlite3.SQLITE_OK && endsWrite {
+		log.buf = log.buf[:0]
 	}
 }
 
 func walClose(tls *libc.TLS, file uintptr) int32 {
 	st := fileState(file)
 	rc := st.flush(tls)
+	if st.buf != nil {
+		st.buf = st.buf[:0] // closed: nothing can write it later
+	}
 	rc2 := fnOf[xFileFn](origMethods(st).FxClose)(tls, file)
 	walVFS.mu.Lock()
 	delete(walVFS.files, file)
@@ -313,12 +321,16 @@ func logUnfetch(tls *libc.TLS, file uintptr, off int64, p uintptr) int32 {
 	return flushThen(tls, file, func(m *sqlite3.Tsqlite3_io_methods) int32 { return fnOf[xUnfetchFn](m.FxUnfetch)(tls, file, off, p) })
 }
 
+// walWriteLock is the shared-memory lock a writer holds (WAL_WRITE_LOCK).
+const walWriteLock = 0
+
 func dbShmLock(tls *libc.TLS, file uintptr, offset, n, flags int32) int32 {
-	flushLog(tls, file)
+	endsWrite := flags == sqlite3.SQLITE_SHM_UNLOCK|sqlite3.SQLITE_SHM_EXCLUSIVE && offset <= walWriteLock && walWriteLock < offset+n
+	flushLog(tls, file, endsWrite)
 	return fnOf[xShmLockFn](origMethods(fileState(file)).FxShmLock)(tls, file, offset, n, flags)
 }
 
 func dbShmBarrier(tls *libc.TLS, file uintptr) {
-	flushLog(tls, file)
+	flushLog(tls, file, false)
 	fnOf[xBarrierFn](origMethods(fileState(file)).FxShmBarrier)(tls, file)
 }
