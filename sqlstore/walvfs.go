@@ -2,8 +2,8 @@ package sqlstore
 
 // SQLite writes each frame of its write-ahead log with two write calls (a
 // 24-byte header, then the page), so a group commit of 100 changed pages
-// is 200 system calls before its one flush: a third of the portal's CPU
-// per second step went into them. The "portal-wal" VFS below sits on
+// is 200 system calls before its one flush: 29 % of the portal's CPU per
+// second step went into them. The "portal-wal" VFS below sits on
 // SQLite's own "unix" VFS and gathers a log file's writes that follow one
 // another into one buffer, written with one call; anything else done to
 // the log file (the flush at commit, a read, a truncation, closing it)
@@ -64,8 +64,8 @@ var walVFS struct {
 	// methods are the wrapped io methods, by the original methods and
 	// whether the file is a log.
 	methods map[[2]uintptr]uintptr
-	// writes counts the write calls made to log files, and frames the
-	// writes SQLite asked for (for tests and the metrics).
+	// writes counts the write calls made to log files, asked the writes
+	// SQLite asked of them (for tests).
 	writes, asked atomic.Int64
 }
 
