@@ -71,6 +71,28 @@ type Catalog struct {
 // the operator's overrides: dir/CODE.json for any of the Languages.
 // A file that does not parse stops the load with an error naming it.
 func Load(dir string) (*Catalog, error) {
+	if !hasOverrides(dir) {
+		// The built-in catalogue, shared: a second copy would be some 8 MiB
+		// of parsed messages that every collection of the heap walks.
+		return Builtin(), nil
+	}
+	return load(dir)
+}
+
+// hasOverrides reports whether dir holds a message file of any language.
+func hasOverrides(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	for _, l := range Languages {
+		if _, err := os.Stat(filepath.Join(dir, l.Code+".json")); !os.IsNotExist(err) {
+			return true // there, or unreadable: load says which
+		}
+	}
+	return false
+}
+
+func load(dir string) (*Catalog, error) {
 	b := goi18n.NewBundle(language.English)
 	b.RegisterUnmarshalFunc("json", json.Unmarshal)
 	c := &Catalog{bundle: b, ids: map[string]bool{}}
@@ -126,7 +148,7 @@ var (
 // runs without the portal's configuration (the CLI, tests).
 func Builtin() *Catalog {
 	builtinOnce.Do(func() {
-		c, err := Load("")
+		c, err := load("")
 		if err != nil {
 			panic(err)
 		}
