@@ -60,7 +60,6 @@ var Languages = []Language{
 
 // Catalog holds every language's messages.
 type Catalog struct {
-	bundle  *goi18n.Bundle
 	matcher language.Matcher
 	locs    []*Localizer // in the order of Languages
 	// ids are the English catalogue's message IDs.
@@ -92,27 +91,28 @@ func hasOverrides(dir string) bool {
 	return false
 }
 
+// load reads the catalogues. The built-in one alone (dir "") parses each
+// language but English when it is first used, in a bundle of its own with
+// English beside it: most portals serve a few of the 15 languages, and
+// every language parsed is some 0.8 MiB of live heap that each collection
+// walks. With overrides (dir) every language is parsed now, so that a
+// file that does not parse stops the start.
 func load(dir string) (*Catalog, error) {
-	b := goi18n.NewBundle(language.English)
-	b.RegisterUnmarshalFunc("json", json.Unmarshal)
-	c := &Catalog{bundle: b, ids: map[string]bool{}}
+	b := newBundle()
+	mf, err := parseBuiltin(b, "en")
+	if err != nil {
+		return nil, err
+	}
+	c := &Catalog{ids: make(map[string]bool, len(mf.Messages))}
+	for _, m := range mf.Messages {
+		c.ids[m.ID] = true
+	}
 	tags := make([]language.Tag, len(Languages))
 	for i, l := range Languages {
 		tags[i] = language.MustParse(l.Code)
-		data, err := localeFS.ReadFile("locales/" + l.Code + ".json")
-		if err != nil {
-			if l.Code == "en" {
+		if dir != "" && l.Code != "en" {
+			if _, err := parseBuiltin(b, l.Code); err != nil {
 				return nil, err
-			}
-			continue
-		}
-		mf, err := b.ParseMessageFileBytes(data, l.Code+".json")
-		if err != nil {
-			return nil, fmt.Errorf("built-in catalogue %s.json: %w", l.Code, err)
-		}
-		if l.Code == "en" {
-			for _, m := range mf.Messages {
-				c.ids[m.ID] = true
 			}
 		}
 	}
@@ -133,10 +133,47 @@ func load(dir string) (*Catalog, error) {
 	}
 	c.matcher = language.NewMatcher(tags)
 	for i, l := range Languages {
-		c.locs = append(c.locs, &Localizer{Language: l, tag: tags[i], cat: c,
-			loc: goi18n.NewLocalizer(b, l.Code), printer: message.NewPrinter(tags[i])})
+		loc := &Localizer{Language: l, tag: tags[i], cat: c, printer: message.NewPrinter(tags[i])}
+		if dir == "" && l.Code != "en" {
+			code := l.Code
+			loc.lazy = func() *goi18n.Localizer {
+				b := newBundle()
+				for _, c := range []string{"en", code} {
+					if _, err := parseBuiltin(b, c); err != nil {
+						panic(err) // a built-in file: the catalogue tests parse every one
+					}
+				}
+				return goi18n.NewLocalizer(b, code)
+			}
+		} else {
+			loc.loc = goi18n.NewLocalizer(b, l.Code)
+		}
+		c.locs = append(c.locs, loc)
 	}
 	return c, nil
+}
+
+func newBundle() *goi18n.Bundle {
+	b := goi18n.NewBundle(language.English)
+	b.RegisterUnmarshalFunc("json", json.Unmarshal)
+	return b
+}
+
+// parseBuiltin adds the built-in catalogue of code to b; a language
+// without one (none yet) has nothing to add.
+func parseBuiltin(b *goi18n.Bundle, code string) (*goi18n.MessageFile, error) {
+	data, err := localeFS.ReadFile("locales/" + code + ".json")
+	if err != nil {
+		if code == "en" {
+			return nil, err
+		}
+		return &goi18n.MessageFile{}, nil
+	}
+	mf, err := b.ParseMessageFileBytes(data, code+".json")
+	if err != nil {
+		return nil, fmt.Errorf("built-in catalogue %s.json: %w", code, err)
+	}
+	return mf, nil
 }
 
 var (
@@ -228,8 +265,19 @@ type Localizer struct {
 	Language
 	tag     language.Tag
 	cat     *Catalog
-	loc     *goi18n.Localizer
 	printer *message.Printer
+	// loc is the language's messages; with lazy, made at their first use.
+	loc  *goi18n.Localizer
+	lazy func() *goi18n.Localizer
+	once sync.Once
+}
+
+// messages is the language's go-i18n localizer.
+func (l *Localizer) messages() *goi18n.Localizer {
+	if l.lazy != nil {
+		l.once.Do(func() { l.loc = l.lazy() })
+	}
+	return l.loc
 }
 
 // Dir is the text direction, for the dir attribute.
@@ -246,7 +294,7 @@ func (l *Localizer) Tag() language.Tag { return l.tag }
 // Translated reports whether this language's own catalogue holds id
 // (English holds every ID it has).
 func (l *Localizer) Translated(id string) bool {
-	_, tag, err := l.loc.LocalizeWithTag(&goi18n.LocalizeConfig{MessageID: id})
+	_, tag, err := l.messages().LocalizeWithTag(&goi18n.LocalizeConfig{MessageID: id})
 	return err == nil && tag == l.tag
 }
 
@@ -291,7 +339,7 @@ func (l *Localizer) localize(id string, count any, d map[string]any) string {
 		// A message not yet in the catalogue: the ID is its English text.
 		lc.DefaultMessage = &goi18n.Message{ID: id, Other: id}
 	}
-	s, err := l.loc.Localize(lc)
+	s, err := l.messages().Localize(lc)
 	if s == "" && err != nil {
 		return id
 	}
