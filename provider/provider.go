@@ -501,7 +501,9 @@ func (s *storage) event(ctx context.Context, userID, typ, appID string) {
 	if app, err := s.db.AppByID(ctx, appID); err == nil {
 		detail = app.Name
 	}
-	e := &portal.Event{ID: portal.NewID(), UserID: userID, Type: typ, Detail: detail, CreatedAt: s.now().Unix()}
+	// The store gives the id: a time-ordered one (portal.NewEventID), as
+	// the event feed and the webhook dispatcher read events in id order.
+	e := &portal.Event{UserID: userID, Type: typ, Detail: detail, CreatedAt: s.now().Unix()}
 	if err := s.db.AddEvent(ctx, e); err != nil {
 		s.logger.Error("record app event", "type", typ, "err", err)
 	}
