@@ -3,6 +3,9 @@ package sqlstore
 // ClusteredMigration is the Go migration, for tests that migrate by hand.
 var ClusteredMigration = clusteredMigration
 
+// EventIDsMigration is the Go migration of event ids.
+var EventIDsMigration = eventIDsMigration
+
 // LogWrites reports the writes SQLite asked of log files opened through
 // the portal-wal VFS and the write calls made for them.
 func LogWrites() (asked, made int64) { return walVFS.asked.Load(), walVFS.writes.Load() }
