@@ -138,8 +138,8 @@ func load(dir string) (*Catalog, error) {
 			code := l.Code
 			loc.lazy = func() *goi18n.Localizer {
 				b := newBundle()
-				for _, c := range []string{"en", code} {
-					if _, err := parseBuiltin(b, c); err != nil {
+				for _, lang := range []string{"en", code} {
+					if _, err := parseBuiltin(b, lang); err != nil {
 						panic(err) // a built-in file: the catalogue tests parse every one
 					}
 				}
