@@ -2,17 +2,10 @@ package sqlstore_test
 
 import (
 	"context"
-	"database/sql"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/clientportal/portal"
-	"github.com/clientportal/portal/sqlstore"
 	"github.com/clientportal/portal/sqlstore/storetest"
 )
 
@@ -24,24 +17,7 @@ import (
 func TestEventIDsMigration(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		dsn := storetest.DSN(t, dialect)
-		driver, gd, url := "pgx", goose.DialectPostgres, dsn
-		if dialect == sqlstore.SQLite {
-			driver, gd, url = "sqlite", goose.DialectSQLite3, "file:"+strings.TrimPrefix(dsn, "sqlite:")
-		}
-		raw, err := sql.Open(driver, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
-		p, err := goose.NewProvider(gd, raw, os.DirFS(filepath.Join(".", "migrations")),
-			goose.WithGoMigrations(sqlstore.ClusteredMigration(dialect), sqlstore.EventIDsMigration(dialect)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.UpTo(ctx, 16); err != nil {
-			t.Fatal(err)
-		}
+		dsn, raw, p := migratedTo(t, dialect, 16)
 		for _, q := range []string{
 			`INSERT INTO users (id, email, email_key, name, role, password_hash, created_at) VALUES ('u1', 'a@x.io', 'a@x.io', 'A', 'owner', 'x', 1)`,
 			// Before, in time order: a login (time-ordered id), a grant

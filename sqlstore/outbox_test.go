@@ -21,23 +21,7 @@ import (
 func TestOutboxBodiesDoNotRest(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		dsn := storetest.DSN(t, dialect)
-		driver, conn, gd := "pgx", dsn, goose.DialectPostgres
-		if dialect == sqlstore.SQLite {
-			driver, conn, gd = "sqlite", "file:"+strings.TrimPrefix(dsn, "sqlite:"), goose.DialectSQLite3
-		}
-		raw, err := sql.Open(driver, conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
-		p, err := goose.NewProvider(gd, raw, os.DirFS(filepath.Join(".", "migrations")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.UpTo(ctx, 6); err != nil {
-			t.Fatal(err)
-		}
+		dsn, raw, _ := migratedTo(t, dialect, 6)
 		// Queued by the previous version, in clear: one delivered, one not.
 		if _, err := raw.ExecContext(ctx, `INSERT INTO outbox (id, to_addr, subject, body_text, body_html, created_at, next_at, sent_at) VALUES
 			('old-sent', 'a@x.io', 'Invitation', 'old sent link token=AAAA', '<p>old sent link token=AAAA</p>', 1, 1, 5),
@@ -94,4 +78,31 @@ func TestOutboxBodiesDoNotRest(t *testing.T) {
 			t.Fatal("rows left after the purge")
 		}
 	})
+}
+
+// migratedTo makes a database of dialect migrated up to version, for a
+// test that writes what an earlier version left before migrating the
+// rest: its DSN, a connection of its own (closed at cleanup) and the
+// migration provider.
+func migratedTo(t *testing.T, dialect string, version int64) (string, *sql.DB, *goose.Provider) {
+	t.Helper()
+	dsn := storetest.DSN(t, dialect)
+	driver, conn, gd := "pgx", dsn, goose.DialectPostgres
+	if dialect == sqlstore.SQLite {
+		driver, conn, gd = "sqlite", "file:"+strings.TrimPrefix(dsn, "sqlite:"), goose.DialectSQLite3
+	}
+	raw, err := sql.Open(driver, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	p, err := goose.NewProvider(gd, raw, os.DirFS(filepath.Join(".", "migrations")),
+		goose.WithGoMigrations(sqlstore.ClusteredMigration(dialect), sqlstore.EventIDsMigration(dialect)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, raw, p
 }
