@@ -109,13 +109,20 @@ func (w *Worker) dispatch(ctx context.Context, eps []*portal.WebhookEndpoint) er
 	before := fmt.Sprintf("%016x", time.Now().Add(-settle).UnixNano())
 	if len(eps) == 0 {
 		// Nothing can be queued, and an endpoint made later starts after
-		// its creation: the cursor moves on, once a minute, without
-		// reading the events (on a busy portal, thousands a second).
+		// its creation: once a minute the cursor moves on to the newest
+		// event older than the settle time, without reading the others
+		// (on a busy portal, thousands a second). It moves only to an
+		// event that exists, as reading them all did, never to a time a
+		// replica's clock alone decided.
 		if time.Since(w.skipped) < time.Minute {
 			return nil
 		}
 		w.skipped = time.Now()
-		return w.Store.QueueWebhooks(ctx, nil, before)
+		last, err := w.Store.Events(ctx, portal.EventFilter{Before: before, Limit: 1})
+		if err != nil || len(last) == 0 || last[0].ID <= cursor {
+			return err
+		}
+		return w.Store.QueueWebhooks(ctx, nil, last[0].ID)
 	}
 	for {
 		evs, err := w.Store.Events(ctx, portal.EventFilter{Forward: true, After: cursor, Before: before, Limit: 500})
