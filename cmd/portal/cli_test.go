@@ -267,16 +267,7 @@ func TestTokensCommands(t *testing.T) {
 		t.Fatalf("tokens list: %q", list)
 	}
 	p := runPortalClock(t, clock, env)
-	call := func(method, path string) int {
-		req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(`{"reason":"x"}`))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	call := func(method, path string) int { return bearerStatus(t, method, p.URL+path, token, `{"reason":"x"}`) }
 	if st := call("GET", "/api/v1/admin/users"); st != 200 {
 		t.Fatalf("the token on the admin API: %d", st)
 	}
@@ -365,16 +356,7 @@ func TestUsersDisableStaff(t *testing.T) {
 			Scopes: []string{cp.ScopeUsersRead}, CreatedBy: staff.ID, CreatedAt: clock.Now().Unix()}); err != nil {
 			t.Fatal(err)
 		}
-		list := func() int {
-			req, _ := http.NewRequest("GET", p.URL+"/api/v1/admin/users", nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
+		list := func() int { return bearerStatus(t, "GET", p.URL+"/api/v1/admin/users", token, "") }
 		if st := list(); st != 200 {
 			t.Fatalf("the staff member's token before: %d", st)
 		}
@@ -404,4 +386,20 @@ func TestUsersDisableStaff(t *testing.T) {
 			t.Fatalf("enabling the staff member again brought their token back: %d", st)
 		}
 	})
+}
+
+// bearerStatus sends a request with an API token and returns its status.
+func bearerStatus(t *testing.T, method, url, token, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
