@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"time"
 )
 
 // Kinds of one-time token.
@@ -88,6 +90,43 @@ var ErrStaffExists = &Error{Code: ECONFLICT, Message: "An administrator already 
 func NewSecretToken() (token, hash string) {
 	token = base64.RawURLEncoding.EncodeToString(RandomToken(32))
 	return token, HashToken(token)
+}
+
+// A session's cookie starts with the time it was made, stampLen characters:
+// eight hex digits of Unix seconds and a dot (not a character of the random
+// part's alphabet). Its id keeps the stamp before the hash, so the sessions
+// table, kept in id order, stores the sessions made in the same few seconds
+// together: a sign-in's new session and the one its first step made land on
+// the table's last pages, which every sign-in uses, not on a random page of
+// their own to read and flush.
+const stampLen = 9
+
+// NewSessionToken returns a new session's cookie value and its id.
+func NewSessionToken(now time.Time) (token, id string) {
+	token = fmt.Sprintf("%08x.", uint32(now.Unix())) + base64.RawURLEncoding.EncodeToString(RandomToken(32))
+	id, _ = SessionID(token)
+	return token, id
+}
+
+// SessionID returns the id of the session a cookie value names, or false
+// when the value has the form of no session cookie. A value without a
+// stamp (cookies made before stamps) names the session with its hash as id.
+func SessionID(token string) (string, bool) {
+	switch len(token) {
+	case 43:
+		return HashToken(token), true
+	case stampLen + 43:
+		for _, c := range []byte(token[:stampLen-1]) {
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return "", false
+			}
+		}
+		if token[stampLen-1] != '.' {
+			return "", false
+		}
+		return token[:stampLen] + HashToken(token), true
+	}
+	return "", false
 }
 
 // HashToken is the stored form of a token: hex SHA-256. A 256-bit random

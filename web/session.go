@@ -28,11 +28,15 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := state(r)
 		c, err := r.Cookie(s.cookieName())
-		if err != nil || len(c.Value) != 43 {
+		if err != nil {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id := portal.HashToken(c.Value)
+		id, ok := portal.SessionID(c.Value)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
 		sess, user, err := s.Store.SessionByID(r.Context(), id)
 		switch {
 		case err == nil && !user.Disabled && !s.Sessions.Expired(sess, s.now()):
@@ -105,9 +109,9 @@ func (s *Server) startWithout2FA(ctx context.Context, w http.ResponseWriter, r *
 // nothing was written and no session starts: the outcome tells.
 func (s *Server) startSessionWith(ctx context.Context, w http.ResponseWriter, r *http.Request, user *portal.User, level string, reauth bool, step *portal.LoginStep) (*portal.StepOutcome, error) {
 	st := state(r)
-	token, hash := portal.NewSecretToken()
+	token, id := portal.NewSessionToken(step.At)
 	now := step.At.Unix()
-	sess := &portal.Session{ID: hash, UserID: user.ID, Level: level, CreatedAt: now, LastSeenAt: now, AuthEpoch: user.AuthEpoch, UserAgent: userAgent(r), IP: st.ip, AMR: st.amr}
+	sess := &portal.Session{ID: id, UserID: user.ID, Level: level, CreatedAt: now, LastSeenAt: now, AuthEpoch: user.AuthEpoch, UserAgent: userAgent(r), IP: st.ip, AMR: st.amr}
 	if sess.AMR == "" {
 		sess.AMR = "pwd"
 	}

@@ -412,13 +412,17 @@ func (b *bench) startPortal(ctx context.Context) (func(), error) {
 
 // sessions stores one session per user at level, returning the cookies.
 func (b *bench) sessions(ctx context.Context, users []sqlstore.SeededUser, level string) ([]string, error) {
-	now := time.Now().Unix()
+	at := time.Now()
+	now := at.Unix()
 	tokens := make([]string, len(users))
 	rows := make([]*portal.Session, len(users))
 	for i, u := range users {
-		token, hash := portal.NewSecretToken()
+		// As if each had signed in with the password a moment before its
+		// turn, in the order they are used: a session's id starts with the
+		// time it was made (portal.NewSessionToken).
+		token, id := portal.NewSessionToken(at.Add(-time.Duration(len(users)-i) * time.Millisecond))
 		tokens[i] = token
-		rows[i] = &portal.Session{ID: hash, UserID: u.ID, Level: level, CreatedAt: now, LastSeenAt: now, ReauthAt: now, IP: "127.0.0.1"}
+		rows[i] = &portal.Session{ID: id, UserID: u.ID, Level: level, CreatedAt: now, LastSeenAt: now, ReauthAt: now, IP: "127.0.0.1"}
 	}
 	return tokens, b.m.DB.SeedSessions(ctx, rows)
 }
