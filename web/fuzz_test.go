@@ -135,6 +135,18 @@ func (p *fuzzPortal) session(tb testing.TB, userID, level string, recent bool) s
 	return token
 }
 
+// stampedSession stores a session for userID at level under a stamped
+// cookie, as a sign-in makes it, and returns the cookie's value.
+func (p *fuzzPortal) stampedSession(tb testing.TB, userID, level string) string {
+	tb.Helper()
+	token, id := portal.NewSessionToken(p.e.clock.Now())
+	now := p.e.clock.Now().Unix()
+	if err := p.e.db.CreateSession(context.Background(), &portal.Session{ID: id, UserID: userID, Level: level, CreatedAt: now, LastSeenAt: now}); err != nil {
+		tb.Fatal(err)
+	}
+	return token
+}
+
 // send makes one request with exactly the given headers, no cookie jar and
 // no redirect handling: Go's client refuses to follow a Location it cannot
 // parse, and that Location is what FuzzFormBodies checks. cookie, when set,
@@ -295,15 +307,21 @@ func FuzzSessionCookie(f *testing.F) {
 		{strings.Repeat("a", 4096), "; ; =; portal_session"},
 		{"=====", "a=b, portal_session=TOKEN"},
 		{"TOKENTOKEN", "portal_session=" + strings.Repeat("x", 43)},
+		{"STAMPED", "portal_session=STAMPED"},
+		{"6b49d200.STAMPED", "portal_session=STAMPEDA"},
+		{"STAMPED", "portal_session=" + strings.Repeat("0", 8) + "." + strings.Repeat("x", 43)},
 	} {
 		f.Add(s.value, s.header)
 	}
 	p := newFuzzPortal(f)
 	token := p.session(f, p.plain, portal.LevelFull, false)
+	// A stamped cookie, as sign-ins make them, of the same user; TOKEN is
+	// one made before stamps.
+	stamped := p.stampedSession(f, p.plain, portal.LevelFull)
 	f.Fuzz(func(t *testing.T, value, header string) {
 		e := p.at(t, false)
 		for _, h := range []string{"portal_session=" + value, header} {
-			h = strings.ReplaceAll(h, "TOKEN", token)
+			h = strings.ReplaceAll(strings.ReplaceAll(h, "STAMPED", stamped), "TOKEN", token)
 			if !validHeaderValue(h) {
 				continue
 			}
@@ -311,7 +329,7 @@ func FuzzSessionCookie(f *testing.F) {
 			// whether signing in is right.
 			probe := &http.Request{Header: http.Header{"Cookie": {strings.Trim(h, " \t")}}}
 			ck, err := probe.Cookie("portal_session")
-			want := err == nil && ck.Value == token
+			want := err == nil && (ck.Value == token || ck.Value == stamped)
 			hdr := http.Header{"Cookie": {h}}
 
 			r := e.send("GET", "/api/v1/me", nil, "", "", hdr)
