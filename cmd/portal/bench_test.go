@@ -30,7 +30,7 @@ func TestBenchSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("portal bench: %v\n%s", err, table)
 		}
-		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "oidc-token", "oidc-refresh", "req/s", "of the rate of argon2id alone", "of a login's CPU"} {
+		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "oidc-token", "oidc-refresh", "req/s", "database CPU ms/req", "of the rate of argon2id alone", "of a login's CPU"} {
 			if !strings.Contains(string(table), s) {
 				t.Errorf("output lacks %q:\n%s", s, table)
 			}
@@ -50,6 +50,7 @@ func TestBenchSmoke(t *testing.T) {
 				CPU       float64 `json:"portal_cpu_ms_per_request"`
 				RSS       float64 `json:"portal_peak_rss_mib"`
 				Argon2    float64 `json:"argon2id_per_second"`
+				DBCPU     float64 `json:"database_cpu_ms_per_request"`
 			}
 		}
 		if err := json.Unmarshal(data, &report); err != nil {
@@ -65,6 +66,27 @@ func TestBenchSmoke(t *testing.T) {
 			if r.Scenario == "login" && r.Argon2 <= 0 {
 				t.Errorf("login: no argon2id baseline: %+v", r)
 			}
+			// PostgreSQL's own CPU is reported when its processes run
+			// here; SQLite's is the portal's.
+			switch {
+			case dialect == "sqlite" && r.DBCPU != 0:
+				t.Errorf("%s on SQLite: database CPU %v ms/req reported beside the portal's", r.Scenario, r.DBCPU)
+			case dialect == "postgres" && r.Scenario == "second-factor" && localPostgres() && r.DBCPU <= 0:
+				t.Errorf("%s: PostgreSQL runs on this machine, but no database CPU: %+v", r.Scenario, r)
+			}
 		}
 	})
+}
+
+// localPostgres tells whether a PostgreSQL server process runs on this
+// machine (one the bench can measure).
+func localPostgres() bool {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		if err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			return true
+		}
+	}
+	return false
 }

@@ -46,6 +46,10 @@ type benchResult struct {
 	PeakRSSMiB      float64 `json:"portal_peak_rss_mib,omitempty"`
 	// The load generator's own CPU, to show what it takes from the portal.
 	LoadCPUPerRequestMs float64 `json:"load_generator_cpu_ms_per_request"`
+	// PostgreSQL on this machine: its processes' CPU per request (absent
+	// for SQLite, which runs in the portal's process, and for a server
+	// whose processes this machine does not show).
+	DatabaseCPUPerRequestMs float64 `json:"database_cpu_ms_per_request,omitempty"`
 	// SQLite: commits and checkpoints per second during the scenario, the
 	// portal's flushes to disk (commits flush only with synchronous=full).
 	CommitsPerSecond     float64 `json:"sqlite_commits_per_second,omitempty"`
@@ -74,7 +78,7 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 	profiled := b.profile(ctx, name)
 	resetPeakRSS(b.pid)
 	commits0, checkpoints0 := b.flushes()
-	cpu0, load0 := processCPU(b.pid), selfCPU()
+	cpu0, load0, db0 := processCPU(b.pid), selfCPU(), b.databaseCPU()
 	var next atomic.Int64
 	var emptied atomic.Bool
 	var mu sync.Mutex
@@ -118,7 +122,7 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	cpu1, load1 := processCPU(b.pid), selfCPU()
+	cpu1, load1, db1 := processCPU(b.pid), selfCPU(), b.databaseCPU()
 	commits1, checkpoints1 := b.flushes()
 	if err := <-profiled; err != nil {
 		fmt.Fprintf(b.m.Stderr, "bench: CPU profile of %s: %v\n", name, err)
@@ -138,6 +142,9 @@ func (b *bench) drive(ctx context.Context, name string, op func(ctx context.Cont
 		res.PeakRSSMiB = peakRSS(b.pid)
 	}
 	res.LoadCPUPerRequestMs = 1000 * (load1 - load0) / float64(len(lat))
+	if db0 != nil && db1 != nil {
+		res.DatabaseCPUPerRequestMs = 1000 * cpuSince(db0, db1) / float64(len(lat))
+	}
 	if emptied.Load() && elapsed < b.duration.Seconds()*0.99 {
 		res.Note = "stopped early: every prepared user was used (seed more with --users)"
 	}
@@ -245,15 +252,79 @@ func processCPU(pid int) float64 {
 	if err != nil {
 		return -1
 	}
+	_, cpu := parseStat(data)
+	return cpu
+}
+
+// parseStat reads a /proc/PID/stat line: the command name and the CPU
+// seconds (-1 when the line is not one).
+func parseStat(data []byte) (name string, cpu float64) {
+	open, end := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+	if open < 0 || end < open {
+		return "", -1
+	}
 	// Fields after the command name (which may hold spaces): state is
 	// field 3, utime 14 and stime 15, in clock ticks of 1/100 s.
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	f := strings.Fields(string(data[end+1:]))
 	if len(f) < 13 {
-		return -1
+		return "", -1
 	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return "", -1
+	}
+	return string(data[open+1 : end]), (u + s) / 100
+}
+
+// databaseCPU samples the CPU seconds of the PostgreSQL server's
+// processes on this machine, by process id; nil for SQLite (it runs in
+// the portal's process, whose CPU is counted already) and when no
+// process named postgres is to be seen (a server elsewhere).
+func (b *bench) databaseCPU() map[int]float64 {
+	if b.m.DB.Dialect != sqlstore.Postgres {
+		return nil
+	}
+	return namedProcessesCPU("/proc", "postgres")
+}
+
+// namedProcessesCPU is the CPU seconds of each process called name under
+// proc (a /proc file system), or nil when there is none.
+func namedProcessesCPU(proc, name string) map[int]float64 {
+	entries, err := os.ReadDir(proc)
+	if err != nil {
+		return nil
+	}
+	var out map[int]float64
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(proc, e.Name(), "stat"))
+		if err != nil {
+			continue // ended since the listing
+		}
+		if n, cpu := parseStat(data); n == name && cpu >= 0 {
+			if out == nil {
+				out = map[int]float64{}
+			}
+			out[pid] = cpu
+		}
+	}
+	return out
+}
+
+// cpuSince is the CPU the processes of the second sample used since the
+// first: all of it for one that started in between. (One that ended in
+// between takes its CPU with it: the portal keeps its connections, and
+// with them their server processes.)
+func cpuSince(before, after map[int]float64) float64 {
+	var d float64
+	for pid, cpu := range after {
+		d += cpu - before[pid]
+	}
+	return d
 }
 
 // selfCPU is this process's CPU seconds.
@@ -290,7 +361,7 @@ func peakRSS(pid int) float64 {
 // printResults writes the table.
 func printResults(w io.Writer, results []*benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tclients\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tportal CPU ms/req\tload CPU ms/req\tportal peak RSS MiB\tcommits/s\tcheckpoints/s\terrors\t")
+	fmt.Fprintln(tw, "scenario\tclients\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tportal CPU ms/req\tload CPU ms/req\tdatabase CPU ms/req\tportal peak RSS MiB\tcommits/s\tcheckpoints/s\terrors\t")
 	for _, r := range results {
 		var errs []string
 		for k, v := range r.Errors {
@@ -300,8 +371,12 @@ func printResults(w io.Writer, results []*benchResult) {
 		if len(errs) == 0 {
 			errs = []string{"none"}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%.0f\t%.0f\t%.1f\t%s\t\n", r.Scenario, r.Clients, r.Requests, r.PerSecond,
-			r.P50ms, r.P90ms, r.P99ms, r.CPUPerRequestMs, r.LoadCPUPerRequestMs, r.PeakRSSMiB, r.CommitsPerSecond, r.CheckpointsPerSecond, strings.Join(errs, ", "))
+		dbCPU := "—"
+		if r.DatabaseCPUPerRequestMs > 0 {
+			dbCPU = fmt.Sprintf("%.3f", r.DatabaseCPUPerRequestMs)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%s\t%.0f\t%.0f\t%.1f\t%s\t\n", r.Scenario, r.Clients, r.Requests, r.PerSecond,
+			r.P50ms, r.P90ms, r.P99ms, r.CPUPerRequestMs, r.LoadCPUPerRequestMs, dbCPU, r.PeakRSSMiB, r.CommitsPerSecond, r.CheckpointsPerSecond, strings.Join(errs, ", "))
 	}
 	tw.Flush()
 	for _, r := range results {
