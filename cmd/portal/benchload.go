@@ -316,13 +316,17 @@ func namedProcessesCPU(proc, name string) map[int]float64 {
 }
 
 // cpuSince is the CPU the processes of the second sample used since the
-// first: all of it for one that started in between. (One that ended in
-// between takes its CPU with it: the portal keeps its connections, and
-// with them their server processes.)
+// first: all of it for one that started in between (or took the id of one
+// that ended, whose count it does not continue). One that ended in between
+// takes its CPU with it: the portal keeps its connections, and with them
+// their server processes.
 func cpuSince(before, after map[int]float64) float64 {
 	var d float64
 	for pid, cpu := range after {
-		d += cpu - before[pid]
+		if prev, ok := before[pid]; ok && prev <= cpu {
+			cpu -= prev
+		}
+		d += cpu
 	}
 	return d
 }
