@@ -196,7 +196,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(dialect, db.rw, sub, goose.WithGoMigrations(clusteredMigration(db.Dialect), eventIDsMigration(db.Dialect)))
+	p, err := goose.NewProvider(dialect, db.rw, sub, goose.WithGoMigrations(clusteredMigration(db.Dialect), eventIDsMigration(db.Dialect), fillfactorMigration(db.Dialect)))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
