@@ -24,7 +24,7 @@ func TestBenchSmoke(t *testing.T) {
 		dsn := storetest.DSN(t, dialect)
 		dir := t.TempDir()
 		out := filepath.Join(dir, "bench.json")
-		cmd := exec.Command(bin, "bench", "--users", "400", "--clients", "4", "--duration", "1s", "--json", out)
+		cmd := exec.Command(bin, "bench", "--users", "400", "--clients", "4", "--duration", "1s", "--shuffle", "--json", out)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORTAL_DATABASE_URL=" + dsn, "PORTAL_DATA_DIR=" + dir, "PORTAL_SECRET_KEYS=" + testKeys}
 		table, err := cmd.CombinedOutput()
 		if err != nil {
