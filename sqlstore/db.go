@@ -47,6 +47,9 @@ type DB struct {
 	writes                    chan *groupWrite
 	stop, stopped, writerDone chan struct{}
 	closeOnce                 sync.Once
+	// stopCheckpoints ends the checkpointer alone (StopCheckpoints).
+	stopCheckpoints     chan struct{}
+	stopCheckpointsOnce sync.Once
 	// commits and checkpoints count SQLite's write commits and the
 	// checkpoints that copied the log (each flushes to disk when
 	// synchronous is full), for the metrics.
@@ -157,7 +160,7 @@ func openSQLite(path string, opts Options) (*DB, error) {
 	ro.SetMaxOpenConns(8)
 	ro.SetMaxIdleConns(8)
 	db := &DB{Dialect: SQLite, rw: rw, ro: ro, writes: make(chan *groupWrite),
-		stop: make(chan struct{}), stopped: make(chan struct{}), writerDone: make(chan struct{})}
+		stop: make(chan struct{}), stopped: make(chan struct{}), writerDone: make(chan struct{}), stopCheckpoints: make(chan struct{})}
 	go db.checkpoint()
 	go db.writer()
 	return db, nil
@@ -165,7 +168,11 @@ func openSQLite(path string, opts Options) (*DB, error) {
 
 // checkpoint copies the write-ahead log into the database file every
 // second, without blocking the writer or readers (PASSIVE), and truncates
-// the log once it is all copied so it does not grow on disk.
+// the log once it is all copied so it does not grow on disk. The truncation
+// holds up the writer while it copies what came since and flushes the
+// database file, some milliseconds under load. Copying that rest on the
+// writer's connection instead, so that the log is reused from its start,
+// made p99 worse and gained nothing measurable (docs/performance-log.md).
 func (db *DB) checkpoint() {
 	defer close(db.stopped)
 	t := time.NewTicker(time.Second)
@@ -173,6 +180,8 @@ func (db *DB) checkpoint() {
 	for {
 		select {
 		case <-db.stop:
+			return
+		case <-db.stopCheckpoints:
 			return
 		case <-t.C:
 		}
@@ -184,6 +193,21 @@ func (db *DB) checkpoint() {
 			}
 		}
 	}
+}
+
+// StopCheckpoints copies the log into the database file one last time and
+// ends this handle's checkpoints, for a process that keeps the database open
+// beside the portal serving it (portal bench): its checkpointer would
+// otherwise copy the log in the portal's place, and its TRUNCATE would hold
+// up the portal's writer. The writer and readers go on.
+func (db *DB) StopCheckpoints(ctx context.Context) error {
+	if db.stopCheckpoints == nil {
+		return nil // PostgreSQL
+	}
+	db.stopCheckpointsOnce.Do(func() { close(db.stopCheckpoints) })
+	<-db.stopped
+	_, err := db.ro.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }
 
 // Migrate applies the embedded migrations that have not run yet.

@@ -16,3 +16,13 @@ func (db *DB) Exec(query string, args ...any) error {
 	_, err := db.rw.Exec(query, args...)
 	return err
 }
+
+// Checkpointing tells whether the SQLite checkpointer still runs.
+func (db *DB) Checkpointing() bool {
+	select {
+	case <-db.stopped:
+		return false
+	default:
+		return true
+	}
+}

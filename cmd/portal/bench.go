@@ -160,6 +160,11 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 	defer sink.Close()
 	b.sink = sink
+	// The portal under test checkpoints its own log, as it does in
+	// production; this process keeps the database open to add sessions.
+	if err := m.DB.StopCheckpoints(ctx); err != nil {
+		return fmt.Errorf("bench: checkpoint the seeding: %w", err)
+	}
 	if b.url == "" {
 		stop, err := b.startPortal(ctx)
 		if err != nil {
