@@ -170,9 +170,9 @@ func openSQLite(path string, opts Options) (*DB, error) {
 // second, without blocking the writer or readers (PASSIVE), and truncates
 // the log once it is all copied so it does not grow on disk. The truncation
 // holds up the writer while it copies what came since and flushes the
-// database file, some milliseconds under load. Copying that rest on the
-// writer's connection instead, so that the log is reused from its start,
-// made p99 worse and gained nothing measurable (docs/performance-log.md).
+// database file. Copying that rest on the writer's connection instead, so
+// that the log is reused from its start, made p99 worse and gained nothing
+// measurable (docs/performance-log.md).
 func (db *DB) checkpoint() {
 	defer close(db.stopped)
 	t := time.NewTicker(time.Second)
