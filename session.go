@@ -119,8 +119,9 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of a user except keepID.
 	DeleteUserSessions(ctx context.Context, userID, keepID string) error
-	// UserSessions lists a user's signed-in sessions (level full) seen
-	// since idleAfter and started since createdAfter, newest first.
+	// UserSessions lists a user's signed-in sessions (level full, and
+	// setup: held at setting up 2FA, which they can do) seen since
+	// idleAfter and started since createdAfter, newest first.
 	UserSessions(ctx context.Context, userID string, idleAfter, createdAfter int64) ([]*Session, error)
 	// DeleteUserSession ends one session of a user (ErrNotFound if it is
 	// not theirs).

@@ -399,9 +399,9 @@ func disableTwoFactor(ctx context.Context, tx *sql.Tx, userID, keepSession strin
 		`DELETE FROM backup_sets WHERE user_id = $1`,
 		`UPDATE users SET preferred_method = '' WHERE id = $1`,
 		`DELETE FROM browsers WHERE user_id = $1`,
-		// A pending email change must not survive the remedy of a
-		// compromised account.
-		`DELETE FROM tokens WHERE user_id = $1 AND kind = 'change_email' AND used_at = 0`,
+		// A pending email change or invitation into the account must not
+		// survive the remedy of a compromised account.
+		`DELETE FROM tokens WHERE user_id = $1 AND kind IN ('change_email', 'invite') AND used_at = 0`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 			return err

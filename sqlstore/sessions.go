@@ -219,10 +219,12 @@ func (db *DB) SetSessionAMR(ctx context.Context, id, amr string) error {
 	return err
 }
 
-// UserSessions lists a user's live signed-in sessions, newest first.
+// UserSessions lists a user's live signed-in sessions, newest first: those
+// signed in, and those that policy holds at setting up 2FA, which can
+// change it.
 func (db *DB) UserSessions(ctx context.Context, userID string, idleAfter, createdAfter int64) ([]*portal.Session, error) {
 	rows, err := db.ro.QueryContext(ctx, `SELECT id, user_id, level, created_at, last_seen_at, reauth_at, user_agent, ip, auth_epoch, amr FROM sessions
-		WHERE user_id = $1 AND level = $2 AND last_seen_at > $3 AND created_at > $4 ORDER BY created_at DESC, id LIMIT 200`, userID, portal.LevelFull, idleAfter, createdAfter)
+		WHERE user_id = $1 AND level IN ($2, $5) AND last_seen_at > $3 AND created_at > $4 ORDER BY created_at DESC, id LIMIT 200`, userID, portal.LevelFull, idleAfter, createdAfter, portal.LevelSetup)
 	if err != nil {
 		return nil, fmt.Errorf("user sessions: %w", err)
 	}

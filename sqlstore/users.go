@@ -190,7 +190,11 @@ func (db *DB) ChangePassword(ctx context.Context, userID, hash, keepSession stri
 		}
 		for _, q := range []string{
 			`DELETE FROM browsers WHERE user_id = $1`,
-			`DELETE FROM tokens WHERE user_id = $1 AND kind = 'change_email' AND used_at = 0`,
+			// A new password is the remedy of a compromised account: what
+			// a session that held the old one could have left to keep a way
+			// in goes (an email change, invitations into the account), and
+			// so does a reset link asked for before it.
+			`DELETE FROM tokens WHERE user_id = $1 AND kind IN ('change_email', 'invite', 'reset') AND used_at = 0`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return err

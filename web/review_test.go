@@ -681,3 +681,106 @@ func TestReviewRecovery(t *testing.T) {
 		e.web.Wait()
 	})
 }
+
+// TestReviewRemedyEndsLinks (a later outside review): the remedies of a
+// compromised account withdraw what a session that held the password could
+// have left to keep a way in. An invitation into the account, sent from
+// the intruder's session, no longer works after the owner changes the
+// password, turns 2FA off, or is reset by staff; a password-reset link
+// asked for before a password change no longer sets a password after it.
+func TestReviewRemedyEndsLinks(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		admin := e.staff("ops@example.com")
+		invite := func(c *client, to string) string {
+			if r := c.api("POST", "/api/v1/account/users", map[string]string{"email": to, "name": "Guest"}); r.StatusCode != 201 {
+				t.Fatalf("invite %s: %d %s", to, r.StatusCode, r.Body)
+			}
+			return e.box.LastLink(to)
+		}
+		accept := func(link string) *response {
+			return e.client().api("POST", "/api/v1/invitations/accept", map[string]string{"token": tokenOf(link), "name": "Guest", "password": "a guest's own passphrase"})
+		}
+		refused := func(what string, r *response) {
+			t.Helper()
+			if r.StatusCode < 400 || r.StatusCode >= 500 {
+				t.Errorf("%s: %d %s, want a 4xx", what, r.StatusCode, r.Body)
+			}
+		}
+
+		// A password change: the intruder's invitation and an older
+		// reset link die; an invitation sent after it works.
+		e.register("a@example.com")
+		reset := e.forgot("a@example.com")
+		intruder := e.login("a@example.com")
+		link := invite(intruder, "thief-a@example.net")
+		owner := e.login("a@example.com")
+		if r := owner.api("POST", "/api/v1/me/password", map[string]string{"current_password": testPassword, "new_password": "the owner's new passphrase"}); r.StatusCode != 204 {
+			t.Fatalf("password change: %d %s", r.StatusCode, r.Body)
+		}
+		refused("invitation after a password change", accept(link))
+		refused("reset link asked for before a password change", e.client().api("POST", "/api/v1/password/reset", map[string]string{"token": tokenOf(reset), "password": "the intruder's passphrase"}))
+		if r := e.client().api("POST", "/api/v1/login", map[string]string{"email": "a@example.com", "password": "the owner's new passphrase"}); r.StatusCode != 200 {
+			t.Errorf("the owner's new password: %d %s", r.StatusCode, r.Body)
+		}
+		if r := accept(invite(owner, "colleague-a@example.com")); r.StatusCode != 201 {
+			t.Errorf("an invitation sent after the change: %d %s", r.StatusCode, r.Body)
+		}
+
+		// Turning 2FA off, and a staff reset.
+		for _, remedy := range []string{"2fa-off", "staff-reset"} {
+			email := remedy + "@example.com"
+			id, secret, _ := e.userWith2FA(email)
+			signIn := func() *client {
+				c := e.passwordStep(email)
+				e.clock.Add(30 * time.Second)
+				if r := c.api("POST", "/api/v1/login/2fa", map[string]string{"method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 200 {
+					t.Fatalf("%s: second step: %d %s", remedy, r.StatusCode, r.Body)
+				}
+				return c
+			}
+			link := invite(signIn(), "thief-"+email)
+			if remedy == "2fa-off" {
+				owner := signIn()
+				e.clock.Add(30 * time.Second)
+				if r := owner.api("DELETE", "/api/v1/me/2fa", map[string]string{"password": testPassword, "method": "totp", "code": codeAt(t, secret, e.clock.Now())}); r.StatusCode != 204 {
+					t.Fatalf("2FA off: %d %s", r.StatusCode, r.Body)
+				}
+			} else if r := admin.api("POST", "/api/v1/admin/users/"+id+"/2fa/reset", map[string]string{"reason": "account taken over, ticket 7"}); r.StatusCode != 204 {
+				t.Fatalf("staff reset: %d %s", r.StatusCode, r.Body)
+			}
+			refused("invitation after "+remedy, accept(link))
+		}
+	})
+}
+
+// TestReviewSetupSessionListed (a later outside review): a session that
+// policy holds at setting up 2FA can still set up the user's 2FA, so
+// "Where you're signed in" lists it, and it can be ended from there.
+func TestReviewSetupSessionListed(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		e.register("h@example.com")
+		owner := e.login("h@example.com")
+		other := e.login("h@example.com")
+		if r := owner.api("PUT", "/api/v1/account/policy", map[string]any{"require_2fa": true}); r.StatusCode != 204 {
+			t.Fatalf("policy: %d %s", r.StatusCode, r.Body)
+		}
+		list := owner.get("/api/v1/me/sessions").json()["sessions"].([]any)
+		if len(list) != 2 {
+			t.Fatalf("%d sessions listed after 2FA became required, want 2: %v", len(list), list)
+		}
+		var id string
+		for _, x := range list {
+			if m := x.(map[string]any); m["current"] != true {
+				id, _ = m["id"].(string)
+			}
+		}
+		if r := owner.api("DELETE", "/api/v1/me/sessions/"+id, nil); r.StatusCode != 204 {
+			t.Fatalf("end the other session: %d %s", r.StatusCode, r.Body)
+		}
+		if r := other.api("POST", "/api/v1/me/2fa/totp", nil); r.StatusCode != 401 {
+			t.Errorf("the ended session starts an authenticator set-up: %d %s", r.StatusCode, r.Body)
+		}
+	})
+}
