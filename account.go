@@ -43,6 +43,29 @@ type DeviceStore interface {
 	SecureAccount(ctx context.Context, tokenHash string, now int64) (*Token, error)
 }
 
+// PolicyStore reads what requires a user to have 2FA: the staff's settings
+// and the user's account.
+type PolicyStore interface {
+	Settings(ctx context.Context) (*Settings, error)
+	AccountByID(ctx context.Context, id string) (*Account, error)
+}
+
+// RequiresTwoFactor applies the staff's policy and the account owner's to u,
+// as they stand now.
+func RequiresTwoFactor(ctx context.Context, st PolicyStore, u *User) (bool, error) {
+	set, err := st.Settings(ctx)
+	if err != nil {
+		return false, err
+	}
+	var acct *Account
+	if u.AccountID != "" {
+		if acct, err = st.AccountByID(ctx, u.AccountID); err != nil && ErrorCode(err) != ENOTFOUND {
+			return false, err
+		}
+	}
+	return set.MustUseTwoFactor(u, acct), nil
+}
+
 // MustUseTwoFactor reports whether policy requires u to have 2FA.
 func (s *Settings) MustUseTwoFactor(u *User, acct *Account) bool {
 	switch {

@@ -35,6 +35,8 @@ type Store interface {
 	portal.LimitStore
 	// UserMethods tells whether a user has 2FA, for apps that require it.
 	UserMethods(ctx context.Context, userID string) ([]*portal.Method, error)
+	// The staff's and the account owner's 2FA requirements.
+	portal.PolicyStore
 	Ping(ctx context.Context) error
 }
 
@@ -302,11 +304,22 @@ const requestLifetime = 30 * time.Minute
 const codeLifetime = 60 * time.Second
 
 // maxRequestValue bounds each value an app passes to /authorize that the
-// portal stores (state, nonce, login_hint, the PKCE challenge…).
-const maxRequestValue = 1024
+// portal stores (state, nonce, login_hint, the PKCE challenge…), and
+// maxRequestData the whole request as stored.
+const (
+	maxRequestValue = 1024
+	maxRequestData  = 8192
+)
 
 func (s *storage) CreateAuthRequest(ctx context.Context, o *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	for _, v := range []string{o.State, o.Nonce, o.LoginHint, o.CodeChallenge, o.RedirectURI, o.IDTokenHint, string(o.ResponseMode)} {
+	values := []string{o.State, o.Nonce, o.LoginHint, o.CodeChallenge, o.RedirectURI, o.IDTokenHint, string(o.ResponseMode), string(o.Display), o.ClientID, string(o.ResponseType)}
+	values = append(values, o.Scopes...)
+	values = append(values, o.Prompt...)
+	values = append(values, o.ACRValues...)
+	for _, l := range o.UILocales {
+		values = append(values, l.String())
+	}
+	for _, v := range values {
 		if len(v) > maxRequestValue {
 			return nil, oidc.ErrInvalidRequest().WithDescription("a parameter is too long")
 		}
@@ -342,6 +355,9 @@ func (s *storage) CreateAuthRequest(ctx context.Context, o *oidc.AuthRequest, _ 
 	data, err := json.Marshal(o)
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxRequestData {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the request is too long")
 	}
 	now := s.now()
 	r := &portal.AuthRequest{ID: portal.NewID(), AppID: app.ID, Data: data, CreatedAt: now.Unix(), ExpiresAt: now.Add(requestLifetime).Unix()}
@@ -532,7 +548,8 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	} else if err != nil {
 		return nil, op.ErrInvalidRefreshToken
 	}
-	if u, err := s.db.UserByID(ctx, t.UserID); err != nil || u.Disabled {
+	u, err := s.db.UserByID(ctx, t.UserID)
+	if err != nil || u.Disabled {
 		return nil, op.ErrInvalidRefreshToken
 	}
 	// Only what the app is registered for now: scopes staff removed since
@@ -542,9 +559,17 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 		return nil, op.ErrInvalidRefreshToken
 	}
 	t.Scopes = allowedScopes(app, t.Scopes)
-	// An app that requires 2FA now (staff may have turned it on since
-	// the grant) refreshes only for a user who has it.
-	if app.Requires2FA {
+	// An app that requires 2FA now, or a policy that requires it of the
+	// user now (staff's or the account owner's; either may have been
+	// turned on since the grant), refreshes only for a user who has it, as
+	// the user's portal sessions reach only the set-up pages.
+	need := app.Requires2FA
+	if !need {
+		if need, err = portal.RequiresTwoFactor(ctx, s.db, u); err != nil {
+			return nil, op.ErrInvalidRefreshToken
+		}
+	}
+	if need {
 		methods, err := s.db.UserMethods(ctx, t.UserID)
 		if err != nil || !slices.ContainsFunc(methods, (*portal.Method).Confirmed) {
 			return nil, op.ErrInvalidRefreshToken
@@ -553,31 +578,38 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
 }
 
-// TerminateSession (RP-initiated logout) ends the tokens the app holds for
-// the user; the portal's own session in the browser ends in the web layer,
-// for the user recorded here (the subject of the ID token hint the library
-// verified).
+// TerminateSession (RP-initiated logout) records the user the request's ID
+// token hint names, as the library verified it, and ends the tokens the app
+// holds for that user only when the user is the one signed in to the portal
+// in this browser: an ID token is no secret (apps keep them in front ends,
+// and expired ones count as hints), so holding one must not end the user's
+// tokens. The portal's own session ends in the web layer on the same test.
 func (s *storage) TerminateSession(ctx context.Context, userID, clientID string) error {
 	if userID == "" || clientID == "" {
 		return nil
 	}
-	if err := s.db.RevokeAppTokens(ctx, userID, clientID); err != nil {
-		return err
+	rec, _ := ctx.Value(logoutKey{}).(*logoutRecord)
+	if rec == nil {
+		return nil
 	}
-	if rec, ok := ctx.Value(logoutKey{}).(*string); ok {
-		*rec = userID
+	rec.verified = userID
+	if userID != rec.signedIn {
+		return nil
 	}
-	return nil
+	return s.db.RevokeAppTokens(ctx, userID, clientID)
 }
 
 type logoutKey struct{}
 
-// WithLogoutRecord returns a context in which RP-initiated logout records
-// whose app tokens it ended: *user becomes the verified subject of the
-// request's ID token hint ("" when there was none).
-func WithLogoutRecord(ctx context.Context) (_ context.Context, user *string) {
-	user = new(string)
-	return context.WithValue(ctx, logoutKey{}, user), user
+type logoutRecord struct{ signedIn, verified string }
+
+// WithLogoutRecord returns a context for RP-initiated logout in a browser
+// signed in as signedIn ("" for none), and a function that tells, after
+// it, the verified subject of the request's ID token hint ("" when there
+// was none). The app's tokens end only when the two are the same user.
+func WithLogoutRecord(ctx context.Context, signedIn string) (_ context.Context, verified func() string) {
+	rec := &logoutRecord{signedIn: signedIn}
+	return context.WithValue(ctx, logoutKey{}, rec), func() string { return rec.verified }
 }
 
 func (s *storage) RevokeToken(ctx context.Context, token, userID, clientID string) *oidc.Error {

@@ -325,18 +325,25 @@ func (db *DB) RevokeAppTokens(ctx context.Context, userID, appID string) error {
 	})
 }
 
-// RevokeAppAccess withdraws a user's consent and the app's tokens (under the
-// user's lock, see RevokeAppTokens).
+// RevokeAppAccess withdraws a user's consent, the app's tokens and the
+// sign-ins of the user at the app whose code is not redeemed yet (under the
+// user's lock, see RevokeAppTokens, which a redemption takes too): an app
+// holding back a code must not get tokens with it after the removal.
 func (db *DB) RevokeAppAccess(ctx context.Context, userID, appID string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		if err := lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM oidc_consents WHERE user_id = $1 AND app_id = $2`, userID, appID); err != nil {
-			return err
+		for _, q := range []string{
+			`DELETE FROM oidc_consents WHERE user_id = $1 AND app_id = $2`,
+			`DELETE FROM oidc_tokens WHERE user_id = $1 AND app_id = $2`,
+			`DELETE FROM oidc_requests WHERE user_id = $1 AND app_id = $2 AND code_used_at = 0`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, userID, appID); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM oidc_tokens WHERE user_id = $1 AND app_id = $2`, userID, appID)
-		return err
+		return nil
 	})
 }
 

@@ -17,17 +17,7 @@ func (s *Server) settings(ctx context.Context) (*portal.Settings, error) {
 
 // mustUseTwoFactor applies the staff policy and the account owner's.
 func (s *Server) mustUseTwoFactor(ctx context.Context, u *portal.User) (bool, error) {
-	set, err := s.settings(ctx)
-	if err != nil {
-		return false, err
-	}
-	var acct *portal.Account
-	if u.AccountID != "" {
-		if acct, err = s.Store.AccountByID(ctx, u.AccountID); err != nil && portal.ErrorCode(err) != portal.ENOTFOUND {
-			return false, err
-		}
-	}
-	return set.MustUseTwoFactor(u, acct), nil
+	return portal.RequiresTwoFactor(ctx, s.Store, u)
 }
 
 // rememberCookie is the remembered-browser cookie's name: a token apart

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -246,6 +248,21 @@ func (s *Server) handleRevokeApp(w http.ResponseWriter, r *http.Request) error {
 // portal's session in this browser when the ID token hint names its user.
 func (s *Server) oidcHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What an app or a browser sends passes the text check of the
+		// portal's own routes (UTF-8 only, no control characters) before
+		// the protocol library stores it, echoes it or signs it.
+		if err := checkOIDCInput(r); err != nil {
+			switch r.URL.Path {
+			case "/oauth/token", "/oauth/introspect", "/revoke", "/userinfo":
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusBadRequest)
+				json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": portal.ErrorMessage(err)})
+			default:
+				s.wrap(func(http.ResponseWriter, *http.Request) error { return err }).ServeHTTP(w, r)
+			}
+			return
+		}
 		switch r.URL.Path {
 		case "/oauth/token", "/oauth/introspect", "/revoke", "/userinfo":
 			// Tokens and what they open are never stored by a cache
@@ -309,13 +326,18 @@ func (s *Server) oidcHandler() http.Handler {
 			return
 		}
 		rec := httptest.NewRecorder()
-		ctx, verified := provider.WithLogoutRecord(r.Context())
+		signedIn := ""
+		if st := state(r); st.user != nil {
+			signedIn = st.user.ID
+		}
+		ctx, verified := provider.WithLogoutRecord(r.Context(), signedIn)
 		s.Provider.OP.ServeHTTP(rec, r.WithContext(ctx))
-		// The portal's own session ends only when the app names the user
-		// signed in here: the subject of the ID token hint as the provider
-		// verified it, never the raw parameter. Another site cannot sign
-		// people out with a link.
-		if st := state(r); st.user != nil && (rec.Code == http.StatusFound || rec.Code == http.StatusSeeOther) && *verified == st.user.ID {
+		// The portal's own session (and the app's tokens, in the
+		// provider) end only when the app names the user signed in here:
+		// the subject of the ID token hint as the provider verified it,
+		// never the raw parameter. Another site cannot sign people out
+		// with a link, nor someone holding an old ID token.
+		if signedIn != "" && (rec.Code == http.StatusFound || rec.Code == http.StatusSeeOther) && verified() == signedIn {
 			if err := s.endSession(r.Context(), w, r); err != nil {
 				s.Logger.Error("end session at logout", logAttrs(r), "err", err)
 			}
@@ -344,4 +366,23 @@ func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	}
 	w.WriteHeader(rec.Code)
 	w.Write(rec.Body.Bytes())
+}
+
+// checkOIDCInput checks the query and a form-encoded body of a request to
+// the provider's endpoints. A body that is not form-encoded, or that does
+// not parse, is left to the protocol library, which refuses it.
+func checkOIDCInput(r *http.Request) error {
+	if err := checkURL(r); err != nil {
+		return err
+	}
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		return nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil
+	}
+	return checkForm(r)
 }

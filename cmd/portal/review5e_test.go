@@ -225,20 +225,7 @@ func TestReview5ERequires2FAOutlivesEdit(t *testing.T) {
 		t.Errorf("the app now requires 2FA, and a user without it still refreshes (a new pair: %v)", m["refresh_token"] != nil)
 	}
 	// A user with 2FA refreshes as before.
-	app := enable2FA(t, p, clock, "with2fa@example.com")
-	clock.Add(30 * time.Second)
-	w := newAPIClient(t, p.URL)
-	w.call("POST", "/api/v1/login", `{"email":"with2fa@example.com","password":"a long enough pass"}`)
-	if st, m := w.call("POST", "/api/v1/login/2fa", `{"method":"totp","code":"`+app.code(clock.Now())+`"}`); st != 200 {
-		t.Fatalf("2fa: %d %v", st, m)
-	}
-	q, v = flow(t, w, p, rp, nil)
-	if _, tok = exchange(t, p, rp, q.Get("code"), v); tok["refresh_token"] == nil {
-		t.Fatalf("the user with 2FA: %v %v", q, tok)
-	}
-	if st, _ := tokenCall(t, p, rp, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}); st != 200 {
-		t.Errorf("the user with 2FA refreshes: %d", st)
-	}
+	refreshesWith2FA(t, p, clock, rp, "with2fa@example.com")
 }
 
 // TestReview5EStaffSignOutLeavesAppTokens: staff "Sign them out
