@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -68,6 +71,20 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 	}
 	if !strings.HasPrefix(bearer, portal.APITokenPrefix) || len(bearer) > 100 {
 		return errBadToken
+	}
+	// The body is read before the token is checked: a request whose body
+	// arrives slowly must not act for a token revoked, expired or whose
+	// maker was disabled meanwhile.
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return portal.Errorf(portal.ETOOLARGE, "The request is too large.")
+			}
+			return portal.Errorf(portal.EINVALID, "The request body could not be read.")
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	ctx := r.Context()
 	now := s.now().Unix()

@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -362,6 +364,63 @@ func TestAdminBadInput(t *testing.T) {
 					t.Errorf("%s %s %.60q: %d %s", rt.Method, rt.Path, body, r.StatusCode, r.Body)
 				}
 			}
+		}
+	})
+}
+
+// slowBody sends first, then waits until ready is closed (or a second has
+// passed) before sending rest: a client whose body arrives slowly.
+type slowBody struct {
+	parts [][]byte
+	wait  func()
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if len(b.parts) == 0 {
+		return 0, io.EOF
+	}
+	if len(b.parts) == 1 && b.wait != nil {
+		b.wait()
+		b.wait = nil
+	}
+	n := copy(p, b.parts[0])
+	b.parts = b.parts[1:]
+	return n, nil
+}
+
+// TestReview7TokenRevokedMidRequest (a seventh review): a request with an
+// API token whose body was still arriving when the token was revoked went
+// on to reset a user's 2FA. The token is now checked once the body is in.
+func TestReview7TokenRevokedMidRequest(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		staff := e.staff("ops@example.com")
+		victim, _, _ := e.userWith2FA("ada@example.com")
+		token := newToken(t, staff, "Helpdesk", 1, portal.ScopeTwoFactorReset)
+		tok, err := e.db.APITokenByHash(t.Context(), portal.HashToken(token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := &slowBody{parts: [][]byte{[]byte(`{"reason":`), []byte(`"ticket 9"}`)}, wait: func() {
+			// Revoke once the server has looked at the token (it
+			// records the use), or after a second if it waits for the
+			// body first.
+			for range 100 {
+				if t, err := e.db.APITokenByHash(context.Background(), tok.Hash); err == nil && t.LastUsedAt > 0 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := e.db.RevokeAPIToken(context.Background(), tok.ID, e.clock.Now().Unix()); err != nil {
+				t.Error(err)
+			}
+		}}
+		r := e.bearer(token).do("POST", "/api/v1/admin/users/"+victim+"/2fa/reset", body, "application/json", nil)
+		if r.StatusCode != 401 {
+			t.Errorf("a 2FA reset whose body came after the token was revoked: %d %s", r.StatusCode, r.Body)
+		}
+		if ms, _ := e.db.UserMethods(t.Context(), victim); len(ms) == 0 {
+			t.Error("the victim's 2FA was reset by a revoked token")
 		}
 	})
 }
