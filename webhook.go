@@ -74,8 +74,9 @@ type WebhookStore interface {
 	// transaction.
 	QueueWebhooks(ctx context.Context, ds []*WebhookDelivery, cursor string) error
 	WebhookCursor(ctx context.Context) (string, error)
-	// ClaimWebhooks leases due deliveries to worker until leaseUntil.
-	ClaimWebhooks(ctx context.Context, worker string, n int, now, leaseUntil int64) ([]*WebhookDelivery, error)
+	// ClaimWebhooks leases due deliveries to worker until leaseUntil: at
+	// most n, the oldest, and at most perEndpoint of one endpoint's.
+	ClaimWebhooks(ctx context.Context, worker string, n, perEndpoint int, now, leaseUntil int64) ([]*WebhookDelivery, error)
 	// RenewWebhook extends a lease the worker still holds (false when it
 	// ran out and another worker may have the delivery now).
 	RenewWebhook(ctx context.Context, id, worker string, now, until int64) (bool, error)

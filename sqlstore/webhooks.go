@@ -30,16 +30,17 @@ func (db *DB) Webhooks(ctx context.Context) ([]*portal.WebhookEndpoint, error) {
 // DeleteWebhook removes an endpoint and its deliveries.
 func (db *DB) DeleteWebhook(ctx context.Context, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE endpoint_id = $1`, id); err != nil {
-			return err
-		}
+		// The endpoint first: QueueWebhooks locks its row, so deliveries
+		// it queues meanwhile are committed before the next statement
+		// reads them, or find the endpoint gone.
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE id = $1`, id)
 		if err != nil {
 			return err
 		} else if n, _ := res.RowsAffected(); n == 0 {
 			return portal.ErrNotFound
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE endpoint_id = $1`, id)
+		return err
 	})
 }
 
@@ -57,8 +58,29 @@ func (db *DB) WebhookCursor(ctx context.Context) (string, error) {
 // ignored, so replicas dispatching the same events queue each once) and
 // moves the cursor forward.
 func (db *DB) QueueWebhooks(ctx context.Context, ds []*portal.WebhookDelivery, cursor string) error {
+	lock := `SELECT 1 FROM webhook_endpoints WHERE id = $1`
+	if db.Dialect == Postgres {
+		lock += ` FOR SHARE`
+	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		// Only for endpoints that still exist (one deleted since the
+		// worker read the list gets nothing), under a lock that a
+		// deletion waits for (see DeleteWebhook).
+		live := map[string]bool{}
 		for _, d := range ds {
+			ok, seen := live[d.EndpointID]
+			if !seen {
+				var one int
+				err := tx.QueryRowContext(ctx, lock, d.EndpointID).Scan(&one)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				ok = err == nil
+				live[d.EndpointID] = ok
+			}
+			if !ok {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, event_id, type, payload, created_at, next_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
 				d.ID, d.EndpointID, d.EventID, d.Type, d.Payload, d.CreatedAt, d.NextAt); err != nil {
@@ -79,14 +101,18 @@ func scanDelivery(row scanner) (*portal.WebhookDelivery, error) {
 	return &d, err
 }
 
-// ClaimWebhooks leases due deliveries to one worker, as ClaimOutbox does.
-func (db *DB) ClaimWebhooks(ctx context.Context, worker string, n int, now, leaseUntil int64) ([]*portal.WebhookDelivery, error) {
+// ClaimWebhooks leases due deliveries to one worker, as ClaimOutbox does:
+// the oldest, at most perEndpoint of each endpoint's, so that one endpoint's
+// backlog does not keep the others' deliveries waiting.
+func (db *DB) ClaimWebhooks(ctx context.Context, worker string, n, perEndpoint int, now, leaseUntil int64) ([]*portal.WebhookDelivery, error) {
 	var out []*portal.WebhookDelivery
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET locked_by = $1, locked_until = $2
 			WHERE delivered_at = 0 AND failed_at = 0 AND next_at <= $3 AND locked_until <= $3
-			AND id IN (SELECT id FROM webhook_deliveries WHERE delivered_at = 0 AND failed_at = 0 AND next_at <= $3 AND locked_until <= $3 ORDER BY next_at, id LIMIT $4)`,
-			worker, leaseUntil, now, n); err != nil {
+			AND id IN (SELECT id FROM (SELECT id, next_at, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_at, id) AS k
+					FROM webhook_deliveries WHERE delivered_at = 0 AND failed_at = 0 AND next_at <= $3 AND locked_until <= $3) due
+				WHERE k <= $5 ORDER BY next_at, id LIMIT $4)`,
+			worker, leaseUntil, now, n, perEndpoint); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries

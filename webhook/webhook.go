@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -190,73 +192,141 @@ func (w *Worker) payload(ctx context.Context, typ string, e *portal.Event) ([]by
 // lease is how long a claimed delivery stays reserved to one worker.
 const lease = 2 * time.Minute
 
+// Each run claims at most claimRounds batches of batchSize deliveries, at
+// most perEndpoint of one endpoint's in a batch, and then returns, so that
+// new events are dispatched between them: a backlog (an import's thousand
+// events, a receiver that is down) does not hold up the rest.
+const (
+	claimRounds = 10
+	batchSize   = 20
+	perEndpoint = 5
+)
+
 // deliver posts the due deliveries.
 func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (int, error) {
 	byID := map[string]*portal.WebhookEndpoint{}
 	for _, ep := range eps {
 		byID[ep.ID] = ep
 	}
-	sent := 0
-	for {
+	reloaded := false
+	var sent atomic.Int64
+	for range claimRounds {
 		now := w.Clock.Now()
-		batch, err := w.Store.ClaimWebhooks(ctx, w.ID, 20, now.Unix(), now.Add(lease).Unix())
+		batch, err := w.Store.ClaimWebhooks(ctx, w.ID, batchSize, perEndpoint, now.Unix(), now.Add(lease).Unix())
 		if err != nil || len(batch) == 0 {
-			return sent, err
+			return int(sent.Load()), err
 		}
-		// Stopping: what was not tried, or was cut off by the stop, is
-		// given back untouched (no attempt counted), for a replica or the
-		// restarted portal to send at once rather than after the lease.
-		giveBack := func(rest []*portal.WebhookDelivery) error {
-			for _, r := range rest {
-				if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), r, w.ID); err != nil {
-					return err
+		// An endpoint this run did not know: made by another replica
+		// since the list was read, or deleted (its deliveries never go).
+		for _, d := range batch {
+			if byID[d.EndpointID] == nil && !reloaded {
+				reloaded = true
+				eps, err := w.Store.Webhooks(ctx)
+				if err != nil {
+					return int(sent.Load()), errors.Join(err, w.giveBack(ctx, batch))
+				}
+				for _, ep := range eps {
+					byID[ep.ID] = ep
 				}
 			}
-			return ctx.Err()
 		}
-		for i, d := range batch {
-			if ctx.Err() != nil {
-				return sent, giveBack(batch[i:])
+		// Each endpoint's deliveries go one after another, the endpoints
+		// side by side: a slow receiver holds up only its own.
+		var order []string
+		groups := map[string][]*portal.WebhookDelivery{}
+		for _, d := range batch {
+			if groups[d.EndpointID] == nil {
+				order = append(order, d.EndpointID)
 			}
-			ep := byID[d.EndpointID]
-			if ep == nil {
-				continue // deleted meanwhile (its deliveries go with it)
-			}
-			// Posts go one after another, each allowed 10 seconds: a batch
-			// can outlast its lease, so each delivery's lease is renewed
-			// just before its post (as the outbox does), and one that ran
-			// out, which another replica may be posting, is left alone.
-			now := w.Clock.Now()
-			if held, err := w.Store.RenewWebhook(ctx, d.ID, w.ID, now.Unix(), now.Add(lease).Unix()); err != nil {
-				return sent, errors.Join(err, giveBack(batch[i:]))
-			} else if !held {
-				continue
-			}
-			status, err := w.post(ctx, ep, d)
-			if err != nil && ctx.Err() != nil {
-				return sent, giveBack(batch[i:])
-			}
-			now = w.Clock.Now()
-			d.Attempts++
-			d.LastStatus = status
-			switch {
-			case err == nil:
-				d.DeliveredAt, d.LastError = now.Unix(), ""
-				sent++
-			default:
-				d.LastError = err.Error()
-				wait := schedule[min(d.Attempts-1, len(schedule)-1)]
-				d.NextAt = now.Add(wait).Unix()
-				if time.Unix(d.NextAt, 0).After(time.Unix(d.CreatedAt, 0).Add(GiveUpAfter)) {
-					d.FailedAt = now.Unix()
-				}
-				w.Logger.Warn("webhook delivery failed", "worker", w.ID, "delivery", d.ID, "endpoint", ep.ID, "attempt", d.Attempts, "status", status, "err", err)
-			}
+			groups[d.EndpointID] = append(groups[d.EndpointID], d)
+		}
+		errs := make([]error, len(order))
+		var wg sync.WaitGroup
+		for i, id := range order {
+			wg.Go(func() {
+				n, err := w.deliverTo(ctx, byID[id], groups[id])
+				sent.Add(int64(n))
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return int(sent.Load()), err
+		}
+	}
+	return int(sent.Load()), nil
+}
+
+// giveBack returns claimed deliveries untouched (no attempt counted), for a
+// replica or the restarted portal to send at once rather than after the
+// lease.
+func (w *Worker) giveBack(ctx context.Context, ds []*portal.WebhookDelivery) error {
+	for _, d := range ds {
+		if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), d, w.ID); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// deliverTo posts one endpoint's claimed deliveries (ep is nil when the
+// endpoint was deleted). Once a post fails, the rest wait for the same
+// retry, untried: the receiver is down or slow, and each of them would
+// take as long to find it out.
+func (w *Worker) deliverTo(ctx context.Context, ep *portal.WebhookEndpoint, ds []*portal.WebhookDelivery) (int, error) {
+	sent := 0
+	for i, d := range ds {
+		if ctx.Err() != nil {
+			return sent, w.giveBack(ctx, ds[i:])
+		}
+		now := w.Clock.Now()
+		if ep == nil {
+			d.FailedAt, d.LastError = now.Unix(), "the endpoint was deleted"
 			if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), d, w.ID); err != nil {
 				return sent, err
 			}
+			continue
 		}
+		// Posts go one after another, each allowed 10 seconds: a batch
+		// can outlast its lease, so each delivery's lease is renewed just
+		// before its post (as the outbox does), and one that ran out,
+		// which another replica may be posting, is left alone.
+		if held, err := w.Store.RenewWebhook(ctx, d.ID, w.ID, now.Unix(), now.Add(lease).Unix()); err != nil {
+			return sent, errors.Join(err, w.giveBack(ctx, ds[i:]))
+		} else if !held {
+			continue
+		}
+		status, err := w.post(ctx, ep, d)
+		if err != nil && ctx.Err() != nil {
+			return sent, w.giveBack(ctx, ds[i:])
+		}
+		now = w.Clock.Now()
+		d.Attempts++
+		d.LastStatus = status
+		if err == nil {
+			d.DeliveredAt, d.LastError = now.Unix(), ""
+			sent++
+			if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), d, w.ID); err != nil {
+				return sent, err
+			}
+			continue
+		}
+		d.LastError = err.Error()
+		wait := schedule[min(d.Attempts-1, len(schedule)-1)]
+		d.NextAt = now.Add(wait).Unix()
+		w.Logger.Warn("webhook delivery failed", "worker", w.ID, "delivery", d.ID, "endpoint", ep.ID, "attempt", d.Attempts, "status", status, "err", err)
+		for _, r := range ds[i:] {
+			r.NextAt = max(r.NextAt, d.NextAt)
+			if time.Unix(r.NextAt, 0).After(time.Unix(r.CreatedAt, 0).Add(GiveUpAfter)) {
+				r.FailedAt = now.Unix()
+			}
+			if err := w.Store.FinishWebhook(context.WithoutCancel(ctx), r, w.ID); err != nil {
+				return sent, err
+			}
+		}
+		return sent, nil
 	}
+	return sent, nil
 }
 
 // post sends one delivery; a 2xx answer is a success.
