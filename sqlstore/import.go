@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/clientportal/portal"
@@ -34,6 +35,18 @@ func (db *DB) ImportUsers(ctx context.Context, rows []*portal.ImportedUser) (err
 }
 
 func importUser(ctx context.Context, tx *sql.Tx, r *portal.ImportedUser) error {
+	if r.Account == nil && r.User.AccountID != "" {
+		// A member joins the account its owner's row made: if that row
+		// was not written (its address was taken meanwhile), neither is
+		// the member, who would belong to no account.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, r.User.AccountID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return portal.Errorf(portal.ECONFLICT, "The account's owner was not imported, so there is no account to join.")
+		} else if err != nil {
+			return err
+		}
+	}
 	if err := createUser(ctx, tx, r.User, r.Account); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/clientportal/portal"
 	"github.com/clientportal/portal/i18n"
@@ -369,6 +370,11 @@ func readJSONLines(in io.Reader, maxRows int) ([]importRow, error) {
 
 // jsonRow reads one JSON Lines object of strings with known keys.
 func jsonRow(n int, b []byte) importRow {
+	// Go's decoder turns bytes that are not UTF-8, and an escaped
+	// surrogate without its pair, into U+FFFD without a word.
+	if !utf8.Valid(b) || loneSurrogate(b) {
+		return badRow(n, problem("A field is not valid text: send it as UTF-8."))
+	}
 	var v map[string]any
 	if err := json.Unmarshal(b, &v); err != nil || v == nil {
 		return badRow(n, problem("not a JSON object"))

@@ -424,3 +424,27 @@ func TestReview7TokenRevokedMidRequest(t *testing.T) {
 		}
 	})
 }
+
+// TestReview7ImportJSONSurrogate (a seventh review): a JSON Lines import
+// took a name holding a lone surrogate, or bytes that are not UTF-8, as
+// U+FFFD; the API's own user creation refuses them. Now the line is a
+// problem and nothing of it is written.
+func TestReview7ImportJSONSurrogate(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		staff := e.staff("ops@example.com")
+		c := e.bearer(newToken(t, staff, "Billing", 0, portal.ScopeUsersWrite))
+		body := `{"email":"sur1@example.com","name":"x\ud800y","account":"S1"}` + "\n" +
+			"{\"email\":\"sur2@example.com\",\"name\":\"x\xffy\",\"account\":\"S2\"}\n" +
+			`{"email":"fine@example.com","name":"Fine","account":"S3"}` + "\n"
+		r := c.do("POST", "/api/v1/admin/users/import", strings.NewReader(body), "application/x-ndjson", nil)
+		if r.StatusCode != 200 || r.json()["created"] != 1.0 || !strings.Contains(r.Body, "line 1: ") || !strings.Contains(r.Body, "line 2: ") {
+			t.Errorf("import: %d %s", r.StatusCode, r.Body)
+		}
+		for _, addr := range []string{"sur1@example.com", "sur2@example.com"} {
+			if u, err := e.db.UserByEmail(t.Context(), addr); err == nil {
+				t.Errorf("%s imported with the name %q", addr, u.Name)
+			}
+		}
+	})
+}
