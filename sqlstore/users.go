@@ -227,7 +227,8 @@ func (db *DB) ResetPassword(ctx context.Context, tokenID, hash string, at int64,
 		}
 		for _, q := range []string{
 			`DELETE FROM browsers WHERE user_id = $1`,
-			`DELETE FROM tokens WHERE user_id = $1 AND kind IN ('change_email', 'reset') AND used_at = 0`,
+			// As a password change does (ChangePassword).
+			`DELETE FROM tokens WHERE user_id = $1 AND kind IN ('change_email', 'invite', 'reset') AND used_at = 0`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, u.ID); err != nil {
 				return err

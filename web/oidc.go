@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -369,8 +370,10 @@ func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 }
 
 // checkOIDCInput checks the query and a form-encoded body of a request to
-// the provider's endpoints. A body that is not form-encoded, or that does
-// not parse, is left to the protocol library, which refuses it.
+// the provider's endpoints. A body that does not parse is refused here: Go
+// keeps the pairs read before the bad one, and the library would go on
+// with them, unchecked. Another kind of body is left to the library,
+// which reads only forms.
 func checkOIDCInput(r *http.Request) error {
 	if err := checkURL(r); err != nil {
 		return err
@@ -382,7 +385,11 @@ func checkOIDCInput(r *http.Request) error {
 		return nil
 	}
 	if err := r.ParseForm(); err != nil {
-		return nil
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return portal.Errorf(portal.ETOOLARGE, "The request is too large.")
+		}
+		return portal.Errorf(portal.EINVALID, "The request body could not be read.")
 	}
 	return checkForm(r)
 }

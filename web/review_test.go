@@ -686,7 +686,7 @@ func TestReviewRecovery(t *testing.T) {
 // compromised account withdraw what a session that held the password could
 // have left to keep a way in. An invitation into the account, sent from
 // the intruder's session, no longer works after the owner changes the
-// password, turns 2FA off, or is reset by staff; a password-reset link
+// password or resets it by link, turns 2FA off, or is reset by staff; a password-reset link
 // asked for before a password change no longer sets a password after it.
 func TestReviewRemedyEndsLinks(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
@@ -726,6 +726,15 @@ func TestReviewRemedyEndsLinks(t *testing.T) {
 		if r := accept(invite(owner, "colleague-a@example.com")); r.StatusCode != 201 {
 			t.Errorf("an invitation sent after the change: %d %s", r.StatusCode, r.Body)
 		}
+
+		// A reset by link (the intruder had changed the password).
+		e.register("r@example.com")
+		intruder = e.login("r@example.com")
+		link = invite(intruder, "thief-r@example.net")
+		if r := e.client().api("POST", "/api/v1/password/reset", map[string]string{"token": tokenOf(e.forgot("r@example.com")), "password": "the owner's reset passphrase"}); r.StatusCode != 204 {
+			t.Fatalf("reset: %d %s", r.StatusCode, r.Body)
+		}
+		refused("invitation after a password reset", accept(link))
 
 		// Turning 2FA off, and a staff reset.
 		for _, remedy := range []string{"2fa-off", "staff-reset"} {

@@ -72,9 +72,15 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 	if !strings.HasPrefix(bearer, portal.APITokenPrefix) || len(bearer) > 100 {
 		return errBadToken
 	}
-	// The body is read before the token is checked: a request whose body
-	// arrives slowly must not act for a token revoked, expired or whose
-	// maker was disabled meanwhile.
+	// The token is checked before the body is read (a made-up one gets
+	// nothing read, nor buffered) and again once it is in: a request whose
+	// body arrives slowly must not act for a token revoked, expired or
+	// whose maker was disabled meanwhile.
+	ctx := r.Context()
+	t, err := s.liveToken(ctx, bearer)
+	if err != nil {
+		return err
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -85,19 +91,11 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 			return portal.Errorf(portal.EINVALID, "The request body could not be read.")
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	ctx := r.Context()
-	now := s.now().Unix()
-	t, err := s.Store.APITokenByHash(ctx, portal.HashToken(bearer))
-	if err != nil {
-		if err == portal.ErrNotFound {
-			return errBadToken
+		if t, err = s.liveToken(ctx, bearer); err != nil {
+			return err
 		}
-		return err
 	}
-	if !t.Active(now) {
-		return errBadToken
-	}
+	now := s.now().Unix()
 	actor := &portal.User{Name: "API token “" + t.Name + "”", Role: portal.RoleAdmin}
 	if t.CreatedBy != "" {
 		u, err := s.Store.UserByID(ctx, t.CreatedBy)
@@ -117,6 +115,21 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 		s.event(r, t.CreatedBy, portal.EventAPITokenUsed, fmt.Sprintf("API token “%s” (%s): %s %s", t.Name, scope, r.Method, r.URL.Path))
 	}
 	return nil
+}
+
+// liveToken finds the API token with value bearer, refusing one unknown,
+// revoked or expired.
+func (s *Server) liveToken(ctx context.Context, bearer string) (*portal.APIToken, error) {
+	t, err := s.Store.APITokenByHash(ctx, portal.HashToken(bearer))
+	if errors.Is(err, portal.ErrNotFound) {
+		return nil, errBadToken
+	} else if err != nil {
+		return nil, err
+	}
+	if !t.Active(s.now().Unix()) {
+		return nil, errBadToken
+	}
+	return t, nil
 }
 
 // TokenSpec is what a new API token is made from.

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -447,4 +449,47 @@ func TestReview7ImportJSONSurrogate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// countingBody is a request body of max bytes that counts what was read.
+type countingBody struct {
+	n, max int64
+	read   *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	if b.n >= b.max {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), b.max-b.n)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	b.n += k
+	b.read.Add(k)
+	return int(k), nil
+}
+
+// TestReview7UnknownTokenReadsNoBody (a review of the fixes): reading the
+// body before checking the token let anyone with a made-up token have the
+// server read and hold an import's 16 MiB; and a made-up token with a
+// large body got 413 instead of 401.
+func TestReview7UnknownTokenReadsNoBody(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	c := e.bearer("cpt_made_up_by_anyone")
+	var read atomic.Int64
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := c.do("POST", "/api/v1/admin/users/import", &countingBody{max: web.ImportMaxBody, read: &read}, "text/csv", nil)
+	runtime.ReadMemStats(&after)
+	// The client side counts what the kernel took from it too; what the
+	// portal allocated tells whether it held the body.
+	if alloc := after.TotalAlloc - before.TotalAlloc; r.StatusCode != 401 || alloc > web.ImportMaxBody/2 {
+		t.Errorf("a made-up token: %d, with %d MiB allocated for a %d MiB body", r.StatusCode, alloc>>20, web.ImportMaxBody>>20)
+	}
+	read.Store(0)
+	if r := c.do("POST", "/api/v1/admin/users", &countingBody{max: 200 << 10, read: &read}, "application/json", nil); r.StatusCode != 401 {
+		t.Errorf("a made-up token with a large body: %d %s, want 401", r.StatusCode, r.Body)
+	}
 }
