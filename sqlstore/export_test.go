@@ -6,6 +6,9 @@ var ClusteredMigration = clusteredMigration
 // EventIDsMigration is the Go migration of event ids.
 var EventIDsMigration = eventIDsMigration
 
+// FillfactorMigration is the Go migration of PostgreSQL's page room.
+var FillfactorMigration = fillfactorMigration
+
 // LogWrites reports the writes SQLite asked of log files opened through
 // the portal-wal VFS and the write calls made for them.
 func LogWrites() (asked, made int64) { return walVFS.asked.Load(), walVFS.writes.Load() }

@@ -97,7 +97,7 @@ func migratedTo(t *testing.T, dialect string, version int64) (string, *sql.DB, *
 	}
 	t.Cleanup(func() { raw.Close() })
 	p, err := goose.NewProvider(gd, raw, os.DirFS(filepath.Join(".", "migrations")),
-		goose.WithGoMigrations(sqlstore.ClusteredMigration(dialect), sqlstore.EventIDsMigration(dialect)))
+		goose.WithGoMigrations(sqlstore.ClusteredMigration(dialect), sqlstore.EventIDsMigration(dialect), sqlstore.FillfactorMigration(dialect)))
 	if err != nil {
 		t.Fatal(err)
 	}

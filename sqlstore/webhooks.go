@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/clientportal/portal"
@@ -103,19 +104,53 @@ func scanDelivery(row scanner) (*portal.WebhookDelivery, error) {
 
 // ClaimWebhooks leases due deliveries to one worker, as ClaimOutbox does:
 // the oldest, at most perEndpoint of each endpoint's, so that one endpoint's
-// backlog does not keep the others' deliveries waiting.
+// backlog does not keep the others' deliveries waiting. Endpoints are taken
+// from a random one on, for when more have deliveries due than one claim
+// takes; each endpoint's are found through its own part of an index, so a
+// backlog costs a claim nothing.
 func (db *DB) ClaimWebhooks(ctx context.Context, worker string, n, perEndpoint int, now, leaseUntil int64) ([]*portal.WebhookDelivery, error) {
 	var out []*portal.WebhookDelivery
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET locked_by = $1, locked_until = $2
-			WHERE delivered_at = 0 AND failed_at = 0 AND next_at <= $3 AND locked_until <= $3
-			AND id IN (SELECT id FROM (SELECT id, next_at, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_at, id) AS k
-					FROM webhook_deliveries WHERE delivered_at = 0 AND failed_at = 0 AND next_at <= $3 AND locked_until <= $3) due
-				WHERE k <= $5 ORDER BY next_at, id LIMIT $4)`,
-			worker, leaseUntil, now, n, perEndpoint); err != nil {
+		out = nil
+		var eps []string
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_endpoints ORDER BY id`)
+		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			eps = append(eps, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		claimed := 0
+		start := 0
+		if len(eps) > 0 {
+			start = rand.IntN(len(eps))
+		}
+		for i := range eps {
+			if claimed >= n {
+				break
+			}
+			// By id (the outer condition is checked again on a row another
+			// replica claimed meanwhile, on PostgreSQL).
+			res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET locked_by = $1, locked_until = $2
+				WHERE locked_until <= $3 AND id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $4 AND delivered_at = 0 AND failed_at = 0
+					AND next_at <= $3 AND locked_until <= $3 ORDER BY next_at, id LIMIT $5)`,
+				worker, leaseUntil, now, eps[(start+i)%len(eps)], min(perEndpoint, n-claimed))
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			claimed += int(k)
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries
 			WHERE locked_by = $1 AND locked_until = $2 AND delivered_at = 0 AND failed_at = 0 ORDER BY next_at, id`, worker, leaseUntil)
 		if err != nil {
 			return err

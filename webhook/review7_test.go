@@ -49,6 +49,17 @@ func (h *hangingEndpoint) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// webhookEnv opens a database of dialect, with a frozen clock and a
+// keyring for endpoint secrets.
+func webhookEnv(t *testing.T, dialect string) (*sqlstore.DB, *portaltest.Clock, *mfa.Keyring) {
+	t.Helper()
+	keys, err := mfa.ParseKeyring(mfa.NewKeySpec("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storetest.MustOpen(t, dialect), portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), keys
+}
+
 func newEndpoint(t *testing.T, db *sqlstore.DB, keys *mfa.Keyring, clock *portaltest.Clock, url string) *portal.WebhookEndpoint {
 	t.Helper()
 	ep := &portal.WebhookEndpoint{ID: "we_" + portal.NewID(), URL: url, Types: []string{"user.signed_in"}, CreatedAt: clock.Now().Unix()}
@@ -81,12 +92,7 @@ func queue(t *testing.T, db *sqlstore.DB, clock *portaltest.Clock, ep *portal.We
 // and a run ends after a bounded number of batches.
 func TestReview7SlowEndpointHoldsUpOthers(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		db := storetest.MustOpen(t, dialect)
-		clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		keys, err := mfa.ParseKeyring(mfa.NewKeySpec("k1"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, clock, keys := webhookEnv(t, dialect)
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
 		defer recv.Close()
 		slow := newEndpoint(t, db, keys, clock, recv.URL+"/slow")
@@ -123,12 +129,7 @@ func TestReview7SlowEndpointHoldsUpOthers(t *testing.T) {
 // to its URL and never cleaned up. Now nothing is queued for it.
 func TestReview7DeletedEndpointQueuesNothing(t *testing.T) {
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		db := storetest.MustOpen(t, dialect)
-		clock := portaltest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-		keys, err := mfa.ParseKeyring(mfa.NewKeySpec("k1"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, clock, keys := webhookEnv(t, dialect)
 		gone := newEndpoint(t, db, keys, clock, "https://receiver.example/gone")
 		kept := newEndpoint(t, db, keys, clock, "https://receiver.example/kept")
 		if err := db.DeleteWebhook(context.Background(), gone.ID); err != nil {
@@ -141,6 +142,85 @@ func TestReview7DeletedEndpointQueuesNothing(t *testing.T) {
 		}
 		if list, _ := db.WebhookDeliveries(context.Background(), kept.ID, 10); len(list) != 2 {
 			t.Errorf("%d deliveries queued for the endpoint that stays, want 2", len(list))
+		}
+	})
+}
+
+// TestReview7RefusedDeliveryTakesNoHostages (a review of the fixes): a
+// receiver that answers 500 to one delivery only; the deliveries claimed
+// after it waited for its retries, untried, until they were given up. A
+// receiver that answers gets every delivery; only one that does not answer
+// makes the rest wait.
+func TestReview7RefusedDeliveryTakesNoHostages(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		db, clock, keys := webhookEnv(t, dialect)
+		var mu sync.Mutex
+		var poison string
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Header.Get("webhook-id") == poison {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}))
+		defer recv.Close()
+		ep := newEndpoint(t, db, keys, clock, recv.URL+"/hook")
+		ds := queue(t, db, clock, ep, 5)
+		poison = ds[0].ID // the one a claim takes first
+		for _, d := range ds {
+			poison = min(poison, d.ID)
+		}
+		w := &webhook.Worker{Store: db, Keys: keys, Clock: clock, Client: recv.Client(), Logger: slog.New(slog.DiscardHandler), ID: "w1"}
+		if _, err := w.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.WebhookDeliveries(context.Background(), ep.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list {
+			switch {
+			case d.ID == poison && (d.DeliveredAt != 0 || d.Attempts != 1):
+				t.Errorf("the refused delivery: %d attempts, delivered at %d", d.Attempts, d.DeliveredAt)
+			case d.ID != poison && d.DeliveredAt == 0:
+				t.Errorf("a delivery the receiver would take waited behind the refused one: %d attempts, %q", d.Attempts, d.LastError)
+			}
+		}
+	})
+}
+
+// TestReview7NewEndpointsNotTakenForDeleted: a run whose list was read
+// before two endpoints were made (by another replica) took the second for
+// deleted and marked its deliveries failed without a post.
+func TestReview7NewEndpointsNotTakenForDeleted(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		db, clock, keys := webhookEnv(t, dialect)
+		var mu sync.Mutex
+		posts := 0
+		var second *portal.WebhookEndpoint
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			if posts++; posts == 1 {
+				second = newEndpoint(t, db, keys, clock, "http://"+r.Host+"/second")
+				queue(t, db, clock, second, 1)
+			}
+		}))
+		defer recv.Close()
+		w := &webhook.Worker{Store: db, Keys: keys, Clock: clock, Client: recv.Client(), Logger: slog.New(slog.DiscardHandler), ID: "w1"}
+		first := newEndpoint(t, db, keys, clock, recv.URL+"/first")
+		queue(t, db, clock, first, 1)
+		if _, err := w.DeliverWithList(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.WebhookDeliveries(context.Background(), second.ID, 10)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("the second endpoint's deliveries: %v %v", list, err)
+		}
+		if d := list[0]; d.DeliveredAt == 0 {
+			t.Errorf("the second new endpoint's delivery: failed at %d, %q, %d attempts", d.FailedAt, d.LastError, d.Attempts)
 		}
 	})
 }

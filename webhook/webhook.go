@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -208,7 +209,6 @@ func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (in
 	for _, ep := range eps {
 		byID[ep.ID] = ep
 	}
-	reloaded := false
 	var sent atomic.Int64
 	for range claimRounds {
 		now := w.Clock.Now()
@@ -216,18 +216,17 @@ func (w *Worker) deliver(ctx context.Context, eps []*portal.WebhookEndpoint) (in
 		if err != nil || len(batch) == 0 {
 			return int(sent.Load()), err
 		}
-		// An endpoint this run did not know: made by another replica
-		// since the list was read, or deleted (its deliveries never go).
-		for _, d := range batch {
-			if byID[d.EndpointID] == nil && !reloaded {
-				reloaded = true
-				eps, err := w.Store.Webhooks(ctx)
-				if err != nil {
-					return int(sent.Load()), errors.Join(err, w.giveBack(ctx, batch))
-				}
-				for _, ep := range eps {
-					byID[ep.ID] = ep
-				}
+		// An endpoint the list does not have: made by another replica
+		// since it was read, or deleted (its deliveries never go). The
+		// list is read again, once a batch.
+		if slices.ContainsFunc(batch, func(d *portal.WebhookDelivery) bool { return byID[d.EndpointID] == nil }) {
+			eps, err := w.Store.Webhooks(ctx)
+			if err != nil {
+				return int(sent.Load()), errors.Join(err, w.giveBack(ctx, batch))
+			}
+			clear(byID)
+			for _, ep := range eps {
+				byID[ep.ID] = ep
 			}
 		}
 		// Each endpoint's deliveries go one after another, the endpoints
@@ -270,9 +269,10 @@ func (w *Worker) giveBack(ctx context.Context, ds []*portal.WebhookDelivery) err
 }
 
 // deliverTo posts one endpoint's claimed deliveries (ep is nil when the
-// endpoint was deleted). Once a post fails, the rest wait for the same
-// retry, untried: the receiver is down or slow, and each of them would
-// take as long to find it out.
+// endpoint was deleted). Once a post gets no answer at all (the receiver
+// is down, or too slow), the rest wait for the same retry, untried: each
+// of them would take as long to find it out. A receiver that answers, even
+// with an error for one delivery, gets the others.
 func (w *Worker) deliverTo(ctx context.Context, ep *portal.WebhookEndpoint, ds []*portal.WebhookDelivery) (int, error) {
 	sent := 0
 	for i, d := range ds {
@@ -315,8 +315,15 @@ func (w *Worker) deliverTo(ctx context.Context, ep *portal.WebhookEndpoint, ds [
 		wait := schedule[min(d.Attempts-1, len(schedule)-1)]
 		d.NextAt = now.Add(wait).Unix()
 		w.Logger.Warn("webhook delivery failed", "worker", w.ID, "delivery", d.ID, "endpoint", ep.ID, "attempt", d.Attempts, "status", status, "err", err)
-		for _, r := range ds[i:] {
-			r.NextAt = max(r.NextAt, d.NextAt)
+		rest := ds[i : i+1]
+		if status == 0 {
+			rest = ds[i:]
+		}
+		for _, r := range rest {
+			if r != d {
+				r.NextAt = max(r.NextAt, d.NextAt)
+				r.LastError = "not tried: the receiver did not answer the delivery before it"
+			}
 			if time.Unix(r.NextAt, 0).After(time.Unix(r.CreatedAt, 0).Add(GiveUpAfter)) {
 				r.FailedAt = now.Unix()
 			}
@@ -324,7 +331,9 @@ func (w *Worker) deliverTo(ctx context.Context, ep *portal.WebhookEndpoint, ds [
 				return sent, err
 			}
 		}
-		return sent, nil
+		if status == 0 {
+			return sent, nil
+		}
 	}
 	return sent, nil
 }
