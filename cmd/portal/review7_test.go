@@ -223,3 +223,23 @@ func TestReview7MalformedPairChecked(t *testing.T) {
 		t.Errorf("token endpoint: %d %v", st, m)
 	}
 }
+
+// TestReview7LongHintAccepted (a review of the fixes): an app gives back
+// its own ID token as id_token_hint; one of more than 1 KiB (an RS256
+// signature, a long nonce) was refused as "too long" by the bound on
+// stored values.
+func TestReview7LongHintAccepted(t *testing.T) {
+	clock := portaltest.NewClock(time.Now())
+	p := runPortalClock(t, clock, map[string]string{"PORTAL_DATABASE_URL": storetest.DSN(t, "sqlite"), "PORTAL_SECRET_KEYS": testKeys})
+	rp := newRelyingParty(t, p, func(a *cp.App) { a.SkipConsent = true; a.SigningAlg = "RS256" })
+	c := rvUser(t, p, "rsa@example.com")
+	q, v := flow(t, c, p, rp, url.Values{"nonce": {strings.Repeat("n", 300)}})
+	st, tok := exchange(t, p, rp, q.Get("code"), v)
+	hint, _ := tok["id_token"].(string)
+	if st != 200 || len(hint) <= 1024 {
+		t.Fatalf("exchange: %d, an ID token of %d bytes (want more than 1 KiB for this test)", st, len(hint))
+	}
+	if q, _ := flow(t, c, p, rp, url.Values{"id_token_hint": {hint}, "prompt": {"none"}}); q.Get("code") == "" {
+		t.Errorf("a sign-in with the app's own RS256 ID token as hint: %v", q)
+	}
+}
