@@ -44,3 +44,45 @@ func TestImportMemberWithoutAccount(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookDueMigration: migration 19 adds the index of each endpoint's
+// due deliveries and removes deliveries whose endpoint is gone (a claim
+// goes by endpoint and would never reach them); it goes down and up again.
+func TestWebhookDueMigration(t *testing.T) {
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		_, raw, p := migratedTo(t, dialect, 18)
+		for _, q := range []string{
+			`INSERT INTO webhook_endpoints (id, url, secret, types, start_after, created_at) VALUES ('we1', 'https://x.example', 's', 'a', '', 1)`,
+			`INSERT INTO webhook_deliveries (id, endpoint_id, event_id, type, payload, created_at, next_at) VALUES ('d1', 'we1', 'e1', 'a', '{}', 1, 1)`,
+			`INSERT INTO webhook_deliveries (id, endpoint_id, event_id, type, payload, created_at, next_at) VALUES ('d2', 'gone', 'e2', 'a', '{}', 1, 1)`,
+		} {
+			if _, err := raw.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatal("up:", err)
+		}
+		var ids []string
+		rows, err := raw.QueryContext(ctx, `SELECT id FROM webhook_deliveries ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if len(ids) != 1 || ids[0] != "d1" {
+			t.Errorf("deliveries after the migration: %v, want [d1]", ids)
+		}
+		if _, err := p.DownTo(ctx, 18); err != nil {
+			t.Fatal("down:", err)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatal("up again:", err)
+		}
+	})
+}

@@ -109,6 +109,20 @@ func scanDelivery(row scanner) (*portal.WebhookDelivery, error) {
 // takes; each endpoint's are found through its own part of an index, so a
 // backlog costs a claim nothing.
 func (db *DB) ClaimWebhooks(ctx context.Context, worker string, n, perEndpoint int, now, leaseUntil int64) ([]*portal.WebhookDelivery, error) {
+	// The rows are found by id (+ keeps SQLite from reading every due
+	// delivery through the other index to check the outer condition),
+	// which is checked again, whole, on a row another replica changed
+	// meanwhile: claimed, or tried and put back for later. On PostgreSQL
+	// rows another claim holds are skipped, not waited for: claims that
+	// take endpoints in different orders cannot wait for each other.
+	skip := ""
+	if db.Dialect == Postgres {
+		skip = ` FOR UPDATE SKIP LOCKED`
+	}
+	claim := `UPDATE webhook_deliveries SET locked_by = $1, locked_until = $2
+		WHERE +delivered_at = 0 AND +failed_at = 0 AND +next_at <= $3 AND +locked_until <= $3
+		AND id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $4 AND delivered_at = 0 AND failed_at = 0
+			AND next_at <= $3 AND locked_until <= $3 ORDER BY next_at, id LIMIT $5` + skip + `)`
 	var out []*portal.WebhookDelivery
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		out = nil
@@ -138,12 +152,7 @@ func (db *DB) ClaimWebhooks(ctx context.Context, worker string, n, perEndpoint i
 			if claimed >= n {
 				break
 			}
-			// By id (the outer condition is checked again on a row another
-			// replica claimed meanwhile, on PostgreSQL).
-			res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET locked_by = $1, locked_until = $2
-				WHERE locked_until <= $3 AND id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $4 AND delivered_at = 0 AND failed_at = 0
-					AND next_at <= $3 AND locked_until <= $3 ORDER BY next_at, id LIMIT $5)`,
-				worker, leaseUntil, now, eps[(start+i)%len(eps)], min(perEndpoint, n-claimed))
+			res, err := tx.ExecContext(ctx, claim, worker, leaseUntil, now, eps[(start+i)%len(eps)], min(perEndpoint, n-claimed))
 			if err != nil {
 				return err
 			}

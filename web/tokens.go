@@ -72,12 +72,12 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 	if !strings.HasPrefix(bearer, portal.APITokenPrefix) || len(bearer) > 100 {
 		return errBadToken
 	}
-	// The token is checked before the body is read (a made-up one gets
-	// nothing read, nor buffered) and again once it is in: a request whose
-	// body arrives slowly must not act for a token revoked, expired or
-	// whose maker was disabled meanwhile.
+	// The token is checked before the body is read (one unknown, revoked,
+	// expired, of a maker no longer staff or without the scope gets nothing
+	// read, nor buffered) and again once it is in: a request whose body
+	// arrives slowly must not act for a token revoked meanwhile.
 	ctx := r.Context()
-	t, err := s.liveToken(ctx, bearer)
+	t, actor, err := s.tokenFor(ctx, bearer, scope)
 	if err != nil {
 		return err
 	}
@@ -91,22 +91,11 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 			return portal.Errorf(portal.EINVALID, "The request body could not be read.")
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if t, err = s.liveToken(ctx, bearer); err != nil {
+		if t, actor, err = s.tokenFor(ctx, bearer, scope); err != nil {
 			return err
 		}
 	}
 	now := s.now().Unix()
-	actor := &portal.User{Name: "API token “" + t.Name + "”", Role: portal.RoleAdmin}
-	if t.CreatedBy != "" {
-		u, err := s.Store.UserByID(ctx, t.CreatedBy)
-		if err != nil || u.Disabled || !u.IsStaff() {
-			return errBadToken // its maker is no longer staff
-		}
-		actor = u
-	}
-	if !t.Has(scope) {
-		return portal.Msg(portal.EFORBIDDEN, "This API token lacks the {{.Scope}} scope this request needs.", "Scope", scope)
-	}
 	st.session, st.user, st.token = nil, actor, t
 	if err := s.Store.TouchAPIToken(context.WithoutCancel(ctx), t.ID, now); err != nil {
 		s.Logger.Error("record API token use", "request_id", st.id, "err", err)
@@ -117,19 +106,31 @@ func (s *Server) tokenAuth(r *http.Request, rt Route, bearer string) error {
 	return nil
 }
 
-// liveToken finds the API token with value bearer, refusing one unknown,
-// revoked or expired.
-func (s *Server) liveToken(ctx context.Context, bearer string) (*portal.APIToken, error) {
+// tokenFor finds the API token with value bearer and the staff member it
+// acts as, refusing one unknown, revoked, expired, whose maker is no longer
+// staff, or without scope.
+func (s *Server) tokenFor(ctx context.Context, bearer, scope string) (*portal.APIToken, *portal.User, error) {
 	t, err := s.Store.APITokenByHash(ctx, portal.HashToken(bearer))
 	if errors.Is(err, portal.ErrNotFound) {
-		return nil, errBadToken
+		return nil, nil, errBadToken
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !t.Active(s.now().Unix()) {
-		return nil, errBadToken
+		return nil, nil, errBadToken
 	}
-	return t, nil
+	actor := &portal.User{Name: "API token “" + t.Name + "”", Role: portal.RoleAdmin}
+	if t.CreatedBy != "" {
+		u, err := s.Store.UserByID(ctx, t.CreatedBy)
+		if err != nil || u.Disabled || !u.IsStaff() {
+			return nil, nil, errBadToken // its maker is no longer staff
+		}
+		actor = u
+	}
+	if !t.Has(scope) {
+		return nil, nil, portal.Msg(portal.EFORBIDDEN, "This API token lacks the {{.Scope}} scope this request needs.", "Scope", scope)
+	}
+	return t, actor, nil
 }
 
 // TokenSpec is what a new API token is made from.

@@ -492,4 +492,17 @@ func TestReview7UnknownTokenReadsNoBody(t *testing.T) {
 	if r := c.do("POST", "/api/v1/admin/users", &countingBody{max: 200 << 10, read: &read}, "application/json", nil); r.StatusCode != 401 {
 		t.Errorf("a made-up token with a large body: %d %s, want 401", r.StatusCode, r.Body)
 	}
+	// A real token without the scope, and one whose maker is no longer
+	// staff (a second review of the fixes): refused before the body too.
+	staff := e.staff("ops@example.com")
+	reader := e.bearer(newToken(t, staff, "Reader", 1, portal.ScopeEventsRead))
+	for name, c := range map[string]*client{"without the scope": reader} {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := c.do("POST", "/api/v1/admin/users/import", &countingBody{max: web.ImportMaxBody, read: &read}, "text/csv", nil)
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; r.StatusCode != 403 || alloc > web.ImportMaxBody/2 {
+			t.Errorf("a token %s: %d, with %d MiB allocated for a %d MiB body", name, r.StatusCode, alloc>>20, web.ImportMaxBody>>20)
+		}
+	}
 }

@@ -322,7 +322,9 @@ func (w *Worker) deliverTo(ctx context.Context, ep *portal.WebhookEndpoint, ds [
 		for _, r := range rest {
 			if r != d {
 				r.NextAt = max(r.NextAt, d.NextAt)
-				r.LastError = "not tried: the receiver did not answer the delivery before it"
+				if r.Attempts == 0 { // a delivery tried before keeps its own error
+					r.LastError = "not tried yet: the endpoint's delivery before it got no answer"
+				}
 			}
 			if time.Unix(r.NextAt, 0).After(time.Unix(r.CreatedAt, 0).Add(GiveUpAfter)) {
 				r.FailedAt = now.Unix()
