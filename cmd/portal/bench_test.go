@@ -24,13 +24,13 @@ func TestBenchSmoke(t *testing.T) {
 		dsn := storetest.DSN(t, dialect)
 		dir := t.TempDir()
 		out := filepath.Join(dir, "bench.json")
-		cmd := exec.Command(bin, "bench", "--users", "400", "--clients", "4", "--duration", "1s", "--shuffle", "--json", out)
+		cmd := exec.Command(bin, "bench", "--users", "2000", "--clients", "4", "--duration", "1s", "--shuffle", "--json", out)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORTAL_DATABASE_URL=" + dsn, "PORTAL_DATA_DIR=" + dir, "PORTAL_SECRET_KEYS=" + testKeys}
 		table, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("portal bench: %v\n%s", err, table)
 		}
-		for _, s := range []string{"seeded 400 users", "second-factor", "login", "admin-list", "email-code", "oidc-token", "oidc-refresh", "req/s", "database CPU ms/req", "of the rate of argon2id alone", "of a login's CPU"} {
+		for _, s := range []string{"seeded 2000 users", "second-factor", "login", "admin-list", "email-code", "oidc-token", "oidc-refresh", "req/s", "database CPU ms/req", "of the rate of argon2id alone", "of a login's CPU"} {
 			if !strings.Contains(string(table), s) {
 				t.Errorf("output lacks %q:\n%s", s, table)
 			}
@@ -60,6 +60,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Fatalf("report for %q with %d scenarios, want %s and 6:\n%s", report.Database, len(report.Results), dialect, data)
 		}
 		for _, r := range report.Results {
+			t.Logf("%s: %d requests, database CPU %.3f ms/req", r.Scenario, r.Requests, r.DBCPU)
 			if r.Requests == 0 || r.PerSecond <= 0 || r.P99 <= 0 || r.CPU <= 0 || r.RSS <= 0 || len(r.Errors) != 0 {
 				t.Errorf("%s: %+v; want requests, latency, the portal's CPU and memory, and no errors", r.Scenario, r)
 			}
